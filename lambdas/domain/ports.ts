@@ -1,0 +1,117 @@
+import type { NotificationFrame } from '../protocol/frames.js';
+import type { Target } from '../protocol/records.js';
+import type { Connection, ConnectionRef, ConnectionSummary, UserPresence } from './model.js';
+
+/**
+ * Ports the domain talks to. Adapters live in `lambdas/adapters/<technology>/` and are
+ * named port + technology (`DynamoDbConnectionStore`). Every method is a key or index
+ * access: no port needs a table scan.
+ */
+
+export interface ConnectionStore {
+  /**
+   * Stores a new connection, its subscriptions (`connection.channels`) and the user's
+   * presence entry in one atomic step.
+   * @throws ConnectionLimitError when the user already holds `limit` connections that are
+   *   still live; entries of connections that are gone from the store or whose lastSeenAt
+   *   is before `staleBefore` are removed first (the counter heals without `$disconnect`).
+   */
+  open(connection: Connection, options: { readonly limit: number; readonly staleBefore: string }): Promise<void>;
+
+  /** The connection, read strongly consistent, or undefined. */
+  get(connectionId: string): Promise<Connection | undefined>;
+
+  /**
+   * Removes the connection, all its subscriptions and its presence entry. Idempotent.
+   * @returns the removed connection, or undefined when it was already gone.
+   */
+  remove(connectionId: string): Promise<Connection | undefined>;
+
+  /**
+   * Records activity at `at` (ISO). Writes only when the stored lastSeenAt is before
+   * `writeIfBefore`, so frequent heartbeats cost no write each.
+   * @returns false when the connection is not known.
+   */
+  touch(connectionId: string, at: string, writeIfBefore: string): Promise<boolean>;
+
+  /** The user's open connections (user index). */
+  listByUser(userId: string): Promise<ConnectionRef[]>;
+
+  /** Every connection, page by page (activity index, queried per shard). */
+  listAll(): AsyncIterable<ConnectionSummary[]>;
+
+  /** Connections whose lastSeenAt is before `cutoff` (ISO), page by page. */
+  listIdleSince(cutoff: string): AsyncIterable<ConnectionSummary[]>;
+}
+
+export interface SubscriptionStore {
+  /**
+   * Adds channels to the connection.
+   * @returns every channel the connection now holds.
+   * @throws ConnectionNotFoundError when the connection is gone.
+   */
+  subscribe(ref: ConnectionRef, channels: readonly string[]): Promise<string[]>;
+
+  /** Removes channels from the connection. @returns every channel it still holds. */
+  unsubscribe(connectionId: string, channels: readonly string[]): Promise<string[]>;
+
+  /** The channel's subscribers, page by page, without reading any connection item. */
+  listSubscribers(channel: string): AsyncIterable<ConnectionRef[]>;
+}
+
+export interface PresenceStore {
+  /** Presence per user id; users with no entry are absent from the map. */
+  getPresence(userIds: readonly string[]): Promise<Map<string, UserPresence>>;
+}
+
+/** One notification as kept for `recover`. */
+export interface StoredNotification {
+  readonly messageId: string;
+  /** ISO; the envelope timestamp, set when the service accepted the record. */
+  readonly acceptedAt: string;
+  readonly frame: NotificationFrame;
+}
+
+/** Per-user inboxes and per-channel (and broadcast) history, kept `history_ttl`. */
+export interface NotificationLog {
+  /** Appends the notification to each stream, and a messageId -> acceptedAt lookup. */
+  append(notification: StoredNotification, streams: readonly Target[], ttlSeconds: number): Promise<void>;
+
+  /** When the service accepted `messageId`, if it is still kept. */
+  acceptedAt(messageId: string): Promise<string | undefined>;
+
+  /**
+   * Notifications on any of `streams` accepted at or after `since` (ISO; inclusive, so
+   * two messages accepted in the same millisecond are never skipped: callers drop the
+   * one they asked from), oldest first by (acceptedAt, messageId), at most `limit`,
+   * each message once. `truncated` is true when more were left.
+   */
+  readSince(
+    streams: readonly Target[],
+    since: string,
+    limit: number,
+  ): Promise<{ notifications: StoredNotification[]; truncated: boolean }>;
+}
+
+/** Posts frames to connections and closes them (API Gateway Management API). */
+export interface MessageSender {
+  /** @throws ConnectionGoneError (410), ThrottledError (429), TransientError (5xx). */
+  post(connectionId: string, data: string): Promise<void>;
+  /** Closes the socket; a connection that is already gone is not an error. */
+  close(connectionId: string): Promise<void>;
+}
+
+/** Arranges for `welcome` to reach a connection just after `$connect` returns. */
+export interface WelcomeScheduler {
+  schedule(connectionId: string): Promise<void>;
+}
+
+/** Per-connection token bucket for client frames. */
+export interface RateLimiter {
+  /** Takes one token; false when the bucket is empty. */
+  tryTake(connectionId: string, nowMs: number): Promise<boolean>;
+}
+
+export interface Clock {
+  now(): Date;
+}
