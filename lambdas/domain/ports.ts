@@ -115,3 +115,28 @@ export interface RateLimiter {
 export interface Clock {
   now(): Date;
 }
+
+/** Structured logging, satisfied by Powertools Logger; the domain never formats log lines. */
+export interface Log {
+  debug(message: string, ...attributes: Record<string, unknown>[]): void;
+  info(message: string, ...attributes: Record<string, unknown>[]): void;
+  warn(message: string, ...attributes: Record<string, unknown>[]): void;
+  error(message: string, ...attributes: Record<string, unknown>[]): void;
+}
+
+/** The outcome of {@link Deduplicator.once}. */
+export type OnceOutcome<T> = { readonly duplicate: false; readonly result: T } | { readonly duplicate: true };
+
+/**
+ * Runs a unit of work once per key, for as long as the store keeps the key (the
+ * fan-out's "a record Kafka delivers twice reaches each client once").
+ */
+export interface Deduplicator {
+  /**
+   * Runs `work` unless a run for `key` has already completed; its result must be JSON.
+   * @returns `{ duplicate: true }` when an earlier run completed, without running `work`.
+   * @throws TransientError when another run for `key` is still in progress (retry later);
+   *   whatever `work` throws, after releasing `key` so that a retry runs it again.
+   */
+  once<T>(key: string, work: () => Promise<T>): Promise<OnceOutcome<T>>;
+}

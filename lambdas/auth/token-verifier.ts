@@ -1,0 +1,81 @@
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { z } from 'zod';
+import { USER_ID } from '../protocol/channels.js';
+import type { Identity } from '../domain/model.js';
+import { NotificationServiceError } from '../domain/errors.js';
+
+/** The token is missing, malformed, expired, not yet valid, or badly signed. */
+export class InvalidTokenError extends NotificationServiceError {}
+
+/** Clock leeway for `exp` and `nbf` (protocol section 1: at most 5 s). */
+export const CLOCK_TOLERANCE_SECONDS = 5;
+
+export type TokenVerifierOptions = {
+  readonly issuer?: string;
+  readonly audience?: string;
+} & (
+  | { readonly mode: 'hs256'; readonly secret: () => Promise<string> }
+  | { readonly mode: 'jwks'; readonly jwksUrl: string }
+);
+
+const claims = z.object({
+  sub: z.string().regex(USER_ID, 'sub must be a user id'),
+  roles: z.array(z.string().min(1).max(64)).max(50).default([]),
+});
+
+/**
+ * Verifies `?token=` JWTs with `jose`. The algorithm is pinned per mode (HS256 with a
+ * shared secret; RS256/ES256 from a JWKS), so `alg: none` and algorithm confusion are
+ * refused; `exp` and `sub` are required; keys are cached across invocations.
+ */
+export class TokenVerifier {
+  private readonly algorithms: string[];
+  private readonly jwks?: JWTVerifyGetKey;
+  private secretKey?: Promise<Uint8Array>;
+
+  constructor(private readonly options: TokenVerifierOptions) {
+    if (options.mode === 'hs256') {
+      this.algorithms = ['HS256'];
+    } else {
+      this.algorithms = ['RS256', 'ES256'];
+      this.jwks = createRemoteJWKSet(new URL(options.jwksUrl), { cacheMaxAge: 10 * 60 * 1000 });
+    }
+  }
+
+  async verify(token: string | undefined): Promise<Identity> {
+    if (!token) throw new InvalidTokenError('no token');
+    const verifyOptions = {
+      algorithms: this.algorithms,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      requiredClaims: ['exp', 'sub'],
+      ...(this.options.issuer ? { issuer: this.options.issuer } : {}),
+      ...(this.options.audience ? { audience: this.options.audience } : {}),
+    };
+    let payload: JWTPayload;
+    try {
+      const result = this.jwks
+        ? await jwtVerify(token, this.jwks, verifyOptions)
+        : await jwtVerify(token, await this.sharedSecret(), verifyOptions);
+      payload = result.payload;
+    } catch (error) {
+      if (error instanceof joseErrors.JOSEError) throw new InvalidTokenError(`token refused: ${error.code}`, { cause: error });
+      throw error;
+    }
+    const parsed = claims.safeParse(payload);
+    if (!parsed.success) throw new InvalidTokenError(`token refused: ${parsed.error.issues[0]?.message ?? 'bad claims'}`);
+    return { userId: parsed.data.sub, roles: parsed.data.roles };
+  }
+
+  /** Fetched once per cold start; a failed fetch is retried on the next call. */
+  private sharedSecret(): Promise<Uint8Array> {
+    if (this.options.mode !== 'hs256') throw new Error('no shared secret in jwks mode');
+    this.secretKey ??= this.options.secret().then(
+      (secret) => new TextEncoder().encode(secret),
+      (error: unknown) => {
+        this.secretKey = undefined;
+        throw error;
+      },
+    );
+    return this.secretKey;
+  }
+}

@@ -1,0 +1,85 @@
+import { forEachBounded } from './delivery.js';
+import type { ConnectionSummary } from './model.js';
+import type { Clock, ConnectionStore, Log, MessageSender } from './ports.js';
+
+export interface CleanupServiceOptions {
+  readonly connections: ConnectionStore;
+  readonly sender: MessageSender;
+  readonly clock: Clock;
+  readonly log: Log;
+  /** Seconds without a heartbeat after which a connection is stale (`websocket.idle_timeout`). */
+  readonly idleTimeoutSeconds: number;
+  /** Most connections handled at once. */
+  readonly concurrency: number;
+}
+
+/** What one cleanup pass came to. */
+export interface CleanupSummary {
+  /** Connections listed as idle. */
+  examined: number;
+  /** Sockets closed through the Management API (or found already closed). */
+  closed: number;
+  /** Connections removed from the store, with their subscriptions and presence. */
+  removed: number;
+  /** Connections left for the next pass because closing them failed. */
+  failed: number;
+}
+
+/**
+ * Closes and removes connections that have been silent for too long: the backstop for
+ * `$disconnect`, which API Gateway delivers only on a best-effort basis.
+ */
+export class CleanupService {
+  readonly #options: CleanupServiceOptions;
+
+  constructor(options: CleanupServiceOptions) {
+    if (!Number.isInteger(options.idleTimeoutSeconds) || options.idleTimeoutSeconds < 1) {
+      throw new RangeError(`idleTimeoutSeconds must be a positive integer, got ${options.idleTimeoutSeconds}`);
+    }
+    this.#options = options;
+  }
+
+  /** Cleans up connections silent for longer than the configured idle timeout. */
+  async run(): Promise<CleanupSummary> {
+    return this.cleanupInactive(this.#options.idleTimeoutSeconds);
+  }
+
+  /** Cleans up connections whose last activity is more than `idleSeconds` ago. */
+  async cleanupInactive(idleSeconds: number): Promise<CleanupSummary> {
+    if (!Number.isFinite(idleSeconds) || idleSeconds < 0) {
+      throw new RangeError(`idleSeconds must be a non-negative number, got ${idleSeconds}`);
+    }
+    const { connections, clock, log, concurrency } = this.#options;
+    const cutoff = new Date(clock.now().getTime() - idleSeconds * 1000).toISOString();
+    const summary: CleanupSummary = { examined: 0, closed: 0, removed: 0, failed: 0 };
+    await forEachBounded(connections.listIdleSince(cutoff), concurrency, async (idle) => {
+      summary.examined += 1;
+      try {
+        await this.#closeAndRemove(idle, cutoff, summary);
+      } catch (error) {
+        summary.failed += 1;
+        log.warn('stale connection left for the next cleanup', {
+          connectionId: idle.connectionId,
+          userId: idle.userId,
+          error: error instanceof Error ? error.name : String(error),
+          reason: error instanceof Error ? error.message : undefined,
+        });
+      }
+    });
+    log.info('cleanup finished', { cutoff, ...summary });
+    return summary;
+  }
+
+  async #closeAndRemove(idle: ConnectionSummary, cutoff: string, summary: CleanupSummary): Promise<void> {
+    const { connections, sender, log } = this.#options;
+    // The index may lag behind, or a heartbeat may have arrived since the listing: only a
+    // connection that is still stale on a consistent read is closed.
+    const current = await connections.get(idle.connectionId);
+    if (!current) return;
+    if (current.lastSeenAt >= cutoff) return;
+    await sender.close(idle.connectionId);
+    summary.closed += 1;
+    if (await connections.remove(idle.connectionId)) summary.removed += 1;
+    log.info('stale connection closed', { connectionId: idle.connectionId, userId: idle.userId, lastSeenAt: current.lastSeenAt });
+  }
+}

@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import {
+  clientEnvelope,
+  clientPayloads,
+  type ClientRequestType,
+  type ServerFrame,
+} from '../protocol/frames.js';
+import { ADMIN_ROLE } from './access-policy.js';
+import type { ConnectionService } from './connection-service.js';
+import { ConnectionNotFoundError, ProtocolError } from './errors.js';
+import type { Identity } from './model.js';
+import type { Clock, Log, RateLimiter } from './ports.js';
+import type { PresenceService } from './presence-service.js';
+import type { RecoveryService } from './recovery-service.js';
+import { errorFrame, serverFrame } from './server-frames.js';
+import type { StatsService } from './stats-service.js';
+import type { SubscriptionService } from './subscription-service.js';
+
+/** Deepest JSON nesting accepted; deeper documents are refused before they are parsed. */
+export const MAX_JSON_DEPTH = 32;
+
+export interface ClientRequestContext {
+  readonly connectionId: string;
+  readonly identity: Identity;
+}
+
+export interface ClientRequestsOptions {
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly rateLimiter: RateLimiter;
+  readonly maxFrameSize: number;
+  readonly connections: ConnectionService;
+  readonly subscriptions: SubscriptionService;
+  readonly presence: PresenceService;
+  readonly stats: StatsService;
+  readonly recovery: RecoveryService;
+}
+
+/**
+ * Every client frame goes through here, whichever route carried it: size, rate, JSON,
+ * envelope and payload checks, then the request itself. Anything wrong becomes an
+ * `error` frame with a documented code; nothing is changed by a refused frame.
+ */
+export class ClientRequests {
+  constructor(private readonly options: ClientRequestsOptions) {}
+
+  async handle(context: ClientRequestContext, body: string): Promise<ServerFrame> {
+    const { clock, log } = this.options;
+    let replyTo: string | undefined;
+    try {
+      if (Buffer.byteLength(body, 'utf8') > this.options.maxFrameSize) {
+        throw new ProtocolError('MESSAGE_TOO_LARGE', `messages are limited to ${this.options.maxFrameSize} bytes`);
+      }
+      if (!(await this.options.rateLimiter.tryTake(context.connectionId, clock.now().getTime()))) {
+        throw new ProtocolError('RATE_LIMITED', 'too many messages; slow down');
+      }
+      const document = parseJsonObject(body);
+      replyTo = messageIdOf(document);
+      const envelope = parseEnvelope(document);
+      if (!(envelope.type in clientPayloads)) {
+        throw new ProtocolError('UNKNOWN_TYPE', `unknown type ${JSON.stringify(envelope.type)}; known: ${Object.keys(clientPayloads).join(', ')}`);
+      }
+      const type = envelope.type as ClientRequestType;
+      const payload = parsePayload(clientPayloads[type], envelope.payload);
+      const claimed = (payload as { connectionId?: string }).connectionId;
+      if (claimed !== undefined && claimed !== context.connectionId) {
+        throw new ProtocolError('FORBIDDEN', 'payload.connectionId must be your own connection id');
+      }
+      return await this.dispatch(context, type, payload, envelope.messageId ?? randomUUID(), replyTo);
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        log.info('request refused', { connectionId: context.connectionId, messageId: replyTo, code: error.code, reason: error.message });
+        return errorFrame(clock, error.code, error.message, replyTo);
+      }
+      if (error instanceof ConnectionNotFoundError) {
+        return errorFrame(clock, 'INTERNAL', 'this connection is no longer registered; reconnect', replyTo);
+      }
+      log.error('request failed', { connectionId: context.connectionId, messageId: replyTo, error: describe(error) });
+      return errorFrame(clock, 'INTERNAL', 'internal error; try again', replyTo);
+    }
+  }
+
+  private async dispatch(
+    context: ClientRequestContext,
+    type: ClientRequestType,
+    payload: unknown,
+    messageId: string,
+    replyTo: string | undefined,
+  ): Promise<ServerFrame> {
+    const { clock } = this.options;
+    const { connectionId, identity } = context;
+    this.options.log.debug('request', { connectionId, messageId, type });
+    switch (type) {
+      case 'subscribe': {
+        const request = payload as z.infer<typeof clientPayloads.subscribe>;
+        const answer =
+          request.action === 'unsubscribe'
+            ? await this.options.subscriptions.unsubscribe(connectionId, request.channels)
+            : await this.options.subscriptions.subscribe(connectionId, identity, request.channels);
+        return serverFrame(clock, 'subscription', answer, replyTo);
+      }
+      case 'unsubscribe': {
+        const request = payload as z.infer<typeof clientPayloads.unsubscribe>;
+        return serverFrame(clock, 'subscription', await this.options.subscriptions.unsubscribe(connectionId, request.channels), replyTo);
+      }
+      case 'heartbeat': {
+        const { timestamp } = await this.options.connections.heartbeat(connectionId);
+        return serverFrame(clock, 'heartbeat', { connectionId, timestamp, status: 'alive' }, replyTo);
+      }
+      case 'presence': {
+        const request = payload as z.infer<typeof clientPayloads.presence>;
+        return serverFrame(clock, 'presence', await this.options.presence.query(request.userIds), replyTo);
+      }
+      case 'recover': {
+        const request = payload as z.infer<typeof clientPayloads.recover>;
+        return serverFrame(clock, 'recovered', await this.options.recovery.recover(connectionId, identity, request.since), replyTo);
+      }
+      case 'stats': {
+        if (!identity.roles.includes(ADMIN_ROLE)) throw new ProtocolError('FORBIDDEN', 'stats needs the admin role');
+        return serverFrame(clock, 'stats', await this.options.stats.collect(), replyTo);
+      }
+    }
+  }
+}
+
+function parseJsonObject(body: string): object {
+  if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
+    throw new ProtocolError('INVALID_MESSAGE', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(body);
+  } catch {
+    throw new ProtocolError('INVALID_MESSAGE', 'not JSON: a frame is one JSON object');
+  }
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    throw new ProtocolError('INVALID_MESSAGE', 'a frame is one JSON object');
+  }
+  return document;
+}
+
+/** The request's messageId when it is a valid one, so even a refused frame gets `replyTo`. */
+function messageIdOf(document: object): string | undefined {
+  const candidate = (document as { messageId?: unknown }).messageId;
+  return clientEnvelope.shape.messageId.safeParse(candidate).success ? (candidate as string) : undefined;
+}
+
+function parseEnvelope(document: object): z.infer<typeof clientEnvelope> {
+  const result = clientEnvelope.safeParse(document);
+  if (!result.success) throw new ProtocolError('INVALID_MESSAGE', describeIssues(result.error));
+  return result.data;
+}
+
+function parsePayload<S extends z.ZodType>(schema: S, payload: unknown): z.infer<S> {
+  const result = schema.safeParse(payload);
+  if (!result.success) throw new ProtocolError('INVALID_MESSAGE', describeIssues(result.error, 'payload'));
+  return result.data;
+}
+
+function describeIssues(error: z.ZodError, prefix?: string): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${[prefix, ...issue.path.map(String)].filter(Boolean).join('.') || 'frame'}: ${issue.message}`)
+    .join('; ');
+}
+
+/** Scans the text for bracket depth outside strings, without building any object. */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index += 1) {
+    const char = text.charCodeAt(index);
+    if (inString) {
+      if (char === 0x5c) index += 1; // backslash: skip the escaped character
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) inString = true;
+    else if (char === 0x7b || char === 0x5b) {
+      depth += 1;
+      if (depth > limit) return true;
+    } else if (char === 0x7d || char === 0x5d) depth -= 1;
+  }
+  return false;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,151 @@
+import type { WebSocketConfig } from '../config/schema.js';
+import { automaticChannels } from '../protocol/channels.js';
+import type { WelcomePayload } from '../protocol/frames.js';
+import { ConnectionGoneError, ConnectionLimitError, ProtocolError } from './errors.js';
+import type { Connection, Identity } from './model.js';
+import type { Clock, ConnectionStore, Log, MessageSender, WelcomeScheduler } from './ports.js';
+import { serverFrame } from './server-frames.js';
+
+export type ConnectOutcome =
+  | { readonly status: 'accepted'; readonly subprotocol?: string; readonly connection: Connection }
+  | { readonly status: 'refused'; readonly httpStatus: 400 | 429; readonly reason: string };
+
+export type WelcomeOutcome = 'delivered' | 'connection-removed' | 'not-postable';
+
+export interface ConnectionServiceOptions {
+  readonly connections: ConnectionStore;
+  readonly sender: MessageSender;
+  readonly welcome: WelcomeScheduler;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly config: Pick<
+    WebSocketConfig,
+    'subprotocols' | 'max_connections_per_user' | 'idle_timeout' | 'heartbeat_interval'
+  >;
+  /** Waits between welcome attempts; injectable so tests need not sleep. */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * How long the welcome function keeps trying while a new connection is not yet postable.
+ * API Gateway completes the handshake only after `$connect` returns, so the first posts
+ * can meet 410 Gone for a moment.
+ */
+export const WELCOME_RETRY_DELAYS_MS = [25, 50, 100, 200, 400, 800, 1000, 1500, 2000, 2500] as const;
+
+/** The lifecycle of a connection: open, welcome, heartbeat, close. */
+export class ConnectionService {
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly options: ConnectionServiceOptions) {
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /** Picks the first offered subprotocol the service speaks; undefined when none was offered. */
+  chooseSubprotocol(offered: readonly string[]): { readonly ok: true; readonly chosen?: string } | { readonly ok: false } {
+    if (offered.length === 0) return { ok: true };
+    const chosen = offered.find((protocol) => this.options.config.subprotocols.includes(protocol));
+    return chosen ? { ok: true, chosen } : { ok: false };
+  }
+
+  /**
+   * Registers a connection that the authorizer let through: the per-user limit, the
+   * automatic subscriptions, then a welcome scheduled for just after the handshake.
+   */
+  async connect(connectionId: string, identity: Identity, offeredSubprotocols: readonly string[] = []): Promise<ConnectOutcome> {
+    const { config, connections, clock, log } = this.options;
+    const protocol = this.chooseSubprotocol(offeredSubprotocols);
+    if (!protocol.ok) {
+      return {
+        status: 'refused',
+        httpStatus: 400,
+        reason: `none of the offered subprotocols (${offeredSubprotocols.join(', ')}) is supported; supported: ${config.subprotocols.join(', ')}`,
+      };
+    }
+    const now = clock.now();
+    const connection: Connection = {
+      connectionId,
+      userId: identity.userId,
+      roles: [...identity.roles],
+      connectedAt: now.toISOString(),
+      lastSeenAt: now.toISOString(),
+      channels: automaticChannels(identity.userId),
+      ...(protocol.chosen ? { subprotocol: protocol.chosen } : {}),
+    };
+    try {
+      await connections.open(connection, {
+        limit: config.max_connections_per_user,
+        staleBefore: new Date(now.getTime() - config.idle_timeout * 1000).toISOString(),
+      });
+    } catch (error) {
+      if (error instanceof ConnectionLimitError) {
+        log.info('connection refused: per-user limit', { connectionId, userId: identity.userId, limit: error.limit });
+        return { status: 'refused', httpStatus: 429, reason: error.message };
+      }
+      throw error;
+    }
+    try {
+      await this.options.welcome.schedule(connectionId);
+    } catch (error) {
+      // The connection works without its welcome; a client that waits for it times out and reconnects.
+      log.error('welcome could not be scheduled', { connectionId, error: String(error) });
+    }
+    return { status: 'accepted', connection, ...(protocol.chosen ? { subprotocol: protocol.chosen } : {}) };
+  }
+
+  /** The welcome frame for a stored connection. */
+  welcomePayload(connection: Connection): WelcomePayload {
+    return {
+      connectionId: connection.connectionId,
+      userId: connection.userId,
+      channels: [...connection.channels].sort(),
+      heartbeatIntervalSeconds: this.options.config.heartbeat_interval,
+      serverTime: this.options.clock.now().toISOString(),
+    };
+  }
+
+  /**
+   * Posts `welcome`, retrying while the connection is not yet postable (410 just after
+   * `$connect`), and giving up once the store no longer holds the connection.
+   */
+  async deliverWelcome(connectionId: string): Promise<WelcomeOutcome> {
+    const { connections, sender, clock, log } = this.options;
+    for (let attempt = 0; ; attempt += 1) {
+      const connection = await connections.get(connectionId);
+      if (!connection) return 'connection-removed';
+      const frame = serverFrame(clock, 'welcome', this.welcomePayload(connection));
+      try {
+        await sender.post(connectionId, JSON.stringify(frame));
+        log.info('welcome delivered', { connectionId, messageId: frame.messageId, attempts: attempt + 1 });
+        return 'delivered';
+      } catch (error) {
+        if (!(error instanceof ConnectionGoneError)) throw error;
+        const delay = WELCOME_RETRY_DELAYS_MS[attempt];
+        if (delay === undefined) {
+          log.warn('welcome not delivered: connection never became postable', { connectionId, attempts: attempt + 1 });
+          return 'not-postable';
+        }
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  /** Removes a closed connection with its subscriptions and presence entry. */
+  async disconnect(connectionId: string): Promise<Connection | undefined> {
+    return this.options.connections.remove(connectionId);
+  }
+
+  /**
+   * Keeps lastSeenAt fresh. The store is written only when its value is older than a
+   * third of idle_timeout, so clients that beat often cost no write per beat while a
+   * connection that keeps beating can never look idle to cleanup.
+   */
+  async heartbeat(connectionId: string): Promise<{ readonly timestamp: string }> {
+    const { connections, clock, config } = this.options;
+    const now = clock.now();
+    const writeIfBefore = new Date(now.getTime() - (config.idle_timeout * 1000) / 3).toISOString();
+    const known = await connections.touch(connectionId, now.toISOString(), writeIfBefore);
+    if (!known) throw new ProtocolError('INTERNAL', 'this connection is no longer registered; reconnect');
+    return { timestamp: now.toISOString() };
+  }
+}

@@ -1,0 +1,37 @@
+import type { APIGatewayAuthorizerResult } from 'aws-lambda';
+import { getApplication } from '../application.js';
+import { InvalidTokenError } from '../auth/token-verifier.js';
+
+/** The parts of API Gateway's WebSocket REQUEST authorizer event that are read here. */
+export interface WebSocketAuthorizerEvent {
+  readonly methodArn: string;
+  readonly queryStringParameters?: Readonly<Record<string, string | undefined>> | null;
+  readonly requestContext?: { readonly connectionId?: string };
+}
+
+/**
+ * `$connect` REQUEST authorizer: verifies `?token=` before the socket exists. Throwing
+ * `Unauthorized` makes API Gateway answer 401; the context (strings only) reaches every
+ * later event of the connection as `requestContext.authorizer`. The token is never logged.
+ */
+export async function handler(event: WebSocketAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
+  const { tokens, services } = getApplication();
+  const connectionId = event.requestContext?.connectionId;
+  try {
+    const identity = await tokens.verify(event.queryStringParameters?.token);
+    return {
+      principalId: identity.userId,
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }],
+      },
+      context: { userId: identity.userId, roles: JSON.stringify(identity.roles) },
+    };
+  } catch (error) {
+    if (error instanceof InvalidTokenError) {
+      services.logger.info('token refused', { connectionId, reason: error.message });
+      throw new Error('Unauthorized');
+    }
+    throw error;
+  }
+}

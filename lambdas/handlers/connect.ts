@@ -1,0 +1,26 @@
+import { getApplication } from '../application.js';
+import { headerOf, identityOf, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
+
+/**
+ * Route `$connect`, after the authorizer: registers the connection under the per-user
+ * limit and picks the subprotocol. A non-2xx answer refuses the handshake.
+ */
+export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
+  const { connections, services } = getApplication();
+  const connectionId = event.requestContext.connectionId;
+  const identity = identityOf(event);
+  const offered = (headerOf(event, 'Sec-WebSocket-Protocol') ?? '')
+    .split(',')
+    .map((protocol) => protocol.trim())
+    .filter(Boolean);
+  const outcome = await connections.connect(connectionId, identity, offered);
+  if (outcome.status === 'refused') {
+    services.logger.info('connect refused', { connectionId, userId: identity.userId, status: outcome.httpStatus });
+    return { statusCode: outcome.httpStatus, body: outcome.reason };
+  }
+  services.logger.info('connected', { connectionId, userId: identity.userId, subprotocol: outcome.subprotocol });
+  return {
+    statusCode: 200,
+    ...(outcome.subprotocol ? { headers: { 'Sec-WebSocket-Protocol': outcome.subprotocol } } : {}),
+  };
+}

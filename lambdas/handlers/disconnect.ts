@@ -1,0 +1,11 @@
+import { getApplication } from '../application.js';
+import type { WebSocketEvent, WebSocketResult } from './websocket-event.js';
+
+/** Route `$disconnect`: best effort in AWS; cleanup is the backstop for missed ones. */
+export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
+  const { connections, services } = getApplication();
+  const connectionId = event.requestContext.connectionId;
+  const removed = await connections.disconnect(connectionId);
+  services.logger.info('disconnected', { connectionId, userId: removed?.userId, known: removed !== undefined });
+  return { statusCode: 200 };
+}
