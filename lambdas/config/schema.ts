@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { deploymentSchema } from './deployment.js';
 
 /**
  * The `Config.toml` schema (protocol section 8). One source of truth for the local
@@ -82,7 +83,7 @@ export const notificationServiceSchema = z.strictObject({
 export const configSchema = z.strictObject({
   notification_service: notificationServiceSchema.default(notificationServiceSchema.parse({})),
   /** Deployment settings read by the CDK app only (see README, "Deploy"). */
-  deployment: z.record(z.string(), z.unknown()).optional(),
+  deployment: deploymentSchema.optional(),
 });
 
 export type ServiceConfig = z.infer<typeof notificationServiceSchema>;

@@ -1,0 +1,138 @@
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+import type { DeploymentConfig, KafkaDeploymentConfig } from '../lambdas/config/deployment.js';
+import type { DeploymentSettings } from './deployment-config.js';
+import type { KafkaSource } from './kafka-trigger.js';
+import { NotificationWebSocketApi } from './notification-websocket-api.js';
+
+/** The account id of the placeholder ARNs in the shipped Config.toml. */
+export const PLACEHOLDER_ACCOUNT = '123456789012';
+
+export interface NotificationStackProps extends StackProps {
+  /** Config.toml, validated, with context overrides applied. */
+  readonly settings: DeploymentSettings;
+  /**
+   * Directory holding `package-lock.json` and the handler modules.
+   * @default - this repository's root
+   */
+  readonly projectRoot?: string;
+}
+
+/** The deployable stack: the service construct configured from Config.toml, and its outputs. */
+export class NotificationStack extends Stack {
+  readonly service: NotificationWebSocketApi;
+
+  constructor(scope: Construct, id: string, props: NotificationStackProps) {
+    super(scope, id, props);
+    const { service: serviceConfig, deployment } = props.settings;
+    if (!deployment.kafka) {
+      throw new Error('deployment.kafka: missing; set msk_cluster_arn or bootstrap_servers (see docs/deploy.md)');
+    }
+    const removalPolicy = deployment.removal_policy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+
+    this.service = new NotificationWebSocketApi(this, 'Notifications', {
+      serviceConfig,
+      stageName: deployment.stage_name,
+      removalPolicy,
+      logRetention: deployment.log_retention_days as logs.RetentionDays,
+      logLevel: deployment.log_level,
+      memorySize: deployment.memory_mb,
+      throttle: { rateLimit: deployment.throttling.rate, burstLimit: deployment.throttling.burst },
+      routeThrottles: Object.fromEntries(
+        Object.entries(deployment.route_throttling).map(([routeKey, t]) => [routeKey, { rateLimit: t!.rate, burstLimit: t!.burst }]),
+      ),
+      jwtSecret: deployment.jwt_secret_arn
+        ? secretsmanager.Secret.fromSecretCompleteArn(this, 'JwtSecret', deployment.jwt_secret_arn)
+        : undefined,
+      kafka: {
+        source: this.kafkaSource(deployment.kafka),
+        consumerGroupPrefix: deployment.kafka.consumer_group,
+        batchSize: deployment.kafka.batch_size,
+        maxBatchingWindow: Duration.seconds(deployment.kafka.batching_window_seconds),
+        startingPosition: lambda.StartingPosition[deployment.kafka.starting_position],
+        retryAttempts: deployment.kafka.retry_attempts,
+        minimumPollers: deployment.kafka.min_pollers,
+        maximumPollers: deployment.kafka.max_pollers,
+      },
+      cleanupInterval: Duration.minutes(deployment.cleanup_rate_minutes),
+      alarmTopic: this.alarmTopic(deployment),
+      dlqDepthThreshold: deployment.alarms.dlq_depth_threshold,
+      manageApiGatewayAccount: deployment.api_gateway_account_role,
+      projectRoot: props.projectRoot,
+    });
+    for (const [key, value] of Object.entries(deployment.tags)) Tags.of(this).add(key, value);
+    this.warnAboutPlaceholders(deployment);
+
+    new CfnOutput(this, 'WebSocketUrl', { value: this.service.url, description: 'wss:// URL clients connect to (add ?token=<JWT>)' });
+    new CfnOutput(this, 'CallbackUrl', { value: this.service.callbackUrl, description: 'Management API endpoint (@connections)' });
+    if (this.service.jwtSecret) {
+      new CfnOutput(this, 'JwtSecretArn', { value: this.service.jwtSecret.secretArn, description: 'HS256 key the token issuer signs with' });
+    }
+    if (this.service.kafkaTrigger) {
+      new CfnOutput(this, 'OnFailureQueueUrl', {
+        value: this.service.kafkaTrigger.onFailureQueue.queueUrl,
+        description: 'Kafka batches set aside after retries',
+      });
+    }
+    new CfnOutput(this, 'DashboardName', { value: this.service.monitoring.dashboard.dashboardName });
+  }
+
+  private kafkaSource(kafka: KafkaDeploymentConfig): KafkaSource {
+    if (kafka.msk_cluster_arn) return { kind: 'msk', clusterArn: kafka.msk_cluster_arn };
+    return {
+      kind: 'selfManaged',
+      bootstrapServers: kafka.bootstrap_servers ?? [],
+      // The schema guarantees a SCRAM secret with bootstrap_servers.
+      scramSecret: secretsmanager.Secret.fromSecretCompleteArn(this, 'KafkaScramSecret', kafka.scram_secret_arn!),
+      scramMechanism: kafka.scram_mechanism,
+      subnetIds: kafka.subnet_ids,
+      securityGroupIds: kafka.security_group_ids,
+    };
+  }
+
+  private alarmTopic(deployment: DeploymentConfig): sns.ITopic | undefined {
+    const { alarms } = deployment;
+    if (alarms.sns_topic_arn) return sns.Topic.fromTopicArn(this, 'AlarmTopic', alarms.sns_topic_arn);
+    if (!alarms.email) return undefined;
+    // CloudWatch cannot publish to a topic under the AWS managed SNS key; it needs a
+    // customer managed key whose policy lets CloudWatch use it.
+    const key = new kms.Key(this, 'AlarmTopicKey', {
+      enableKeyRotation: true,
+      description: 'Encrypts the alarm topic of the notification service',
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    const topic = new sns.Topic(this, 'AlarmTopic', { masterKey: key, enforceSSL: true });
+    topic.addSubscription(new subscriptions.EmailSubscription(alarms.email));
+    Validations.of(key).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'In a key policy, Resource "*" means this key itself.',
+    });
+    return topic;
+  }
+
+  private warnAboutPlaceholders(deployment: DeploymentConfig): void {
+    const arns = [deployment.kafka?.msk_cluster_arn, deployment.kafka?.scram_secret_arn, deployment.jwt_secret_arn];
+    for (const arn of arns) {
+      if (arn?.split(':')[4] === PLACEHOLDER_ACCOUNT) {
+        Annotations.of(this).addWarningV2(
+          'notifications:placeholder-arn',
+          `${arn} is the example's placeholder: the stack synthesizes, but deploying it fails until Config.toml (or -c deployment.kafka.msk_cluster_arn=...) names your resource`,
+        );
+      }
+    }
+  }
+}

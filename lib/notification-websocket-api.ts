@@ -1,0 +1,465 @@
+import { fileURLToPath } from 'node:url';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import type { TableId } from '../lambdas/adapters/dynamodb/tables.js';
+import { notificationServiceSchema, type ServiceConfig } from '../lambdas/config/schema.js';
+import {
+  AUTHORIZER,
+  CLEANUP,
+  FANOUT,
+  FUNCTIONS,
+  ROUTE_SELECTION_EXPRESSION,
+  ROUTES,
+  WELCOME,
+  type FunctionDefinition,
+} from '../lambdas/routes.js';
+import { FUNCTION_ACCESS } from './function-access.js';
+import { KafkaTrigger, type KafkaSource } from './kafka-trigger.js';
+import { NotificationMonitoring } from './notification-monitoring.js';
+import { NotificationTables, type TableAccess } from './notification-tables.js';
+import { ServiceFunction, type ServiceLogLevel } from './service-function.js';
+
+/** Throttling of the stage or of one route. */
+export interface RouteThrottle {
+  /** Steady-state requests per second. */
+  readonly rateLimit: number;
+  /** Requests allowed in a burst. */
+  readonly burstLimit: number;
+}
+
+/** The Kafka trigger of the fan-out function; topics come from `serviceConfig.kafka.topics`. */
+export interface NotificationKafkaOptions {
+  readonly source: KafkaSource;
+  /** @default 'notifications-fanout' */
+  readonly consumerGroupPrefix?: string;
+  /** @default 100 */
+  readonly batchSize?: number;
+  /** @default Duration.seconds(0) */
+  readonly maxBatchingWindow?: Duration;
+  /** @default lambda.StartingPosition.LATEST */
+  readonly startingPosition?: lambda.StartingPosition;
+  /** @default 3 */
+  readonly retryAttempts?: number;
+  /** @default 1 */
+  readonly minimumPollers?: number;
+  /** @default 2 */
+  readonly maximumPollers?: number;
+}
+
+export interface NotificationWebSocketApiProps {
+  /**
+   * The `[notification_service]` section of Config.toml, handed to every function as
+   * `SERVICE_CONFIG`.
+   * @default - the protocol's defaults
+   */
+  readonly serviceConfig?: ServiceConfig;
+  /**
+   * Stage name; the last path segment of both URLs.
+   * @default 'prod'
+   */
+  readonly stageName?: string;
+  /**
+   * What happens to the tables and the generated JWT secret when they leave the stack.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default 'INFO' */
+  readonly logLevel?: ServiceLogLevel;
+  /** Memory of every function, MB. @default 512 */
+  readonly memorySize?: number;
+  /**
+   * Stage-wide throttling.
+   * @default - 500 requests per second, bursts of 1000
+   */
+  readonly throttle?: RouteThrottle;
+  /**
+   * Throttling per route key (`$connect`, `subscribe`, ...), over the stage default.
+   * @default - every route uses the stage default
+   */
+  readonly routeThrottles?: Readonly<Record<string, RouteThrottle>>;
+  /**
+   * HS256 verifier key (auth.mode = "hs256"): a secret whose string value is the key.
+   * Must be unset for auth.mode = "jwks".
+   * @default - a generated 64-character secret (auth.mode = "hs256")
+   */
+  readonly jwtSecret?: secretsmanager.ISecret;
+  /**
+   * The Kafka source of the fan-out function.
+   * @default - no trigger: notifications reach the fan-out function only if you invoke it
+   */
+  readonly kafka?: NotificationKafkaOptions;
+  /**
+   * How often cleanup runs.
+   * @default Duration.minutes(5)
+   */
+  readonly cleanupInterval?: Duration;
+  /**
+   * Where alarms notify.
+   * @default - alarms without actions
+   */
+  readonly alarmTopic?: sns.ITopic;
+  /** @default 1 */
+  readonly dlqDepthThreshold?: number;
+  /**
+   * Create the account-wide API Gateway CloudWatch role (`AWS::ApiGateway::Account`)
+   * that access logging needs. An account has one; leave this off when it exists.
+   * @default false
+   */
+  readonly manageApiGatewayAccount?: boolean;
+  /**
+   * Directory holding `package-lock.json` and the modules the route table names.
+   * @default - this repository's root
+   */
+  readonly projectRoot?: string;
+}
+
+const DEFAULT_THROTTLE: RouteThrottle = { rateLimit: 500, burstLimit: 1000 };
+const ROUTE_KEYS = ROUTES.map((route) => route.routeKey);
+
+/**
+ * The real-time notification service: a WebSocket API whose routes, authorizer and
+ * functions come from the route table, the DynamoDB tables from the table list, the
+ * Kafka trigger of the fan-out, the cleanup schedule, alarms and a dashboard.
+ */
+export class NotificationWebSocketApi extends Construct {
+  readonly api: apigwv2.WebSocketApi;
+  readonly stage: apigwv2.WebSocketStage;
+  /** `wss://` URL clients connect to. */
+  readonly url: string;
+  /** `https://` Management API endpoint (post to and close connections). */
+  readonly callbackUrl: string;
+  readonly tables: NotificationTables;
+  /** Every function, by route table id (`Connect`, ..., `Authorizer`, `Welcome`, `Fanout`, `Cleanup`). */
+  readonly functions: Readonly<Record<string, ServiceFunction>>;
+  /** The HS256 key, when auth.mode = "hs256". */
+  readonly jwtSecret?: secretsmanager.ISecret;
+  readonly kafkaTrigger?: KafkaTrigger;
+  readonly cleanupRule: events.Rule;
+  readonly monitoring: NotificationMonitoring;
+
+  constructor(scope: Construct, id: string, props: NotificationWebSocketApiProps = {}) {
+    super(scope, id);
+    const config = props.serviceConfig ?? notificationServiceSchema.parse({});
+    const stageName = props.stageName ?? 'prod';
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(stageName)) {
+      throw new Error(`NotificationWebSocketApi: stageName ${JSON.stringify(stageName)} is invalid (allowed: 1-128 letters, digits, _ and -)`);
+    }
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const throttle = props.throttle ?? DEFAULT_THROTTLE;
+    validateThrottle('throttle', throttle);
+    for (const [routeKey, routeThrottle] of Object.entries(props.routeThrottles ?? {})) {
+      if (!ROUTE_KEYS.includes(routeKey)) {
+        throw new Error(`NotificationWebSocketApi: routeThrottles has unknown route ${routeKey} (allowed: ${ROUTE_KEYS.join(', ')})`);
+      }
+      validateThrottle(`routeThrottles.${routeKey}`, routeThrottle);
+    }
+    const cleanupInterval = props.cleanupInterval ?? Duration.minutes(5);
+    if (cleanupInterval.toMinutes({ integral: false }) < 1 || cleanupInterval.toMinutes({ integral: false }) > 1440) {
+      throw new Error(`NotificationWebSocketApi: cleanupInterval ${cleanupInterval.toHumanString()} is out of range (allowed: 1 minute to 24 hours)`);
+    }
+    if (config.auth.mode === 'jwks') {
+      if (!config.auth.jwks_url) {
+        throw new Error('NotificationWebSocketApi: notification_service.auth.jwks_url is required when auth.mode is "jwks"');
+      }
+      if (props.jwtSecret) {
+        throw new Error('NotificationWebSocketApi: jwtSecret is for auth.mode "hs256"; auth.mode is "jwks" (allowed: unset)');
+      }
+    }
+    for (const definition of FUNCTIONS) {
+      if (!FUNCTION_ACCESS[definition.id]) {
+        throw new Error(`NotificationWebSocketApi: function ${definition.id} has no entry in FUNCTION_ACCESS (lib/function-access.ts)`);
+      }
+    }
+    const projectRoot = props.projectRoot ?? fileURLToPath(new URL('..', import.meta.url));
+
+    this.tables = new NotificationTables(this, 'Tables', { removalPolicy });
+
+    this.api = new apigwv2.WebSocketApi(this, 'Api', {
+      routeSelectionExpression: ROUTE_SELECTION_EXPRESSION,
+      description: 'Real-time notifications',
+    });
+    this.stage = new apigwv2.WebSocketStage(this, 'Stage', {
+      webSocketApi: this.api,
+      stageName,
+      autoDeploy: true,
+      throttle: { rateLimit: throttle.rateLimit, burstLimit: throttle.burstLimit },
+      detailedMetricsEnabled: true,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(
+          new logs.LogGroup(this, 'AccessLogs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH, removalPolicy }),
+        ),
+        format: accessLogFormat(),
+      },
+    });
+    this.configureRouteSettings(stageName, throttle, props.routeThrottles ?? {}, props.logRetention, removalPolicy);
+    if (props.manageApiGatewayAccount) this.stage.node.addDependency(this.createApiGatewayAccount());
+    this.url = this.stage.url;
+    this.callbackUrl = this.stage.callbackUrl;
+
+    // Never ship the local HS256 secret; in AWS the key comes from Secrets Manager.
+    const { hs256_secret: _localSecret, ...awsAuth } = config.auth;
+    const serviceConfigJson = JSON.stringify({ ...config, auth: awsAuth });
+    const functions: Record<string, ServiceFunction> = {};
+    const timeouts: Record<string, Duration> = {
+      [FANOUT.id]: Duration.minutes(2),
+      [CLEANUP.id]: Duration.minutes(5),
+      [WELCOME.id]: Duration.seconds(30),
+    };
+    for (const definition of FUNCTIONS) {
+      functions[definition.id] = this.createFunction(definition, {
+        projectRoot,
+        serviceConfigJson,
+        timeout: timeouts[definition.id],
+        removalPolicy,
+        props,
+      });
+    }
+    this.functions = functions;
+
+    // $connect hands the welcome to its own function: API Gateway cannot post to a
+    // connection before $connect has returned.
+    const connect = functions[routeId('$connect')];
+    const welcome = functions[WELCOME.id];
+    connect.addEnvironment('WELCOME_FUNCTION_NAME', welcome.function.functionName);
+    connect.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [welcome.function.functionArn] }),
+    );
+
+    this.jwtSecret = this.configureJwtVerifier(config, functions[AUTHORIZER.id], props.jwtSecret, removalPolicy);
+
+    const authorizer = new WebSocketLambdaAuthorizer('Authorizer', functions[AUTHORIZER.id].function, {
+      identitySource: ['route.request.querystring.token'],
+    });
+    for (const route of ROUTES) {
+      const isConnect = route.routeKey === '$connect';
+      const created = this.api.addRoute(route.routeKey, {
+        integration: new WebSocketLambdaIntegration(`${route.id}Integration`, functions[route.id].function),
+        authorizer: isConnect ? authorizer : undefined,
+        returnResponse: route.returnsReply,
+      });
+      if (!isConnect) {
+        Validations.of(created).acknowledge({
+          id: 'AwsSolutions-APIG4',
+          reason: 'API Gateway WebSocket APIs accept an authorizer on $connect only; every later frame travels on the connection $connect authorized.',
+        });
+      }
+    }
+
+    for (const definition of FUNCTIONS) {
+      const fn = functions[definition.id];
+      const access = FUNCTION_ACCESS[definition.id];
+      for (const [tableId, tableAccess] of Object.entries(access.tables) as [TableId, TableAccess][]) {
+        this.tables.grant(fn.role, tableId, tableAccess);
+      }
+      if (access.managesConnections) {
+        fn.addEnvironment('MANAGEMENT_ENDPOINT', this.callbackUrl);
+        this.stage.grantManagementApiAccess(fn.role);
+        Validations.of(fn.role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${nagArnPrefix(this, 'execute-api')}:<${Stack.of(this).getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi)}>/${stageName}/*/@connections/*]`,
+          reason: 'Connection ids are created at run time; the grant is limited to the @connections paths of this API and stage.',
+        });
+      }
+    }
+
+    if (props.kafka) {
+      this.kafkaTrigger = new KafkaTrigger(this, 'KafkaTrigger', {
+        target: functions[FANOUT.id].function,
+        topics: config.kafka.topics,
+        ...props.kafka,
+      });
+    }
+
+    this.cleanupRule = new events.Rule(this, 'CleanupSchedule', {
+      schedule: events.Schedule.rate(cleanupInterval),
+      description: 'Closes and removes connections silent for longer than idle_timeout',
+      targets: [new targets.LambdaFunction(functions[CLEANUP.id].function, { retryAttempts: 2 })],
+    });
+
+    this.monitoring = new NotificationMonitoring(this, 'Monitoring', {
+      functions: Object.fromEntries(Object.entries(functions).map(([name, fn]) => [name, fn.function])),
+      apiId: this.api.apiId,
+      stageName,
+      onFailureQueue: this.kafkaTrigger?.onFailureQueue,
+      dlqDepthThreshold: props.dlqDepthThreshold,
+      alarmTopic: props.alarmTopic,
+    });
+  }
+
+  /** Lets `grantee` post to and close this stage's connections. */
+  grantManageConnections(grantee: iam.IGrantable): iam.Grant {
+    return this.stage.grantManagementApiAccess(grantee);
+  }
+
+  private createFunction(
+    definition: FunctionDefinition,
+    options: {
+      projectRoot: string;
+      serviceConfigJson: string;
+      timeout?: Duration;
+      removalPolicy: RemovalPolicy;
+      props: NotificationWebSocketApiProps;
+    },
+  ): ServiceFunction {
+    // Suffixed: a child called `Default` would become this construct's default child
+    // and vanish from logical ids.
+    return new ServiceFunction(this, `${definition.id}Handler`, {
+      definition,
+      projectRoot: options.projectRoot,
+      environment: { SERVICE_CONFIG: options.serviceConfigJson, ...this.tables.environment },
+      logRetention: options.props.logRetention,
+      logRemovalPolicy: options.removalPolicy,
+      logLevel: options.props.logLevel,
+      memorySize: options.props.memorySize,
+      timeout: options.timeout,
+    });
+  }
+
+  private configureJwtVerifier(
+    config: ServiceConfig,
+    authorizer: ServiceFunction,
+    given: secretsmanager.ISecret | undefined,
+    removalPolicy: RemovalPolicy,
+  ): secretsmanager.ISecret | undefined {
+    if (config.auth.mode !== 'hs256') return undefined;
+    let secret = given;
+    if (!secret) {
+      const generated = new secretsmanager.Secret(this, 'JwtSecret', {
+        description: 'HS256 key that signs client tokens of the notification service',
+        generateSecretString: { passwordLength: 64, excludePunctuation: true },
+        removalPolicy,
+      });
+      Validations.of(generated).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason: 'The HS256 key is shared with the token issuer; rotating it needs the issuer to switch at the same time, which a rotation Lambda cannot coordinate.',
+      });
+      secret = generated;
+    }
+    authorizer.addEnvironment('JWT_SECRET_ARN', secret.secretArn);
+    secret.grantRead(authorizer.role);
+    return secret;
+  }
+
+  private configureRouteSettings(
+    stageName: string,
+    throttle: RouteThrottle,
+    routeThrottles: Readonly<Record<string, RouteThrottle>>,
+    retention: logs.RetentionDays | undefined,
+    removalPolicy: RemovalPolicy,
+  ): void {
+    const cfnStage = this.stage.node.defaultChild as apigwv2.CfnStage;
+    cfnStage.addPropertyOverride('DefaultRouteSettings', {
+      ThrottlingRateLimit: throttle.rateLimit,
+      ThrottlingBurstLimit: throttle.burstLimit,
+      LoggingLevel: 'ERROR',
+      DataTraceEnabled: false,
+      DetailedMetricsEnabled: true,
+    });
+    const routeSettings = Object.fromEntries(
+      Object.entries(routeThrottles).map(([routeKey, routeThrottle]) => [
+        routeKey,
+        {
+          ThrottlingRateLimit: routeThrottle.rateLimit,
+          ThrottlingBurstLimit: routeThrottle.burstLimit,
+          LoggingLevel: 'ERROR',
+          DataTraceEnabled: false,
+          DetailedMetricsEnabled: true,
+        },
+      ]),
+    );
+    if (Object.keys(routeSettings).length > 0) cfnStage.addPropertyOverride('RouteSettings', routeSettings);
+    // API Gateway creates the execution log group on first use, without retention;
+    // creating it first gives it one.
+    new logs.LogGroup(this, 'ExecutionLogs', {
+      logGroupName: `API-Gateway-Execution-Logs_${this.api.apiId}/${stageName}`,
+      retention: retention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy,
+    });
+  }
+
+  private createApiGatewayAccount(): Construct {
+    const role = new iam.Role(this, 'ApiGatewayCloudWatchRole', {
+      assumedBy: new iam.ServicePrincipal('apigateway.amazonaws.com'),
+      description: 'Lets API Gateway write access and execution logs (account-wide setting)',
+      inlinePolicies: {
+        logs: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({
+              actions: [
+                'logs:CreateLogGroup',
+                'logs:CreateLogStream',
+                'logs:DescribeLogGroups',
+                'logs:DescribeLogStreams',
+                'logs:PutLogEvents',
+                'logs:GetLogEvents',
+                'logs:FilterLogEvents',
+              ],
+              resources: [Stack.of(this).formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+            }),
+          ],
+        }),
+      },
+    });
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagArnPrefix(this, 'logs')}:log-group:*]`,
+      reason: 'API Gateway writes the logs of every API of the account and region through this one role (AWS::ApiGateway::Account).',
+    });
+    // Other APIs of the account log through this role too: it outlives the stack.
+    role.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    const account = new apigateway.CfnAccount(this, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn });
+    account.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    return account;
+  }
+}
+
+/** How cdk-nag prints the start of an ARN of this stack in a finding id (tokens as `<...>`). */
+function nagArnPrefix(scope: Construct, service: string): string {
+  const stack = Stack.of(scope);
+  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+  return `arn:<AWS::Partition>:${service}:${region}:${account}`;
+}
+
+function routeId(routeKey: string): string {
+  const route = ROUTES.find((candidate) => candidate.routeKey === routeKey);
+  if (!route) throw new Error(`route ${routeKey} is missing from the route table`);
+  return route.id;
+}
+
+function validateThrottle(name: string, throttle: RouteThrottle): void {
+  if (!(throttle.rateLimit > 0)) throw new Error(`NotificationWebSocketApi: ${name}.rateLimit ${throttle.rateLimit} must be above 0`);
+  if (!Number.isInteger(throttle.burstLimit) || throttle.burstLimit < 1) {
+    throw new Error(`NotificationWebSocketApi: ${name}.burstLimit ${throttle.burstLimit} must be an integer of at least 1`);
+  }
+}
+
+function accessLogFormat(): apigateway.AccessLogFormat {
+  return apigateway.AccessLogFormat.custom(
+    JSON.stringify({
+      requestId: '$context.requestId',
+      extendedRequestId: '$context.extendedRequestId',
+      ip: '$context.identity.sourceIp',
+      requestTime: '$context.requestTime',
+      eventType: '$context.eventType',
+      routeKey: '$context.routeKey',
+      connectionId: '$context.connectionId',
+      status: '$context.status',
+      error: '$context.error.message',
+      integrationError: '$context.integration.error',
+      authorizerError: '$context.authorizer.error',
+      integrationLatency: '$context.integration.latency',
+    }),
+  );
+}

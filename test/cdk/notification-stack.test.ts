@@ -1,0 +1,371 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { App, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TABLES } from '../../lambdas/adapters/dynamodb/tables.js';
+import { AUTHORIZER, FUNCTIONS, ROUTE_SELECTION_EXPRESSION, ROUTES, WELCOME } from '../../lambdas/routes.js';
+import { loadDeploymentSettings } from '../../lib/deployment-config.js';
+import { FUNCTION_ACCESS } from '../../lib/function-access.js';
+import { NotificationStack } from '../../lib/notification-stack.js';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+// Bundling thirteen functions is the slow part: synthesize once, from the shipped
+// Config.toml, and let every test read the same template.
+let outdir: string;
+let app: App;
+let stack: NotificationStack;
+let template: Template;
+
+beforeAll(() => {
+  outdir = mkdtempSync(join(tmpdir(), 'notifications-cdk-'));
+  // Asset metadata tells the tests which staged bundle belongs to which function.
+  app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
+  stack = new NotificationStack(app, 'NotificationStack', {
+    settings: loadDeploymentSettings(join(projectRoot, 'Config.toml')),
+    projectRoot,
+    env: { account: '111122223333', region: 'eu-west-1' },
+  });
+  template = Template.fromStack(stack);
+}, 120_000);
+
+afterAll(() => {
+  if (outdir) rmSync(outdir, { recursive: true, force: true });
+});
+
+function logicalId(construct: { node: { defaultChild?: unknown } }): string {
+  return Stack.of(stack).getLogicalId(construct.node.defaultChild as CfnFunction);
+}
+
+function functionResource(id: string): { Properties: Record<string, any>; Metadata?: Record<string, any> } {
+  return template.toJSON().Resources[logicalId(stack.service.functions[id].function)];
+}
+
+function roleStatements(id: string): any[] {
+  const roleId = Stack.of(stack).getLogicalId(stack.service.functions[id].role.node.defaultChild as CfnFunction);
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy: any) =>
+    policy.Properties.Roles.some((role: any) => role.Ref === roleId),
+  );
+  return policies.flatMap((policy: any) => policy.Properties.PolicyDocument.Statement);
+}
+
+describe('NotificationStack (shipped Config.toml)', () => {
+  describe('cdk-nag', () => {
+    it('reports nothing unacknowledged in the AwsSolutions pack', () => {
+      const report = new AwsSolutionsChecks().validateScope(app);
+      const findings = report.violations.map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+      expect(findings).toEqual([]);
+    });
+
+    it('adds no error annotations', () => {
+      Annotations.fromStack(stack).hasNoError('*', Match.anyValue());
+    });
+  });
+
+  describe('WebSocket API', () => {
+    it('routes on the frame type', () => {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+        ProtocolType: 'WEBSOCKET',
+        RouteSelectionExpression: ROUTE_SELECTION_EXPRESSION,
+      });
+    });
+
+    it('has exactly one route per route table entry, integrated with that entry\'s function', () => {
+      template.resourceCountIs('AWS::ApiGatewayV2::Route', ROUTES.length);
+      for (const route of ROUTES) {
+        const routes = template.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: route.routeKey } });
+        expect(Object.keys(routes), route.routeKey).toHaveLength(1);
+        const target = Object.values(routes)[0].Properties.Target['Fn::Join'][1][1].Ref as string;
+        const integration = template.toJSON().Resources[target];
+        expect(JSON.stringify(integration.Properties.IntegrationUri)).toContain(logicalId(stack.service.functions[route.id].function));
+      }
+    });
+
+    it('authorizes $connect only, with the token from the query string', () => {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+        AuthorizerType: 'REQUEST',
+        IdentitySource: ['route.request.querystring.token'],
+        AuthorizerUri: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([Match.objectLike({ 'Fn::GetAtt': [logicalId(stack.service.functions[AUTHORIZER.id].function), 'Arn'] })])]) }),
+      });
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$connect', AuthorizationType: 'CUSTOM' });
+      const others = template.findResources('AWS::ApiGatewayV2::Route', { Properties: { AuthorizationType: 'CUSTOM' } });
+      expect(Object.keys(others)).toHaveLength(1);
+    });
+
+    it('has a route response exactly where the route table says the handler replies', () => {
+      const replying = ROUTES.filter((route) => route.returnsReply);
+      template.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', replying.length);
+      for (const route of ROUTES) {
+        template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+          RouteKey: route.routeKey,
+          RouteResponseSelectionExpression: route.returnsReply ? '$default' : Match.absent(),
+        });
+      }
+    });
+
+    it('throttles the stage and the configured routes, and writes access logs', () => {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        StageName: 'prod',
+        AutoDeploy: true,
+        DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 }),
+        RouteSettings: { $connect: Match.objectLike({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 }) },
+        AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('\\$context.requestId') },
+      });
+    });
+
+    it('outputs the wss:// URL and the callback URL', () => {
+      const outputs = template.toJSON().Outputs;
+      expect(JSON.stringify(outputs.WebSocketUrl.Value)).toContain('wss://');
+      expect(JSON.stringify(outputs.CallbackUrl.Value)).toContain('https://');
+      expect(JSON.stringify(outputs.CallbackUrl.Value)).toContain('/prod');
+    });
+  });
+
+  describe('functions', () => {
+    it('creates one function per route table function, Node.js 24 on arm64', () => {
+      template.resourceCountIs('AWS::Lambda::Function', FUNCTIONS.length);
+      for (const definition of FUNCTIONS) {
+        const { Properties } = functionResource(definition.id);
+        expect(Properties, definition.id).toMatchObject({
+          Handler: 'index.handler',
+          Runtime: 'nodejs24.x',
+          Architectures: ['arm64'],
+          Description: definition.description,
+          LoggingConfig: { LogGroup: { Ref: expect.stringContaining(`${definition.id}HandlerLogGroup`) } },
+        });
+      }
+    });
+
+    it('bundles each function from its route table entry, and the bundle exports handler', () => {
+      for (const definition of FUNCTIONS) {
+        const assetPath = functionResource(definition.id).Metadata?.['aws:asset:path'] as string;
+        const dir = join(outdir, assetPath);
+        const meta = JSON.parse(readFileSync(join(dir, 'index.meta.json'), 'utf8'));
+        const entryPoints = Object.values(meta.outputs as Record<string, { entryPoint?: string }>).map((o) => o.entryPoint);
+        expect(entryPoints, definition.id).toEqual([definition.entry]);
+        expect(existsSync(join(dir, 'index.mjs'))).toBe(true);
+      }
+      // Load every bundle in a plain node, as Lambda would (ESM, no tsx).
+      const bundles = FUNCTIONS.map((d) => join(outdir, functionResource(d.id).Metadata?.['aws:asset:path'], 'index.mjs'));
+      const script = `const files = ${JSON.stringify(bundles)};
+        const kinds = [];
+        for (const file of files) kinds.push(typeof (await import(file)).handler);
+        console.log(JSON.stringify(kinds));`;
+      const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+      expect(JSON.parse(output.trim().split('\n').pop()!)).toEqual(FUNCTIONS.map(() => 'function'));
+    }, 60_000);
+
+    it('hands every function the service configuration, the table names and Powertools settings', () => {
+      for (const definition of FUNCTIONS) {
+        const variables = functionResource(definition.id).Properties.Environment.Variables;
+        expect(Object.keys(variables), definition.id).toEqual(expect.arrayContaining([
+          'SERVICE_CONFIG',
+          ...TABLES.map((table) => table.envVar),
+          'POWERTOOLS_SERVICE_NAME',
+          'POWERTOOLS_LOG_LEVEL',
+        ]));
+        expect(variables.POWERTOOLS_LOG_LEVEL).toBe('INFO');
+        const serviceConfig = JSON.parse(variables.SERVICE_CONFIG);
+        expect(serviceConfig.websocket.heartbeat_interval).toBe(300);
+        expect(serviceConfig.auth.hs256_secret).toBeUndefined();
+      }
+    });
+
+    it('gives the management endpoint only to functions that post, the welcome function name to Connect, the JWT secret to the Authorizer', () => {
+      for (const definition of FUNCTIONS) {
+        const variables = functionResource(definition.id).Properties.Environment.Variables;
+        expect('MANAGEMENT_ENDPOINT' in variables, definition.id).toBe(FUNCTION_ACCESS[definition.id].managesConnections);
+        expect('WELCOME_FUNCTION_NAME' in variables, definition.id).toBe(definition.id === 'Connect');
+        expect('JWT_SECRET_ARN' in variables, definition.id).toBe(definition.id === AUTHORIZER.id);
+      }
+      expect(functionResource('Connect').Properties.Environment.Variables.WELCOME_FUNCTION_NAME).toEqual({
+        Ref: logicalId(stack.service.functions[WELCOME.id].function),
+      });
+    });
+
+    it('keeps each function\'s logs in its own log group with a retention', () => {
+      for (const definition of FUNCTIONS) {
+        const groupId = functionResource(definition.id).Properties.LoggingConfig.LogGroup.Ref as string;
+        expect(template.toJSON().Resources[groupId].Properties.RetentionInDays, definition.id).toBe(30);
+      }
+    });
+  });
+
+  describe('IAM', () => {
+    it('attaches no managed policy to any role', () => {
+      for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
+        expect((role as any).Properties.ManagedPolicyArns).toBeUndefined();
+      }
+      expect(JSON.stringify(template.toJSON())).not.toMatch(/arn:aws:iam::aws:policy|:iam::aws:policy\//);
+    });
+
+    it('grants ManageConnections on this stage\'s @connections paths, to the posting functions only', () => {
+      for (const definition of FUNCTIONS) {
+        const statements = roleStatements(definition.id).filter((s) => s.Action === 'execute-api:ManageConnections');
+        expect(statements.length, definition.id).toBe(FUNCTION_ACCESS[definition.id].managesConnections ? 1 : 0);
+        for (const statement of statements) {
+          expect(JSON.stringify(statement.Resource)).toMatch(/\/prod\/\*\/@connections\/\*"/);
+        }
+      }
+      expect(['Welcome', 'Fanout', 'Cleanup', 'Recover'].every((id) => FUNCTION_ACCESS[id].managesConnections)).toBe(true);
+    });
+
+    it('lets Connect invoke the Welcome function and nothing else', () => {
+      const invoke = roleStatements('Connect').filter((s) => JSON.stringify(s.Action).includes('lambda:'));
+      expect(invoke).toEqual([
+        expect.objectContaining({ Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [logicalId(stack.service.functions[WELCOME.id].function), 'Arn'] } }),
+      ]);
+    });
+
+    it('lets only the Authorizer read the JWT secret', () => {
+      for (const definition of FUNCTIONS) {
+        const reads = roleStatements(definition.id).filter((s) => JSON.stringify(s.Action).includes('secretsmanager:GetSecretValue'));
+        expect(reads.length, definition.id).toBe(definition.id === AUTHORIZER.id ? 1 : 0);
+      }
+    });
+
+    it('grants each function only the tables FUNCTION_ACCESS names, and no Scan', () => {
+      for (const definition of FUNCTIONS) {
+        const dynamo = roleStatements(definition.id).filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
+        const granted = new Set(dynamo.flatMap((s) => [s.Resource].flat().map((r: any) => r['Fn::GetAtt']?.[0]).filter(Boolean)));
+        const expected = Object.keys(FUNCTION_ACCESS[definition.id].tables).map((id) => logicalId(stack.service.tables.tables[id as keyof typeof stack.service.tables.tables]));
+        expect([...granted].sort(), definition.id).toEqual(expected.sort());
+        expect(JSON.stringify(dynamo)).not.toContain('dynamodb:Scan');
+        expect(JSON.stringify(dynamo)).not.toContain('index/*');
+      }
+    });
+
+    it('limits the fan-out\'s Kafka access to the cluster, its topics and its consumer group', () => {
+      const kafka = roleStatements('Fanout').filter((s) => JSON.stringify(s.Action).includes('kafka'));
+      const byResource = Object.fromEntries(kafka.map((s) => [s.Resource, [s.Action].flat()]));
+      expect(byResource).toEqual({
+        'arn:aws:kafka:us-east-1:123456789012:cluster/notifications/00000000-0000-0000-0000-000000000000-1': expect.arrayContaining([
+          'kafka-cluster:Connect',
+          'kafka:DescribeClusterV2',
+          'kafka:GetBootstrapBrokers',
+        ]),
+        'arn:aws:kafka:us-east-1:123456789012:topic/notifications/00000000-0000-0000-0000-000000000000-1/booking-updates': [
+          'kafka-cluster:DescribeTopic',
+          'kafka-cluster:ReadData',
+        ],
+        'arn:aws:kafka:us-east-1:123456789012:group/notifications/00000000-0000-0000-0000-000000000000-1/notifications-fanout-booking-updates': [
+          'kafka-cluster:DescribeGroup',
+          'kafka-cluster:AlterGroup',
+        ],
+      });
+    });
+  });
+
+  describe('Kafka trigger', () => {
+    it('maps each topic to the fan-out with the configured batching, retries and partial batch responses', () => {
+      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        FunctionName: { Ref: logicalId(stack.service.functions.Fanout.function) },
+        EventSourceArn: 'arn:aws:kafka:us-east-1:123456789012:cluster/notifications/00000000-0000-0000-0000-000000000000-1',
+        Topics: ['booking-updates'],
+        AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: 'notifications-fanout-booking-updates' },
+        BatchSize: 100,
+        MaximumBatchingWindowInSeconds: 0,
+        StartingPosition: 'LATEST',
+        MaximumRetryAttempts: 3,
+        BisectBatchOnFunctionError: true,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ProvisionedPollerConfig: { MinimumPollers: 1, MaximumPollers: 2 },
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('OnFailureQueue'), 'Arn'] } } },
+      });
+    });
+
+    it('sets failed batches aside in an encrypted queue that refuses plain HTTP', () => {
+      template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      });
+    });
+  });
+
+  describe('schedule', () => {
+    it('runs cleanup at the configured rate', () => {
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(5 minutes)',
+        Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalId(stack.service.functions.Cleanup.function), 'Arn'] } })],
+      });
+    });
+  });
+
+  describe('tables', () => {
+    it('creates exactly the tables of TABLES, with their keys, indexes, TTL, PITR and encryption', () => {
+      template.resourceCountIs('AWS::DynamoDB::Table', TABLES.length);
+      for (const definition of TABLES) {
+        const resource = template.toJSON().Resources[logicalId(stack.service.tables.tables[definition.id])];
+        expect(resource.DeletionPolicy, definition.id).toBe('Retain');
+        const keySchema = [
+          { AttributeName: definition.partitionKey.name, KeyType: 'HASH' },
+          ...(definition.sortKey ? [{ AttributeName: definition.sortKey.name, KeyType: 'RANGE' }] : []),
+        ];
+        expect(resource.Properties, definition.id).toMatchObject({
+          KeySchema: keySchema,
+          BillingMode: 'PAY_PER_REQUEST',
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          // SSE enabled without a key id: KMS with the AWS managed key (aws/dynamodb).
+          SSESpecification: { SSEEnabled: true },
+        });
+        if (definition.timeToLiveAttribute) {
+          expect(resource.Properties.TimeToLiveSpecification).toEqual({ AttributeName: definition.timeToLiveAttribute, Enabled: true });
+        } else {
+          expect(resource.Properties.TimeToLiveSpecification).toBeUndefined();
+        }
+        const indexes = (resource.Properties.GlobalSecondaryIndexes ?? []).map((index: any) => ({
+          name: index.IndexName,
+          keys: index.KeySchema.map((k: any) => k.AttributeName),
+          projection: index.Projection.ProjectionType,
+          include: index.Projection.NonKeyAttributes,
+        }));
+        expect(indexes, definition.id).toEqual(
+          definition.globalSecondaryIndexes.map((index) => ({
+            name: index.indexName,
+            keys: [index.partitionKey.name, ...(index.sortKey ? [index.sortKey.name] : [])],
+            projection: index.projection.type,
+            include: index.projection.type === 'INCLUDE' ? [...index.projection.nonKeyAttributes] : undefined,
+          })),
+        );
+      }
+    });
+  });
+
+  describe('operations', () => {
+    it('alarms on errors and throttles of every function', () => {
+      for (const definition of FUNCTIONS) {
+        for (const metric of ['Errors', 'Throttles']) {
+          template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+            Namespace: 'AWS/Lambda',
+            MetricName: metric,
+            Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(stack.service.functions[definition.id].function) } }],
+          });
+        }
+      }
+    });
+
+    it('alarms on API Gateway integration and execution errors, fan-out failures and the on-failure queue', () => {
+      for (const metric of ['IntegrationError', 'ExecutionError']) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', { Namespace: 'AWS/ApiGateway', MetricName: metric });
+      }
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'Notifications',
+        MetricName: 'FanoutFailed',
+        Dimensions: [{ Name: 'service', Value: 'notifications' }],
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Threshold: 1,
+      });
+      template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    });
+  });
+});
