@@ -10,10 +10,13 @@ import { DynamoDbPresenceStore } from './adapters/dynamodb/presence-store.js';
 import { DynamoDbRateLimiter } from './adapters/dynamodb/rate-limiter.js';
 import { DynamoDbSubscriptionStore } from './adapters/dynamodb/subscription-store.js';
 import { tableNamesFromEnvironment, type TableNames } from './adapters/dynamodb/tables.js';
+import { PowertoolsDeduplicator } from './adapters/lambda/idempotency-deduplicator.js';
 import { LambdaWelcomeScheduler } from './adapters/lambda/welcome-scheduler.js';
 import { readLambdaEnvironment, required, type LambdaEnvironment } from './config/environment.js';
 import { serviceConfigFromJson } from './config/load.js';
 import type { ServiceConfig } from './config/schema.js';
+import { CleanupService } from './domain/cleanup-service.js';
+import { FanoutService } from './domain/fanout-service.js';
 import type {
   Clock,
   ConnectionStore,
@@ -44,6 +47,10 @@ export interface Services {
   readonly rateLimiter: RateLimiter;
   readonly sender: MessageSender;
   readonly welcome: WelcomeScheduler;
+  /** Powertools idempotency on the Idempotency table: the fan-out's duplicate check. */
+  readonly deduplicator: PowertoolsDeduplicator;
+  readonly fanout: FanoutService;
+  readonly cleanup: CleanupService;
 }
 
 export const systemClock: Clock = { now: () => new Date() };
@@ -68,14 +75,14 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
   const env = readLambdaEnvironment(source);
   const config = serviceConfigFromJson(env.SERVICE_CONFIG);
   const tables = lazy(() => tableNamesFromEnvironment(source));
+  const dynamoDbClientConfig = {
+    ...(env.DYNAMODB_ENDPOINT ? { endpoint: env.DYNAMODB_ENDPOINT } : {}),
+    requestHandler: { requestTimeout: config.websocket.read_timeout * 1000 },
+  };
   const dynamoDb = lazy(() =>
-    DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        ...(env.DYNAMODB_ENDPOINT ? { endpoint: env.DYNAMODB_ENDPOINT } : {}),
-        requestHandler: { requestTimeout: config.websocket.read_timeout * 1000 },
-      }),
-      { marshallOptions: { removeUndefinedValues: true } },
-    ),
+    DynamoDBDocumentClient.from(new DynamoDBClient(dynamoDbClientConfig), {
+      marshallOptions: { removeUndefinedValues: true },
+    }),
   );
   const connections = lazy(() => new DynamoDbConnectionStore({ client: dynamoDb(), tables: tables() }));
   const subscriptions = lazy(() => new DynamoDbSubscriptionStore({ client: dynamoDb(), tables: tables() }));
@@ -104,6 +111,42 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
       new LambdaWelcomeScheduler({
         client: new LambdaClient(env.LAMBDA_ENDPOINT ? { endpoint: env.LAMBDA_ENDPOINT } : {}),
         functionName: required(env, 'WELCOME_FUNCTION_NAME'),
+      }),
+  );
+  const deduplicator = lazy(
+    () =>
+      new PowertoolsDeduplicator({
+        // A plain client: Powertools marshals its items itself.
+        client: new DynamoDBClient(dynamoDbClientConfig),
+        tableName: tables().Idempotency,
+        // A redelivery later than this is outside `recover`'s reach as well.
+        expiresAfterSeconds: config.websocket.history_ttl,
+      }),
+  );
+  const fanout = lazy(
+    () =>
+      new FanoutService({
+        connections: connections(),
+        subscriptions: subscriptions(),
+        notifications: notifications(),
+        sender: sender(),
+        deduplicator: deduplicator(),
+        clock: systemClock,
+        log: logger,
+        concurrency: config.kafka.fanout_concurrency,
+        historyTtlSeconds: config.websocket.history_ttl,
+        topicChannels: config.kafka.topic_channels,
+      }),
+  );
+  const cleanup = lazy(
+    () =>
+      new CleanupService({
+        connections: connections(),
+        sender: sender(),
+        clock: systemClock,
+        log: logger,
+        idleTimeoutSeconds: config.websocket.idle_timeout,
+        concurrency: config.kafka.fanout_concurrency,
       }),
   );
   return {
@@ -137,6 +180,15 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
     },
     get welcome() {
       return welcome();
+    },
+    get deduplicator() {
+      return deduplicator();
+    },
+    get fanout() {
+      return fanout();
+    },
+    get cleanup() {
+      return cleanup();
     },
   };
 }

@@ -1,0 +1,510 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  MemoryConnectionStore,
+  MemoryNotificationLog,
+  MemoryState,
+  MemorySubscriptionStore,
+} from '../../lambdas/adapters/memory/index.js';
+import { ConnectionGoneError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
+import { messageIdForPosition } from '../../lambdas/domain/fanout-message-id.js';
+import type { SourceRecord } from '../../lambdas/domain/fanout-record.js';
+import { FanoutService, type FanoutServiceOptions } from '../../lambdas/domain/fanout-service.js';
+import type { ConnectionRef } from '../../lambdas/domain/model.js';
+import type { Log, MessageSender, NotificationLog, StoredNotification, SubscriptionStore } from '../../lambdas/domain/ports.js';
+import { automaticChannels } from '../../lambdas/protocol/channels.js';
+import { notificationFrame } from '../../lambdas/protocol/frames.js';
+import { producerRecord, type Target } from '../../lambdas/protocol/records.js';
+import { MemoryDeduplicator } from './fanout-memory-deduplicator.js';
+
+const NOW = new Date('2024-06-01T12:00:00.000Z');
+const TOPIC = 'booking-updates';
+
+/** A Management API stand-in: records posts, counts posts in flight, fails on demand. */
+class ScriptedSender implements MessageSender {
+  readonly posts: Array<{ connectionId: string; frame: Record<string, unknown> }> = [];
+  readonly attempts = new Map<string, number>();
+  readonly gone = new Set<string>();
+  /** Errors to throw, in order, for a connection's attempts before it succeeds. */
+  readonly faults = new Map<string, Error[]>();
+  inFlight = 0;
+  maxInFlight = 0;
+  onPost: (connectionId: string) => void = () => {};
+
+  async post(connectionId: string, data: string): Promise<void> {
+    this.attempts.set(connectionId, (this.attempts.get(connectionId) ?? 0) + 1);
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      // Yield to the event loop so that posts started together overlap.
+      await new Promise((resolve) => setImmediate(resolve));
+      this.onPost(connectionId);
+      if (this.gone.has(connectionId)) throw new ConnectionGoneError(connectionId);
+      const fault = this.faults.get(connectionId)?.shift();
+      if (fault) throw fault;
+      this.posts.push({ connectionId, frame: JSON.parse(data) as Record<string, unknown> });
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  framesTo(connectionId: string): Array<Record<string, unknown>> {
+    return this.posts.filter((post) => post.connectionId === connectionId).map((post) => post.frame);
+  }
+}
+
+const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
+
+interface World {
+  state: MemoryState;
+  connections: MemoryConnectionStore;
+  subscriptions: MemorySubscriptionStore;
+  notifications: MemoryNotificationLog;
+  sender: ScriptedSender;
+  deduplicator: MemoryDeduplicator;
+  sleeps: number[];
+  service(overrides?: Partial<FanoutServiceOptions>): FanoutService;
+  connect(connectionId: string, userId: string, channels?: string[]): Promise<void>;
+}
+
+function createWorld(): World {
+  const state = new MemoryState();
+  // Small pages, so that every audience spans several pages.
+  const connections = new MemoryConnectionStore(state, { pageSize: 2 });
+  const subscriptions = new MemorySubscriptionStore(state, { pageSize: 2 });
+  const notifications = new MemoryNotificationLog(state);
+  const sender = new ScriptedSender();
+  const deduplicator = new MemoryDeduplicator();
+  const sleeps: number[] = [];
+  return {
+    state,
+    connections,
+    subscriptions,
+    notifications,
+    sender,
+    deduplicator,
+    sleeps,
+    service: (overrides = {}) =>
+      new FanoutService({
+        connections,
+        subscriptions,
+        notifications,
+        sender,
+        deduplicator,
+        clock: { now: () => NOW },
+        log: silentLog,
+        concurrency: 4,
+        historyTtlSeconds: 3600,
+        topicChannels: {},
+        sleep: async (ms) => {
+          sleeps.push(ms);
+        },
+        random: () => 0.5,
+        ...overrides,
+      }),
+    connect: async (connectionId, userId, channels = []) => {
+      await connections.open(
+        {
+          connectionId,
+          userId,
+          roles: [],
+          connectedAt: NOW.toISOString(),
+          lastSeenAt: NOW.toISOString(),
+          channels: [...automaticChannels(userId), ...channels],
+        },
+        { limit: 100, staleBefore: '1970-01-01T00:00:00.000Z' },
+      );
+    },
+  };
+}
+
+let nextOffset = 0;
+
+/** A readable source record, as the Kafka adapter hands it over. */
+function sourceRecord(fields: Record<string, unknown> = {}, position: { topic?: string; partition?: number; offset?: number } = {}): SourceRecord {
+  const record = producerRecord.parse({
+    type: 'notification',
+    payload: {
+      notificationId: 'n-1',
+      title: 'Booking Confirmed',
+      message: 'Your booking has been confirmed',
+      priority: 'medium',
+      createdAt: '2024-01-01T00:00:00Z',
+    },
+    ...fields,
+  });
+  return { topic: position.topic ?? TOPIC, partition: position.partition ?? 0, offset: position.offset ?? nextOffset++, record };
+}
+
+function connectionIds(frames: Array<{ connectionId: string }>): string[] {
+  return frames.map((post) => post.connectionId).sort();
+}
+
+describe('FanoutService', () => {
+  let world: World;
+
+  beforeEach(() => {
+    world = createWorld();
+  });
+
+  describe('fanOut: targets (protocol section 6)', () => {
+    it('delivers a targetUserId record to every connection of that user, and only there', async () => {
+      // Prepare
+      await world.connect('alice-1', 'alice');
+      await world.connect('alice-2', 'alice');
+      await world.connect('bob-1', 'bob');
+
+      // Act
+      const { summary } = await world.service().fanOut([sourceRecord({ targetUserId: 'alice' })]);
+
+      // Assess
+      expect(connectionIds(world.sender.posts)).toEqual(['alice-1', 'alice-2']);
+      expect(world.sender.posts[0]!.frame).toMatchObject({ type: 'notification', targetUserId: 'alice' });
+      expect(world.sender.posts[0]!.frame).not.toHaveProperty('channel');
+      expect(summary).toMatchObject({ records: 1, targets: 2, delivered: 2, gone: 0, failed: 0, duplicates: 0, invalid: [] });
+    });
+
+    it('delivers a channel record to the channel\'s subscribers, across pages', async () => {
+      for (const id of ['s1', 's2', 's3', 's4', 's5']) await world.connect(id, `user-of-${id}`, ['waitlist-notifications']);
+      await world.connect('other', 'carol');
+
+      const { summary } = await world.service().fanOut([sourceRecord({ channel: 'waitlist-notifications' })]);
+
+      expect(connectionIds(world.sender.posts)).toEqual(['s1', 's2', 's3', 's4', 's5']);
+      expect(world.sender.posts[0]!.frame).toMatchObject({ channel: 'waitlist-notifications' });
+      expect(summary.delivered).toBe(5);
+    });
+
+    it('delivers a broadcast record to every connection, with broadcast: true on the envelope', async () => {
+      for (const id of ['c1', 'c2', 'c3']) await world.connect(id, `u-${id}`);
+
+      const { summary } = await world.service().fanOut([sourceRecord({ broadcast: true })]);
+
+      expect(connectionIds(world.sender.posts)).toEqual(['c1', 'c2', 'c3']);
+      expect(world.sender.posts.every((post) => post.frame.broadcast === true)).toBe(true);
+      expect(summary).toMatchObject({ targets: 3, delivered: 3 });
+    });
+
+    it('sends a record without target to the channel named like its topic', async () => {
+      await world.connect('sub', 'dave', [TOPIC]);
+      await world.connect('not-sub', 'erin');
+
+      await world.service().fanOut([sourceRecord({}, { topic: TOPIC })]);
+
+      expect(connectionIds(world.sender.posts)).toEqual(['sub']);
+      expect(world.sender.posts[0]!.frame).toMatchObject({ channel: TOPIC });
+    });
+
+    it('sends a record without target to the channel its topic maps to in topic_channels', async () => {
+      await world.connect('sub', 'dave', ['booking-updates']);
+
+      await world.service({ topicChannels: { 'Bookings_V1': 'booking-updates' } }).fanOut([sourceRecord({}, { topic: 'Bookings_V1' })]);
+
+      expect(world.sender.framesTo('sub')).toHaveLength(1);
+      expect(world.sender.framesTo('sub')[0]).toMatchObject({ channel: 'booking-updates' });
+    });
+
+    it('sets aside a record without target whose topic names no valid channel, saying how to fix it', async () => {
+      const { summary } = await world.service().fanOut([sourceRecord({}, { topic: 'Bookings_V1', partition: 1, offset: 9 })]);
+
+      expect(summary.invalid).toEqual([
+        { topic: 'Bookings_V1', partition: 1, offset: 9, reason: expect.stringContaining('kafka.topic_channels') },
+      ]);
+      expect(world.sender.posts).toHaveLength(0);
+    });
+
+    it('posts a valid notification frame stamped with the acceptance time', async () => {
+      await world.connect('alice-1', 'alice');
+      const messageId = '6f1c1f3e-2a55-4f0b-9d3a-1b2c3d4e5f60';
+
+      await world.service().fanOut([sourceRecord({ targetUserId: 'alice', messageId })]);
+
+      const frame = world.sender.framesTo('alice-1')[0];
+      expect(notificationFrame.safeParse(frame).success).toBe(true);
+      expect(frame).toMatchObject({ messageId, timestamp: NOW.toISOString(), payload: { title: 'Booking Confirmed' } });
+    });
+
+    it('derives the same messageId from topic, partition and offset when the record names none', async () => {
+      await world.connect('alice-1', 'alice');
+
+      await world.service().fanOut([sourceRecord({ targetUserId: 'alice' }, { topic: TOPIC, partition: 2, offset: 41 })]);
+
+      const expected = messageIdForPosition({ topic: TOPIC, partition: 2, offset: 41 });
+      expect(world.sender.framesTo('alice-1')[0]!.messageId).toBe(expected);
+      expect(expected).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(messageIdForPosition({ topic: TOPIC, partition: 2, offset: 42 })).not.toBe(expected);
+    });
+  });
+
+  describe('fanOut: invalid records', () => {
+    it('reports unreadable records with their reason and delivers the rest of the batch', async () => {
+      await world.connect('alice-1', 'alice');
+      const records: SourceRecord[] = [
+        { topic: TOPIC, partition: 0, offset: 1, reason: 'value is not JSON: Unexpected token' },
+        sourceRecord({ targetUserId: 'alice' }, { offset: 2 }),
+        { topic: TOPIC, partition: 0, offset: 3, reason: 'value is not a producer record: payload.priority: Invalid option' },
+        sourceRecord({ targetUserId: 'alice' }, { offset: 4 }),
+      ];
+
+      const { summary, failedRecords } = await world.service().fanOut(records);
+
+      expect(summary.invalid).toEqual([
+        { topic: TOPIC, partition: 0, offset: 1, reason: 'value is not JSON: Unexpected token' },
+        { topic: TOPIC, partition: 0, offset: 3, reason: 'value is not a producer record: payload.priority: Invalid option' },
+      ]);
+      expect(failedRecords).toEqual([]);
+      expect(world.sender.framesTo('alice-1')).toHaveLength(2);
+      expect(summary).toMatchObject({ records: 4, delivered: 2 });
+    });
+  });
+
+  describe('fanOut: gone connections', () => {
+    it('removes the connection that answered 410, and only that one, with its subscriptions', async () => {
+      // Prepare
+      await world.connect('alice-live', 'alice', ['booking-updates']);
+      await world.connect('alice-dead', 'alice', ['booking-updates']);
+      world.sender.gone.add('alice-dead');
+
+      // Act
+      const { summary } = await world.service().fanOut([sourceRecord({ targetUserId: 'alice' })]);
+
+      // Assess
+      expect(summary).toMatchObject({ targets: 2, delivered: 1, gone: 1, failed: 0 });
+      expect(await world.connections.get('alice-dead')).toBeUndefined();
+      expect(await world.connections.get('alice-live')).toBeDefined();
+      const subscribers: ConnectionRef[] = [];
+      for await (const page of world.subscriptions.listSubscribers('booking-updates')) subscribers.push(...page);
+      expect(subscribers.map((ref) => ref.connectionId)).toEqual(['alice-live']);
+    });
+
+    it('keeps the notification in the user\'s inbox even when every connection is gone', async () => {
+      await world.connect('alice-dead', 'alice');
+      world.sender.gone.add('alice-dead');
+      const messageId = 'a0a0a0a0-1111-4222-8333-444455556666';
+
+      await world.service().fanOut([sourceRecord({ targetUserId: 'alice', messageId })]);
+
+      const kept = await world.notifications.readSince([{ kind: 'user', userId: 'alice' }], '2000-01-01T00:00:00.000Z', 10);
+      expect(kept.notifications.map((notification) => notification.messageId)).toEqual([messageId]);
+    });
+  });
+
+  describe('fanOut: retries', () => {
+    it('retries throttled and transient posts with backoff until they succeed', async () => {
+      await world.connect('alice-1', 'alice');
+      world.sender.faults.set('alice-1', [new ThrottledError('429'), new TransientError('503')]);
+
+      const { summary } = await world.service({ retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 } }).fanOut([
+        sourceRecord({ targetUserId: 'alice' }),
+      ]);
+
+      expect(summary).toMatchObject({ delivered: 1, failed: 0 });
+      expect(world.sender.attempts.get('alice-1')).toBe(3);
+      // Full jitter with random() = 0.5: half of 100, then half of 200.
+      expect(world.sleeps).toEqual([50, 100]);
+    });
+
+    it('counts a post as failed once its attempts are spent, and delivers to the others', async () => {
+      await world.connect('alice-1', 'alice');
+      await world.connect('alice-2', 'alice');
+      world.sender.faults.set('alice-1', [new TransientError('503'), new TransientError('503'), new TransientError('503')]);
+
+      const { summary } = await world.service({ retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 20 } }).fanOut([
+        sourceRecord({ targetUserId: 'alice' }),
+      ]);
+
+      expect(summary).toMatchObject({ targets: 2, delivered: 1, failed: 1, gone: 0 });
+      expect(world.sender.attempts.get('alice-1')).toBe(3);
+      expect(await world.connections.get('alice-1')).toBeDefined();
+    });
+
+    it('does not retry a failure that is neither throttling nor transient', async () => {
+      await world.connect('alice-1', 'alice');
+      world.sender.faults.set('alice-1', [new Error('403 Forbidden')]);
+
+      const { summary } = await world.service().fanOut([sourceRecord({ targetUserId: 'alice' })]);
+
+      expect(summary.failed).toBe(1);
+      expect(world.sender.attempts.get('alice-1')).toBe(1);
+    });
+  });
+
+  describe('fanOut: concurrency', () => {
+    it('never has more than `concurrency` posts in flight, and uses that many', async () => {
+      for (let index = 0; index < 25; index += 1) await world.connect(`c${String(index).padStart(2, '0')}`, `u${index}`, ['busy']);
+
+      const { summary } = await world.service({ concurrency: 3 }).fanOut([sourceRecord({ channel: 'busy' })]);
+
+      expect(summary.delivered).toBe(25);
+      expect(world.sender.maxInFlight).toBe(3);
+    });
+
+    it('starts posting before the last page of subscribers has been read', async () => {
+      // Prepare: a subscription store that notes when each page is handed out.
+      for (let index = 0; index < 6; index += 1) await world.connect(`c${index}`, `u${index}`, ['paged']);
+      const timeline: string[] = [];
+      const inner = world.subscriptions;
+      const noting: SubscriptionStore = {
+        subscribe: (ref, channels) => inner.subscribe(ref, channels),
+        unsubscribe: (id, channels) => inner.unsubscribe(id, channels),
+        async *listSubscribers(channel) {
+          let page = 0;
+          for await (const refs of inner.listSubscribers(channel)) {
+            timeline.push(`page ${page++}`);
+            yield refs;
+          }
+        },
+      };
+      world.sender.onPost = (connectionId) => timeline.push(`post ${connectionId}`);
+
+      // Act
+      await world.service({ subscriptions: noting, concurrency: 1 }).fanOut([sourceRecord({ channel: 'paged' })]);
+
+      // Assess
+      expect(timeline.indexOf('post c0')).toBeLessThan(timeline.indexOf('page 2'));
+      expect(timeline.filter((entry) => entry.startsWith('page'))).toHaveLength(3);
+    });
+  });
+
+  describe('fanOut: history', () => {
+    it('appends the notification to its stream with the history TTL before the first post', async () => {
+      // Prepare
+      await world.connect('sub', 'dave', ['booking-updates']);
+      const timeline: string[] = [];
+      const appended: Array<{ notification: StoredNotification; streams: readonly Target[]; ttlSeconds: number }> = [];
+      const inner = world.notifications;
+      const noting: NotificationLog = {
+        async append(notification, streams, ttlSeconds) {
+          timeline.push('append');
+          appended.push({ notification, streams, ttlSeconds });
+          await inner.append(notification, streams, ttlSeconds);
+        },
+        acceptedAt: (messageId) => inner.acceptedAt(messageId),
+        readSince: (streams, since, limit) => inner.readSince(streams, since, limit),
+      };
+      world.sender.onPost = () => timeline.push('post');
+
+      // Act
+      await world.service({ notifications: noting, historyTtlSeconds: 604800 }).fanOut([sourceRecord({ channel: 'booking-updates' })]);
+
+      // Assess
+      expect(timeline).toEqual(['append', 'post']);
+      expect(appended[0]!.streams).toEqual([{ kind: 'channel', channel: 'booking-updates' }]);
+      expect(appended[0]!.ttlSeconds).toBe(604800);
+      expect(appended[0]!.notification.acceptedAt).toBe(NOW.toISOString());
+      expect(appended[0]!.notification.frame).toEqual(world.sender.posts[0]!.frame);
+    });
+
+    it.each([
+      ['a user', { targetUserId: 'alice' }, { kind: 'user', userId: 'alice' }],
+      ['a channel', { channel: 'waitlist-notifications' }, { kind: 'channel', channel: 'waitlist-notifications' }],
+      ['everyone', { broadcast: true }, { kind: 'broadcast' }],
+    ])('keeps a notification for %s on that stream for recover', async (_label, fields, stream) => {
+      const messageId = 'b1b1b1b1-1111-4222-8333-444455556666';
+
+      await world.service().fanOut([sourceRecord({ ...fields, messageId })]);
+
+      const kept = await world.notifications.readSince([stream as Target], '2000-01-01T00:00:00.000Z', 10);
+      expect(kept.notifications.map((notification) => notification.messageId)).toEqual([messageId]);
+    });
+  });
+
+  describe('fanOut: duplicates', () => {
+    it('delivers a messageId that appears twice in one batch once', async () => {
+      await world.connect('alice-1', 'alice');
+      const messageId = 'c2c2c2c2-1111-4222-8333-444455556666';
+
+      const { summary } = await world.service().fanOut([
+        sourceRecord({ targetUserId: 'alice', messageId }),
+        sourceRecord({ targetUserId: 'alice', messageId }),
+      ]);
+
+      expect(world.sender.framesTo('alice-1')).toHaveLength(1);
+      expect(summary).toMatchObject({ records: 2, delivered: 1, duplicates: 1 });
+    });
+
+    it('delivers a messageId seen in an earlier invocation no more', async () => {
+      await world.connect('alice-1', 'alice');
+      const messageId = 'd3d3d3d3-1111-4222-8333-444455556666';
+      await world.service().fanOut([sourceRecord({ targetUserId: 'alice', messageId })]);
+
+      const { summary } = await world.service().fanOut([sourceRecord({ targetUserId: 'alice', messageId })]);
+
+      expect(world.sender.framesTo('alice-1')).toHaveLength(1);
+      expect(summary).toMatchObject({ delivered: 0, duplicates: 1, targets: 0 });
+    });
+
+    it('recognises a redelivered record without messageId by its position', async () => {
+      await world.connect('alice-1', 'alice');
+      const position = { topic: TOPIC, partition: 0, offset: 500 };
+      await world.service().fanOut([sourceRecord({ targetUserId: 'alice' }, position)]);
+
+      const { summary } = await world.service().fanOut([sourceRecord({ targetUserId: 'alice' }, position)]);
+
+      expect(world.sender.framesTo('alice-1')).toHaveLength(1);
+      expect(summary.duplicates).toBe(1);
+    });
+  });
+
+  describe('fanOut: unexpected failures', () => {
+    it('reports the first failing record of a partition, leaves the rest of it for redelivery, and goes on with other partitions', async () => {
+      // Prepare: the notification log fails once.
+      await world.connect('alice-1', 'alice');
+      let failures = 1;
+      const inner = world.notifications;
+      const flaky: NotificationLog = {
+        async append(notification, streams, ttlSeconds) {
+          if (failures-- > 0) throw new Error('store unavailable');
+          await inner.append(notification, streams, ttlSeconds);
+        },
+        acceptedAt: (messageId) => inner.acceptedAt(messageId),
+        readSince: (streams, since, limit) => inner.readSince(streams, since, limit),
+      };
+      const batch = [
+        sourceRecord({ targetUserId: 'alice' }, { partition: 0, offset: 10 }),
+        sourceRecord({ targetUserId: 'alice' }, { partition: 0, offset: 11 }),
+        sourceRecord({ targetUserId: 'alice' }, { partition: 1, offset: 7 }),
+      ];
+
+      // Act
+      const { summary, failedRecords } = await world.service({ notifications: flaky }).fanOut(batch);
+
+      // Assess
+      expect(failedRecords).toEqual([{ topic: TOPIC, partition: 0, offset: 10, error: 'Error: store unavailable' }]);
+      expect(summary).toMatchObject({ records: 3, delivered: 1 });
+      expect(world.sender.framesTo('alice-1')).toHaveLength(1);
+
+      // The key of the failed record was released: its redelivery goes through.
+      const retry = await world.service({ notifications: flaky }).fanOut(batch.slice(0, 2));
+      expect(retry.failedRecords).toEqual([]);
+      expect(retry.summary).toMatchObject({ delivered: 2, duplicates: 0 });
+    });
+  });
+
+  describe('publish', () => {
+    it('delivers a notification that names its target, without a Kafka position', async () => {
+      await world.connect('alice-1', 'alice');
+
+      const outcome = await world.service().publish(
+        producerRecord.parse({
+          type: 'notification',
+          targetUserId: 'alice',
+          payload: { notificationId: 'n', title: 't', message: 'm', priority: 'high', createdAt: '2024-01-01T00:00:00Z' },
+        }),
+      );
+
+      expect(outcome).toMatchObject({ status: 'delivered', target: { kind: 'user', userId: 'alice' }, delivered: 1 });
+      expect(world.sender.framesTo('alice-1')[0]!.messageId).toBe(outcome.messageId);
+    });
+
+    it('refuses a notification that names no target', async () => {
+      const record = producerRecord.parse({
+        type: 'notification',
+        payload: { notificationId: 'n', title: 't', message: 'm', priority: 'low', createdAt: '2024-01-01T00:00:00Z' },
+      });
+
+      await expect(world.service().publish(record)).rejects.toThrow(/names no target/);
+    });
+  });
+});
