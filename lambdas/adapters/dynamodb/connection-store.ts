@@ -1,0 +1,331 @@
+import {
+  DeleteCommand,
+  GetCommand,
+    TransactWriteCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { ConnectionLimitError, NotificationServiceError, ThrottledError, TransientError } from '../../domain/errors.js';
+import type { Connection, ConnectionRef, ConnectionSummary } from '../../domain/model.js';
+import type { ConnectionStore } from '../../domain/ports.js';
+import { backoffDelayMs, pause } from './backoff.js';
+import { batchGetAll, batchWriteAll } from './batch-operations.js';
+import {
+  fromActivityIndexItem,
+  fromConnectionItem,
+  sortedChannels,
+  toConnectionItem,
+  type ConnectionItem,
+} from './connection-item.js';
+import {
+  cancellationReasons,
+  errorName,
+  isConditionalCheckFailed,
+  translateSdkError,
+  translatingErrors,
+} from './error-translation.js';
+import { queryPages } from './query-pages.js';
+import { DEFAULT_PAGE_SIZE, type DynamoDbStoreProps } from './store-props.js';
+import {
+  ACTIVITY_SHARDS,
+  CONNECTIONS_BY_ACTIVITY_INDEX,
+  CONNECTIONS_BY_USER_INDEX,
+  type TableNames,
+} from './tables.js';
+
+
+/**
+ * Concurrent transactions on one user's item (a user opening several tabs at once)
+ * cancel each other with TransactionConflict; each retry after a jittered pause lets one
+ * of them through. Bounded so a pathological burst ends in a TransientError, not a hang.
+ */
+const MAX_CONFLICT_RETRIES = 30;
+/** Healing rounds per open: each round frees at least one entry or ends in the limit error. */
+const MAX_HEAL_ROUNDS = 3;
+
+type OpenOutcome = 'opened' | 'limit' | 'exists' | 'conflict';
+
+/**
+ * Connections, their automatic subscriptions and the per-user set of connection ids
+ * (presence and the per-user limit) in DynamoDB. See docs/data-model.md.
+ */
+export class DynamoDbConnectionStore implements ConnectionStore {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly tables: TableNames;
+  private readonly pageSize: number;
+
+  constructor(props: DynamoDbStoreProps) {
+    this.client = props.client;
+    this.tables = props.tables;
+    this.pageSize = props.pageSize ?? DEFAULT_PAGE_SIZE;
+  }
+
+  async open(connection: Connection, options: { readonly limit: number; readonly staleBefore: string }): Promise<void> {
+    const item = toConnectionItem(connection);
+    let conflicts = 0;
+    let healRounds = 0;
+    for (;;) {
+      const outcome = await this.tryOpen(item, options.limit);
+      switch (outcome) {
+        case 'opened':
+          return;
+        case 'exists':
+          return this.confirmSameOwner(connection);
+        case 'conflict':
+          if (++conflicts > MAX_CONFLICT_RETRIES) {
+            throw new TransientError(`opening ${connection.connectionId}: too many concurrent writes to user ${connection.userId}`);
+          }
+          await pause(backoffDelayMs(conflicts, 10, 250));
+          continue;
+        case 'limit':
+          if (healRounds++ >= MAX_HEAL_ROUNDS || !(await this.heal(connection.userId, options.staleBefore))) {
+            throw new ConnectionLimitError(connection.userId, options.limit);
+          }
+          continue;
+      }
+    }
+  }
+
+  /** One atomic step: the user's set gains the id (if below the limit), the items appear. */
+  private async tryOpen(item: ConnectionItem, limit: number): Promise<OpenOutcome> {
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tables.Users,
+                Key: { userId: item.userId },
+                UpdateExpression: 'ADD #ids :id SET #seen = :seen',
+                ConditionExpression: 'attribute_not_exists(#ids) OR size(#ids) < :limit',
+                ExpressionAttributeNames: { '#ids': 'connectionIds', '#seen': 'lastSeenAt' },
+                ExpressionAttributeValues: { ':id': new Set([item.connectionId]), ':seen': item.lastSeenAt, ':limit': limit },
+              },
+            },
+            {
+              Put: {
+                TableName: this.tables.Connections,
+                Item: item,
+                ConditionExpression: 'attribute_not_exists(connectionId)',
+              },
+            },
+            ...sortedChannels(item.channels).map((channel) => ({
+              Put: {
+                TableName: this.tables.Subscriptions,
+                Item: { channel, connectionId: item.connectionId, userId: item.userId, expiresAt: item.expiresAt },
+              },
+            })),
+          ],
+        }),
+      );
+      return 'opened';
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (!reasons) {
+        if (errorName(error) === 'TransactionConflictException') return 'conflict';
+        throw translateSdkError(error, 'TransactWriteItems');
+      }
+      // Reasons are positional: [0] the user's set, [1] the connection, then subscriptions.
+      if (reasons[1] === 'ConditionalCheckFailed') return 'exists';
+      if (reasons[0] === 'ConditionalCheckFailed') return 'limit';
+      if (reasons.includes('TransactionConflict')) return 'conflict';
+      if (reasons.some((reason) => reason === 'ThrottlingError' || reason === 'ProvisionedThroughputExceeded')) {
+        throw new ThrottledError(`DynamoDB throttled opening ${item.connectionId}`, { cause: error });
+      }
+      throw new TransientError(`opening ${item.connectionId} was cancelled (${reasons.join(', ')})`, { cause: error });
+    }
+  }
+
+  /** A retried `$connect` finds its own connection stored already; anything else is a bug. */
+  private async confirmSameOwner(connection: Connection): Promise<void> {
+    const stored = await this.get(connection.connectionId);
+    if (stored && stored.userId !== connection.userId) {
+      throw new NotificationServiceError(
+        `connection ${connection.connectionId} is already stored for another user`,
+      );
+    }
+  }
+
+  /**
+   * Removes from the user's set the ids whose connection is gone (TTL, a lost
+   * `$disconnect`) or silent since before `staleBefore`.
+   * @returns true when an entry was removed, so that another attempt may fit.
+   */
+  private async heal(userId: string, staleBefore: string): Promise<boolean> {
+    const user = await translatingErrors('GetItem', () =>
+      this.client.send(
+        new GetCommand({
+          TableName: this.tables.Users,
+          Key: { userId },
+          ConsistentRead: true,
+          ProjectionExpression: '#ids',
+          ExpressionAttributeNames: { '#ids': 'connectionIds' },
+        }),
+      ),
+    );
+    const listed = sortedChannels(user.Item?.connectionIds);
+    if (listed.length === 0) return false;
+    const found = await batchGetAll(
+      this.client,
+      this.tables.Connections,
+      listed.map((connectionId) => ({ connectionId })),
+      { consistentRead: true, projection: ['connectionId', 'lastSeenAt'] },
+    );
+    const lastSeen = new Map(found.map((item) => [item.connectionId as string, item.lastSeenAt as string]));
+    const stale = listed.filter((connectionId) => {
+      const seen = lastSeen.get(connectionId);
+      return seen === undefined || seen < staleBefore;
+    });
+    if (stale.length === 0) return false;
+    // Conditional on the item existing, so healing never creates a user item. A stale
+    // connection that wakes up in the meantime is only undercounted until it closes.
+    await this.removeFromUserSet(userId, stale);
+    return true;
+  }
+
+  /** Deletes ids from the user's set, retrying the conflicts that concurrent opens cause. */
+  private async removeFromUserSet(userId: string, connectionIds: readonly string[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.client.send(
+          new UpdateCommand({
+            TableName: this.tables.Users,
+            Key: { userId },
+            UpdateExpression: 'DELETE #ids :ids',
+            ConditionExpression: 'attribute_exists(userId)',
+            ExpressionAttributeNames: { '#ids': 'connectionIds' },
+            ExpressionAttributeValues: { ':ids': new Set(connectionIds) },
+          }),
+        );
+        return;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return;
+        if (errorName(error) === 'TransactionConflictException' && attempt < MAX_CONFLICT_RETRIES) {
+          await pause(backoffDelayMs(attempt, 10, 250));
+          continue;
+        }
+        throw translateSdkError(error, 'UpdateItem');
+      }
+    }
+  }
+
+  async get(connectionId: string): Promise<Connection | undefined> {
+    const output = await translatingErrors('GetItem', () =>
+      this.client.send(
+        new GetCommand({ TableName: this.tables.Connections, Key: { connectionId }, ConsistentRead: true }),
+      ),
+    );
+    return output.Item ? fromConnectionItem(output.Item) : undefined;
+  }
+
+  async remove(connectionId: string): Promise<Connection | undefined> {
+    const current = await this.get(connectionId);
+    if (!current) return undefined;
+    // The connection item goes last: if anything before fails, a retry still finds it
+    // and knows which subscriptions and which user entry to remove.
+    await this.deleteSubscriptions(connectionId, current.channels);
+    await this.removeFromUserSet(current.userId, [connectionId]);
+    const deleted = await translatingErrors('DeleteItem', () =>
+      this.client.send(
+        new DeleteCommand({ TableName: this.tables.Connections, Key: { connectionId }, ReturnValues: 'ALL_OLD' }),
+      ),
+    );
+    // Another remove (a 410 during fan-out racing `$disconnect`) got there first.
+    if (!deleted.Attributes) return undefined;
+    const removed = fromConnectionItem(deleted.Attributes);
+    // A subscribe that landed between our read and the delete.
+    const late = removed.channels.filter((channel) => !current.channels.includes(channel));
+    if (late.length > 0) await this.deleteSubscriptions(connectionId, late);
+    return removed;
+  }
+
+  private deleteSubscriptions(connectionId: string, channels: readonly string[]): Promise<void> {
+    return batchWriteAll(
+      this.client,
+      this.tables.Subscriptions,
+      channels.map((channel) => ({ DeleteRequest: { Key: { channel, connectionId } } })),
+    );
+  }
+
+  async touch(connectionId: string, at: string, writeIfBefore: string): Promise<boolean> {
+    let userId: string;
+    try {
+      const output = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tables.Connections,
+          Key: { connectionId },
+          UpdateExpression: 'SET #seen = :at',
+          ConditionExpression: 'attribute_exists(connectionId) AND #seen < :writeIfBefore',
+          ExpressionAttributeNames: { '#seen': 'lastSeenAt' },
+          ExpressionAttributeValues: { ':at': at, ':writeIfBefore': writeIfBefore },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      userId = output.Attributes?.userId as string;
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) {
+        throw translateSdkError(error, 'UpdateItem');
+      }
+      // Either unknown, or seen recently enough that no write was due.
+      if ((error as { Item?: unknown }).Item !== undefined) return true;
+      return (await this.get(connectionId)) !== undefined;
+    }
+    await this.touchUser(userId, at);
+    return true;
+  }
+
+  /** Presence's lastSeenAt; best effort, the connection's own lastSeenAt is what counts. */
+  private async touchUser(userId: string, at: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tables.Users,
+          Key: { userId },
+          UpdateExpression: 'SET #seen = :at',
+          ConditionExpression: 'attribute_exists(userId) AND (attribute_not_exists(#seen) OR #seen < :at)',
+          ExpressionAttributeNames: { '#seen': 'lastSeenAt' },
+          ExpressionAttributeValues: { ':at': at },
+        }),
+      );
+    } catch {
+      // Not worth failing a heartbeat over.
+    }
+  }
+
+  async listByUser(userId: string): Promise<ConnectionRef[]> {
+    const refs: ConnectionRef[] = [];
+    for await (const page of queryPages(this.client, this.pageSize, {
+      TableName: this.tables.Connections,
+      IndexName: CONNECTIONS_BY_USER_INDEX,
+      KeyConditionExpression: '#user = :user',
+      ExpressionAttributeNames: { '#user': 'userId' },
+      ExpressionAttributeValues: { ':user': userId },
+    })) {
+      for (const item of page) refs.push({ connectionId: item.connectionId as string, userId: item.userId as string });
+    }
+    return refs;
+  }
+
+  listAll(): AsyncIterable<ConnectionSummary[]> {
+    return this.listActivity();
+  }
+
+  listIdleSince(cutoff: string): AsyncIterable<ConnectionSummary[]> {
+    return this.listActivity(cutoff);
+  }
+
+  private async *listActivity(before?: string): AsyncIterable<ConnectionSummary[]> {
+    for (let shard = 0; shard < ACTIVITY_SHARDS; shard++) {
+      const input: QueryCommandInput = {
+        TableName: this.tables.Connections,
+        IndexName: CONNECTIONS_BY_ACTIVITY_INDEX,
+        KeyConditionExpression: before === undefined ? '#shard = :shard' : '#shard = :shard AND #seen < :before',
+        ExpressionAttributeNames: before === undefined ? { '#shard': 'shard' } : { '#shard': 'shard', '#seen': 'lastSeenAt' },
+        ExpressionAttributeValues: before === undefined ? { ':shard': shard } : { ':shard': shard, ':before': before },
+      };
+      for await (const page of queryPages(this.client, this.pageSize, input)) yield page.map(fromActivityIndexItem);
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { NotificationLog, StoredNotification } from '../../domain/ports.js';
+import type { NotificationFrame } from '../../protocol/frames.js';
+import type { Target } from '../../protocol/records.js';
+import { batchWriteAll } from './batch-operations.js';
+import { translatingErrors } from './error-translation.js';
+import { queryPages } from './query-pages.js';
+import type { DynamoDbStoreProps } from './store-props.js';
+import type { TableNames } from './tables.js';
+
+/**
+ * Inboxes and channel histories in the Notifications table: one partition per stream
+ * (`user#{id}`, `channel#{name}`, `broadcast`), sorted by `{acceptedAt}#{messageId}`, so
+ * "everything since" is one Query per stream. A `message#{id}` item answers when a
+ * message was accepted, for `recover` from a messageId.
+ */
+export class DynamoDbNotificationLog implements NotificationLog {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly tables: TableNames;
+
+  constructor(props: DynamoDbStoreProps) {
+    this.client = props.client;
+    this.tables = props.tables;
+  }
+
+  async append(notification: StoredNotification, streams: readonly Target[], ttlSeconds: number): Promise<void> {
+    const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
+    const acceptedAt = instantKey(notification.acceptedAt);
+    const frame = JSON.stringify(notification.frame);
+    const partitions = [...new Set(streams.map(streamKey))];
+    await batchWriteAll(this.client, this.tables.Notifications, [
+      ...partitions.map((pk) => ({
+        PutRequest: {
+          Item: {
+            pk,
+            sk: `${acceptedAt}#${notification.messageId}`,
+            messageId: notification.messageId,
+            acceptedAt,
+            frame,
+            expiresAt,
+          },
+        },
+      })),
+      {
+        PutRequest: {
+          Item: { pk: `message#${notification.messageId}`, sk: 'message', acceptedAt, expiresAt },
+        },
+      },
+    ]);
+  }
+
+  async acceptedAt(messageId: string): Promise<string | undefined> {
+    const output = await translatingErrors('GetItem', () =>
+      this.client.send(
+        new GetCommand({ TableName: this.tables.Notifications, Key: { pk: `message#${messageId}`, sk: 'message' } }),
+      ),
+    );
+    return output.Item?.acceptedAt as string | undefined;
+  }
+
+  async readSince(
+    streams: readonly Target[],
+    since: string,
+    limit: number,
+  ): Promise<{ notifications: StoredNotification[]; truncated: boolean }> {
+    const from = instantKey(since);
+    const partitions = [...new Set(streams.map(streamKey))];
+    // limit + 1 per stream: enough to fill the answer and to know whether more were left.
+    const wanted = limit + 1;
+    const perStream = await Promise.all(partitions.map((pk) => this.readStream(pk, from, wanted)));
+    const byMessage = new Map<string, StoredNotification>();
+    for (const notification of perStream.flat()) byMessage.set(notification.messageId, notification);
+    const merged = [...byMessage.values()].sort(compareAcceptance);
+    return { notifications: merged.slice(0, limit), truncated: merged.length > limit };
+  }
+
+  private async readStream(pk: string, from: string, wanted: number): Promise<StoredNotification[]> {
+    const found: StoredNotification[] = [];
+    for await (const page of queryPages(this.client, wanted, {
+      TableName: this.tables.Notifications,
+      KeyConditionExpression: 'pk = :pk AND sk >= :from',
+      ExpressionAttributeValues: { ':pk': pk, ':from': from },
+    })) {
+      for (const item of page) {
+        found.push({
+          messageId: item.messageId as string,
+          acceptedAt: item.acceptedAt as string,
+          frame: JSON.parse(item.frame as string) as NotificationFrame,
+        });
+      }
+      if (found.length >= wanted) break;
+    }
+    return found.slice(0, wanted);
+  }
+}
+
+/** The partition key of a stream. */
+export function streamKey(target: Target): string {
+  switch (target.kind) {
+    case 'user':
+      return `user#${target.userId}`;
+    case 'channel':
+      return `channel#${target.channel}`;
+    case 'broadcast':
+      return 'broadcast';
+  }
+}
+
+/**
+ * Sort keys compare as strings, so every instant is written the one way toISOString
+ * writes it (`2024-01-01T00:00:00Z` would otherwise sort after `...00.000Z#...`).
+ */
+function instantKey(instant: string): string {
+  const ms = Date.parse(instant);
+  return Number.isNaN(ms) ? instant : new Date(ms).toISOString();
+}
+
+function compareAcceptance(a: StoredNotification, b: StoredNotification): number {
+  if (a.acceptedAt !== b.acceptedAt) return a.acceptedAt < b.acceptedAt ? -1 : 1;
+  return a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0;
+}

@@ -1,0 +1,136 @@
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { RateLimiter } from '../../domain/ports.js';
+import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
+import type { DynamoDbStoreProps } from './store-props.js';
+import type { TableNames } from './tables.js';
+
+export interface DynamoDbRateLimiterProps extends DynamoDbStoreProps {
+  /** Tokens added per second. */
+  readonly ratePerSecond: number;
+  /** Bucket size: the most frames a connection may send at once after a quiet spell. */
+  readonly burst: number;
+}
+
+interface Bucket {
+  readonly tokens: number;
+  /** Epoch ms of the last take; undefined when nothing was ever taken. */
+  readonly at?: number;
+}
+
+/**
+ * After this many lost races for one frame (several containers taking from the same
+ * bucket at once), the frame is refused: a sender that busy is over its rate anyway.
+ */
+const MAX_ATTEMPTS = 3;
+/**
+ * Buckets remembered per container. A forgotten one costs one extra read on the next
+ * frame, so the oldest are dropped rather than letting a long-lived container grow.
+ */
+const MAX_REMEMBERED = 10_000;
+
+/**
+ * A token bucket per connection, stored on its Connections item (`rateTokens`,
+ * `rateAt`). Each container remembers the last state it saw; the write is conditional on
+ * the stored pair still being that state, so concurrent containers never both spend the
+ * same token, and an accepted frame costs exactly one write (a refused one none).
+ */
+export class DynamoDbRateLimiter implements RateLimiter {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly tables: TableNames;
+  private readonly ratePerSecond: number;
+  private readonly burst: number;
+  private readonly known = new Map<string, Bucket>();
+
+  constructor(props: DynamoDbRateLimiterProps) {
+    if (!(props.ratePerSecond > 0)) throw new Error(`ratePerSecond: ${props.ratePerSecond}; it must be above 0`);
+    if (!(props.burst >= 1)) throw new Error(`burst: ${props.burst}; it must be at least 1`);
+    this.client = props.client;
+    this.tables = props.tables;
+    this.ratePerSecond = props.ratePerSecond;
+    this.burst = props.burst;
+  }
+
+  async tryTake(connectionId: string, nowMs: number): Promise<boolean> {
+    let bucket = this.known.get(connectionId) ?? { tokens: this.burst };
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const available = this.refill(bucket, nowMs);
+      // Others only ever take tokens, so if our view is empty the real bucket is too.
+      if (available < 1) return false;
+      // Never moves `rateAt` back (clocks of containers differ): time is only credited once.
+      const taken: Bucket = { tokens: available - 1, at: Math.max(nowMs, bucket.at ?? nowMs) };
+      try {
+        await this.client.send(
+          new UpdateCommand({
+            TableName: this.tables.Connections,
+            Key: { connectionId },
+            UpdateExpression: 'SET rateTokens = :tokens, rateAt = :at',
+            // The pair, not rateAt alone, identifies the state we computed from: two takes
+            // in the same millisecond leave rateAt unchanged but not rateTokens.
+            ConditionExpression:
+              bucket.at === undefined
+                ? 'attribute_exists(connectionId) AND attribute_not_exists(rateAt)'
+                : 'attribute_exists(connectionId) AND rateAt = :knownAt AND rateTokens = :knownTokens',
+            ExpressionAttributeValues: {
+              ':tokens': taken.tokens,
+              ':at': taken.at,
+              ...(bucket.at === undefined ? {} : { ':knownAt': bucket.at, ':knownTokens': bucket.tokens }),
+            },
+            // A lost race hands back the state that won, saving the read.
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        this.remember(connectionId, taken);
+        return true;
+      } catch (error) {
+        if (!isConditionalCheckFailed(error)) throw translateSdkError(error, 'UpdateItem');
+        const old = (error as { Item?: Record<string, { N?: string }> }).Item;
+        if (old) {
+          bucket = this.bucketOf(old.rateTokens?.N, old.rateAt?.N);
+          this.remember(connectionId, bucket);
+          continue;
+        }
+      }
+      const stored = await this.read(connectionId);
+      if (!stored) {
+        // Nothing to charge: the route handler deals with connections that are gone.
+        this.known.delete(connectionId);
+        return true;
+      }
+      bucket = stored;
+      this.remember(connectionId, bucket);
+    }
+    return false;
+  }
+
+  private remember(connectionId: string, bucket: Bucket): void {
+    // Re-inserted so that Map order is least recently used first.
+    this.known.delete(connectionId);
+    this.known.set(connectionId, bucket);
+    if (this.known.size > MAX_REMEMBERED) this.known.delete(this.known.keys().next().value as string);
+  }
+
+  private refill(bucket: Bucket, nowMs: number): number {
+    if (bucket.at === undefined) return this.burst;
+    const elapsedSeconds = Math.max(0, nowMs - bucket.at) / 1000;
+    return Math.min(this.burst, bucket.tokens + elapsedSeconds * this.ratePerSecond);
+  }
+
+  private async read(connectionId: string): Promise<Bucket | undefined> {
+    const output = await translatingErrors('GetItem', () =>
+      this.client.send(
+        new GetCommand({
+          TableName: this.tables.Connections,
+          Key: { connectionId },
+          ConsistentRead: true,
+          ProjectionExpression: 'connectionId, rateTokens, rateAt',
+        }),
+      ),
+    );
+    if (!output.Item) return undefined;
+    return this.bucketOf(output.Item.rateTokens, output.Item.rateAt);
+  }
+
+  private bucketOf(rateTokens: unknown, rateAt: unknown): Bucket {
+    return rateAt === undefined ? { tokens: this.burst } : { tokens: Number(rateTokens), at: Number(rateAt) };
+  }
+}

@@ -1,0 +1,6 @@
+export { MemoryState } from './state.js';
+export { MemoryConnectionStore } from './connection-store.js';
+export { MemorySubscriptionStore } from './subscription-store.js';
+export { MemoryPresenceStore } from './presence-store.js';
+export { MemoryNotificationLog } from './notification-log.js';
+export { MemoryRateLimiter } from './rate-limiter.js';

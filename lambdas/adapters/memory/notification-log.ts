@@ -1,0 +1,68 @@
+import type { NotificationLog, StoredNotification } from '../../domain/ports.js';
+import type { Target } from '../../protocol/records.js';
+import type { MemoryState } from './state.js';
+
+/** The in-memory twin of DynamoDbNotificationLog. */
+export class MemoryNotificationLog implements NotificationLog {
+  constructor(private readonly state: MemoryState) {}
+
+  async append(notification: StoredNotification, streams: readonly Target[], _ttlSeconds: number): Promise<void> {
+    const stored: StoredNotification = {
+      messageId: notification.messageId,
+      acceptedAt: instantKey(notification.acceptedAt),
+      frame: structuredClone(notification.frame),
+    };
+    for (const stream of streams) {
+      const key = streamKey(stream);
+      let log = this.state.notifications.get(key);
+      if (!log) {
+        log = new Map();
+        this.state.notifications.set(key, log);
+      }
+      log.set(stored.messageId, stored);
+    }
+    this.state.acceptedAt.set(stored.messageId, stored.acceptedAt);
+  }
+
+  async acceptedAt(messageId: string): Promise<string | undefined> {
+    return this.state.acceptedAt.get(messageId);
+  }
+
+  async readSince(
+    streams: readonly Target[],
+    since: string,
+    limit: number,
+  ): Promise<{ notifications: StoredNotification[]; truncated: boolean }> {
+    const from = instantKey(since);
+    const byMessage = new Map<string, StoredNotification>();
+    for (const stream of streams) {
+      for (const notification of this.state.notifications.get(streamKey(stream))?.values() ?? []) {
+        if (notification.acceptedAt >= from) byMessage.set(notification.messageId, notification);
+      }
+    }
+    const merged = [...byMessage.values()].sort((a, b) =>
+      a.acceptedAt !== b.acceptedAt ? (a.acceptedAt < b.acceptedAt ? -1 : 1) : a.messageId < b.messageId ? -1 : 1,
+    );
+    return {
+      notifications: merged.slice(0, limit).map((notification) => structuredClone(notification)),
+      truncated: merged.length > limit,
+    };
+  }
+}
+
+function streamKey(target: Target): string {
+  switch (target.kind) {
+    case 'user':
+      return `user#${target.userId}`;
+    case 'channel':
+      return `channel#${target.channel}`;
+    case 'broadcast':
+      return 'broadcast';
+  }
+}
+
+/** As the DynamoDB log does: instants compare in the one form toISOString writes. */
+function instantKey(instant: string): string {
+  const ms = Date.parse(instant);
+  return Number.isNaN(ms) ? instant : new Date(ms).toISOString();
+}

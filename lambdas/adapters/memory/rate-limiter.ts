@@ -1,0 +1,26 @@
+import type { RateLimiter } from '../../domain/ports.js';
+import type { MemoryState } from './state.js';
+
+/** The in-memory twin of DynamoDbRateLimiter: a token bucket per known connection. */
+export class MemoryRateLimiter implements RateLimiter {
+  constructor(
+    private readonly state: MemoryState,
+    private readonly options: { readonly ratePerSecond: number; readonly burst: number },
+  ) {
+    if (!(options.ratePerSecond > 0)) throw new Error(`ratePerSecond: ${options.ratePerSecond}; it must be above 0`);
+    if (!(options.burst >= 1)) throw new Error(`burst: ${options.burst}; it must be at least 1`);
+  }
+
+  async tryTake(connectionId: string, nowMs: number): Promise<boolean> {
+    // Nothing to charge: the route handler deals with connections that are gone.
+    if (!this.state.connections.has(connectionId)) return true;
+    const bucket = this.state.rateBuckets.get(connectionId);
+    const available = bucket
+      ? Math.min(this.options.burst, bucket.tokens + (Math.max(0, nowMs - bucket.at) / 1000) * this.options.ratePerSecond)
+      : this.options.burst;
+    if (available < 1) return false;
+    // As DynamoDbRateLimiter: `at` never moves back, so time is only credited once.
+    this.state.rateBuckets.set(connectionId, { tokens: available - 1, at: Math.max(nowMs, bucket?.at ?? nowMs) });
+    return true;
+  }
+}

@@ -1,0 +1,149 @@
+import {
+  DynamoDBClient,
+  InternalServerError,
+  ThrottlingException,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
+import { tableNamesFromEnvironment, tableEnvironment } from '../../lambdas/adapters/dynamodb/tables.js';
+import { ConnectionLimitError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
+import { aConnection } from './contracts/port-set.js';
+
+/**
+ * Faults DynamoDB Local will not produce on demand (throttling, 5xx, transaction
+ * conflicts, unprocessed batch items), injected with aws-sdk-client-mock.
+ */
+
+const tables = tableNamesFromEnvironment(tableEnvironment('faults-'));
+const metadata = { $metadata: {} };
+
+function cancelled(...codes: string[]): TransactionCanceledException {
+  return new TransactionCanceledException({
+    message: `Transaction cancelled [${codes.join(', ')}]`,
+    ...metadata,
+    CancellationReasons: codes.map((Code) => ({ Code })),
+  });
+}
+
+describe('DynamoDbConnectionStore under injected faults', () => {
+  const client = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+  );
+  const dynamoDb = mockClient(client);
+  const store = new DynamoDbConnectionStore({ client, tables });
+
+  beforeEach(() => {
+    dynamoDb.reset();
+  });
+
+  describe('open', () => {
+    it('retries a transaction that a concurrent one cancelled (TransactionConflict) instead of reporting the limit', async () => {
+      // Prepare
+      dynamoDb
+        .on(TransactWriteCommand)
+        .rejectsOnce(cancelled('TransactionConflict', 'None', 'None', 'None'))
+        .rejectsOnce(cancelled('None', 'None', 'TransactionConflict', 'None'))
+        .resolves({});
+
+      // Act
+      const opening = store.open(aConnection(), { limit: 5, staleBefore: '2000-01-01T00:00:00.000Z' });
+
+      // Assess
+      await expect(opening).resolves.toBeUndefined();
+      expect(dynamoDb.commandCalls(TransactWriteCommand)).toHaveLength(3);
+    });
+
+    it('reports the limit, without writing, when every listed connection is live', async () => {
+      // Prepare: the one listed connection is fresh, so there is nothing to heal.
+      const connection = aConnection();
+      dynamoDb.on(TransactWriteCommand).rejects(cancelled('ConditionalCheckFailed', 'None', 'None', 'None'));
+      dynamoDb.on(GetCommand).resolves({ Item: { connectionIds: new Set(['live']) } });
+      dynamoDb
+        .on(BatchGetCommand)
+        .resolves({ Responses: { [tables.Connections]: [{ connectionId: 'live', lastSeenAt: '2999-01-01T00:00:00.000Z' }] } });
+
+      // Act
+      const opening = store.open(connection, { limit: 1, staleBefore: '2000-01-01T00:00:00.000Z' });
+
+      // Assess
+      await expect(opening).rejects.toBeInstanceOf(ConnectionLimitError);
+      expect(dynamoDb.commandCalls(UpdateCommand)).toHaveLength(0);
+    });
+
+    it('reports a throttled transaction as ThrottledError', async () => {
+      // Prepare
+      dynamoDb.on(TransactWriteCommand).rejects(cancelled('ThrottlingError', 'None', 'None', 'None'));
+
+      // Act
+      const opening = store.open(aConnection(), { limit: 5, staleBefore: '2000-01-01T00:00:00.000Z' });
+
+      // Assess
+      await expect(opening).rejects.toBeInstanceOf(ThrottledError);
+    });
+  });
+
+  describe('get', () => {
+    it('reports throttling that outlasted the SDK retries as ThrottledError', async () => {
+      // Prepare
+      dynamoDb.on(GetCommand).rejects(new ThrottlingException({ message: 'Rate exceeded', ...metadata }));
+
+      // Act
+      const getting = store.get('any');
+
+      // Assess
+      await expect(getting).rejects.toBeInstanceOf(ThrottledError);
+    });
+
+    it('reports a DynamoDB 5xx as TransientError, keeping the cause', async () => {
+      // Prepare
+      const failure = new InternalServerError({ message: 'boom', ...metadata });
+      dynamoDb.on(GetCommand).rejects(failure);
+
+      // Act
+      const getting = store.get('any');
+
+      // Assess
+      await expect(getting).rejects.toBeInstanceOf(TransientError);
+      await expect(getting).rejects.toMatchObject({ cause: failure });
+    });
+  });
+
+  describe('remove', () => {
+    it('resubmits subscription deletes that BatchWriteItem left unprocessed', async () => {
+      // Prepare
+      const connection = aConnection({ channels: ['a', 'b', 'c'] });
+      const item = { ...connection, channels: new Set(connection.channels) };
+      dynamoDb.on(GetCommand).resolves({ Item: item });
+      dynamoDb
+        .on(BatchWriteCommand)
+        .resolvesOnce({
+          UnprocessedItems: {
+            [tables.Subscriptions]: [{ DeleteRequest: { Key: { channel: 'c', connectionId: connection.connectionId } } }],
+          },
+        })
+        .resolves({});
+      dynamoDb.on(UpdateCommand).resolves({});
+      dynamoDb.on(DeleteCommand).resolves({ Attributes: item });
+
+      // Act
+      const removed = await store.remove(connection.connectionId);
+
+      // Assess
+      expect(removed?.connectionId).toBe(connection.connectionId);
+      const batches = dynamoDb.commandCalls(BatchWriteCommand).map((call) => call.args[0].input.RequestItems?.[tables.Subscriptions]);
+      expect(batches).toHaveLength(2);
+      expect(batches[1]).toEqual([{ DeleteRequest: { Key: { channel: 'c', connectionId: connection.connectionId } } }]);
+    });
+  });
+});

@@ -1,0 +1,42 @@
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { batchWriteAll } from '../../lambdas/adapters/dynamodb/batch-operations.js';
+import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
+import { DynamoDbNotificationLog } from '../../lambdas/adapters/dynamodb/notification-log.js';
+import { DynamoDbPresenceStore } from '../../lambdas/adapters/dynamodb/presence-store.js';
+import { DynamoDbRateLimiter } from '../../lambdas/adapters/dynamodb/rate-limiter.js';
+import { DynamoDbSubscriptionStore } from '../../lambdas/adapters/dynamodb/subscription-store.js';
+import { createTestTables } from '../support/dynamodb.js';
+import { describeConnectionStoreContract } from './contracts/connection-store.contract.js';
+import { describeNotificationLogContract } from './contracts/notification-log.contract.js';
+import type { PortSetFactory } from './contracts/port-set.js';
+import { describePresenceStoreContract } from './contracts/presence-store.contract.js';
+import { describeRateLimiterContract } from './contracts/rate-limiter.contract.js';
+import { describeSubscriptionStoreContract } from './contracts/subscription-store.contract.js';
+
+/** Fresh tables in the run's DynamoDB Local for each suite. */
+const createDynamoDbPorts: PortSetFactory = async () => {
+  const { client, tables } = await createTestTables();
+  const props = { client, tables };
+  return {
+    connections: new DynamoDbConnectionStore(props),
+    subscriptions: new DynamoDbSubscriptionStore(props),
+    presence: new DynamoDbPresenceStore(props),
+    notifications: new DynamoDbNotificationLog(props),
+    rateLimiter: (options) => new DynamoDbRateLimiter({ ...props, ...options }),
+    loseConnectionItem: async (connectionId) => {
+      await client.send(new DeleteCommand({ TableName: tables.Connections, Key: { connectionId } }));
+    },
+    seedSubscriptions: (channel, subscribers) =>
+      batchWriteAll(
+        client,
+        tables.Subscriptions,
+        subscribers.map(({ connectionId, userId }) => ({ PutRequest: { Item: { channel, connectionId, userId } } })),
+      ),
+  };
+};
+
+describeConnectionStoreContract('DynamoDB', createDynamoDbPorts);
+describeSubscriptionStoreContract('DynamoDB', createDynamoDbPorts);
+describePresenceStoreContract('DynamoDB', createDynamoDbPorts);
+describeNotificationLogContract('DynamoDB', createDynamoDbPorts);
+describeRateLimiterContract('DynamoDB', createDynamoDbPorts);
