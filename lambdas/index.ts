@@ -1,0 +1,72 @@
+/**
+ * The library API of the original WebSocket module, for services that run beside a
+ * deployment (with its table names, MANAGEMENT_ENDPOINT and SERVICE_CONFIG in their
+ * environment, as the CDK construct gives its functions) and want to talk to its
+ * connections without going through Kafka. Same rules as the Lambdas: the same access
+ * checks, history for `recover`, and duplicate check by messageId.
+ */
+import { randomUUID } from 'node:crypto';
+import { createApplication, getApplication, type Application } from './application.js';
+import { createServices } from './composition.js';
+import type { ConnectOutcome } from './domain/connection-service.js';
+import type { NotificationOutcome } from './domain/fanout-service.js';
+import { notificationPayload, type NotificationPayload, type StatsReplyPayload } from './protocol/frames.js';
+import { producerRecord, type ProducerRecord } from './protocol/records.js';
+import { StatsService } from './domain/stats-service.js';
+
+export type { ConnectOutcome } from './domain/connection-service.js';
+export type { NotificationOutcome } from './domain/fanout-service.js';
+export type { NotificationPayload, ServerFrame, StatsReplyPayload as ConnectionStats } from './protocol/frames.js';
+export * as protocol from './protocol/index.js';
+
+export interface SendOptions {
+  /** Idempotency key: a second send with the same id delivers nothing. @default - a new UUID */
+  readonly messageId?: string;
+}
+
+/** The module's functions, bound to one deployment's environment. */
+export interface NotificationService {
+  /** Registers a connection that was authenticated elsewhere and schedules its welcome. */
+  handleConnection(connectionId: string, userId: string, roles?: readonly string[]): Promise<ConnectOutcome>;
+  sendNotificationToUser(userId: string, notification: NotificationPayload, options?: SendOptions): Promise<NotificationOutcome>;
+  broadcastMessage(notification: NotificationPayload, options?: SendOptions): Promise<NotificationOutcome>;
+  broadcastToChannel(channel: string, notification: NotificationPayload, options?: SendOptions): Promise<NotificationOutcome>;
+  getConnectionStats(): Promise<StatsReplyPayload>;
+  /** Closes and removes connections silent for more than `minutes`; returns how many were removed. */
+  cleanupInactiveConnections(minutes: number): Promise<number>;
+}
+
+/** The functions for an explicit environment (default: this process's). */
+export function createNotificationService(env?: NodeJS.ProcessEnv): NotificationService {
+  let application: Application | undefined;
+  const app = () => (application ??= env ? createApplication(createServices(env)) : getApplication());
+  const publish = (target: Pick<ProducerRecord, 'targetUserId' | 'channel' | 'broadcast'>, notification: NotificationPayload, options: SendOptions = {}) =>
+    app().services.fanout.publish(
+      producerRecord.parse({
+        messageId: options.messageId ?? randomUUID(),
+        type: 'notification',
+        payload: notificationPayload.parse(notification),
+        ...target,
+      }),
+    );
+  return {
+    handleConnection: (connectionId, userId, roles = []) => app().connections.connect(connectionId, { userId, roles }),
+    sendNotificationToUser: (userId, notification, options) => publish({ targetUserId: userId }, notification, options),
+    broadcastMessage: (notification, options) => publish({ broadcast: true }, notification, options),
+    broadcastToChannel: (channel, notification, options) => publish({ channel }, notification, options),
+    getConnectionStats: () => new StatsService(app().services.connections, app().services.clock).collect(),
+    cleanupInactiveConnections: async (minutes) => {
+      const summary = await app().services.cleanup.cleanupInactive(minutes * 60);
+      return summary.removed;
+    },
+  };
+}
+
+const defaultService = createNotificationService();
+
+export const handleConnection = defaultService.handleConnection;
+export const sendNotificationToUser = defaultService.sendNotificationToUser;
+export const broadcastMessage = defaultService.broadcastMessage;
+export const broadcastToChannel = defaultService.broadcastToChannel;
+export const getConnectionStats = defaultService.getConnectionStats;
+export const cleanupInactiveConnections = defaultService.cleanupInactiveConnections;
