@@ -52,11 +52,20 @@ export class ClientRequests {
       if (Buffer.byteLength(body, 'utf8') > this.options.maxFrameSize) {
         throw new ProtocolError('MESSAGE_TOO_LARGE', `messages are limited to ${this.options.maxFrameSize} bytes`);
       }
+      // Parsed before the rate check (bounded by max_frame_size, so cheap) so that even a
+      // RATE_LIMITED answer carries replyTo; malformed frames still spend a token.
+      let document: object | undefined;
+      let malformed: unknown;
+      try {
+        document = parseJsonObject(body);
+        replyTo = messageIdOf(document);
+      } catch (error) {
+        malformed = error;
+      }
       if (!(await this.options.rateLimiter.tryTake(context.connectionId, clock.now().getTime()))) {
         throw new ProtocolError('RATE_LIMITED', 'too many messages; slow down');
       }
-      const document = parseJsonObject(body);
-      replyTo = messageIdOf(document);
+      if (document === undefined) throw malformed;
       const envelope = parseEnvelope(document);
       if (!(envelope.type in clientPayloads)) {
         throw new ProtocolError('UNKNOWN_TYPE', `unknown type ${JSON.stringify(envelope.type)}; known: ${Object.keys(clientPayloads).join(', ')}`);

@@ -19,6 +19,7 @@ describe('notification path', () => {
   beforeAll(async () => {
     runtime = await startTestRuntime({
       websocket: { max_connections_per_user: 3, max_frame_size: 4096, rate_limit_per_second: 5, rate_limit_burst: 10 },
+      kafka: { topics: ['booking-updates', 'waitlist-notifications', 'announcements'] },
     });
   });
 

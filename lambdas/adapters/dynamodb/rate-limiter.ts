@@ -18,10 +18,11 @@ interface Bucket {
 }
 
 /**
- * After this many lost races for one frame (several containers taking from the same
- * bucket at once), the frame is refused: a sender that busy is over its rate anyway.
+ * Bound on lost races for one frame. Every lost race means another frame took a token,
+ * so the loop ends by itself once the bucket is empty; a burst within the bucket that
+ * arrives all at once (API Gateway invokes concurrently) must not be refused for racing.
  */
-const MAX_ATTEMPTS = 3;
+const MAX_ATTEMPTS = 64;
 /**
  * Buckets remembered per container. A forgotten one costs one extra read on the next
  * frame, so the oldest are dropped rather than letting a long-lived container grow.
