@@ -1,0 +1,207 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../lambdas/config/schema.js';
+import { TABLES, type TableNames } from '../lambdas/adapters/dynamodb/tables.js';
+import { CLEANUP, WELCOME } from '../lambdas/routes.js';
+import { handleManagementRequest, MANAGEMENT_PATH } from './apigateway/management-api.js';
+import { apiId } from './apigateway/identifiers.js';
+import {
+  API_GATEWAY_WEBSOCKET_LIMITS,
+  WebSocketEndpoint,
+  type Notice,
+  type WebSocketLimits,
+} from './apigateway/websocket-endpoint.js';
+import { useLocalAwsIdentity } from './aws-identity.js';
+import { PROJECT_ROOT } from './project-root.js';
+import { RequestTooLargeError, sendJson } from './http-messages.js';
+import { MskEventBuilder } from './kafka/msk-event.js';
+import { handleProducerRequest, PRODUCER_PATH } from './kafka/producer-endpoint.js';
+import { LocalFunctions, type InvocationLogEntry, type LambdaHandler } from './lambda/functions.js';
+import { handleInvokeRequest, INVOKE_PATH, type DeadLetter } from './lambda/invoke-api.js';
+import { scheduledEvent } from './scheduled-event.js';
+
+
+export interface LocalRuntimeOptions {
+  /** @default 0 - a free port */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** The parsed Config.toml; its `notification_service` section reaches the handlers as SERVICE_CONFIG. */
+  readonly config: Config;
+  /** DynamoDB (Local) the handlers use. */
+  readonly dynamodbEndpoint: string;
+  /** Physical names of the tables, already created. */
+  readonly tables: TableNames;
+  /** HS256 secret the authorizer verifies tokens with. */
+  readonly jwtSecret: string;
+  /** @default API Gateway's: 600 s idle, 2 h per connection, 128 KB per message */
+  readonly limits?: Partial<WebSocketLimits>;
+  /** How often the cleanup function runs. @default 60_000; 0 disables it */
+  readonly cleanupIntervalMs?: number;
+  /** Handlers by function id, used instead of importing the function's entry (tests). */
+  readonly handlers?: Partial<Record<string, LambdaHandler>>;
+  /** Timeouts by function id. @default 30_000 each */
+  readonly functionTimeoutsMs?: Partial<Record<string, number>>;
+  /** @default 'local' */
+  readonly stage?: string;
+  /** Where the one line per invocation goes. @default a JSON line on stdout */
+  readonly logInvocation?: (entry: InvocationLogEntry) => void;
+  /** Where other runtime messages go (refused handshakes, failed async invocations). @default a JSON line on stderr */
+  readonly notice?: Notice;
+}
+
+export interface LocalRuntime {
+  /** `http://host:port`: Management API, Lambda Invoke API and producer endpoint. */
+  readonly httpUrl: string;
+  /** `ws://host:port`: the WebSocket endpoint; append `?token=...`. */
+  readonly wsUrl: string;
+  readonly port: number;
+  /** Asynchronous invocations (Event, the cleanup schedule) that failed, oldest first. */
+  readonly deadLetters: readonly DeadLetter[];
+  /** Ids of the connections that are open now. */
+  connectionIds(): string[];
+  /** Runs the cleanup function now, as its schedule would. */
+  runCleanup(): Promise<void>;
+  /** Closes every socket (each `$disconnect` runs), the timers and the server. */
+  stop(): Promise<void>;
+}
+
+const writeInvocationLine = (entry: InvocationLogEntry) => process.stdout.write(`${JSON.stringify(entry)}\n`);
+const writeNotice: Notice = (message, fields = {}) =>
+  process.stderr.write(`${JSON.stringify({ level: 'notice', message, ...fields })}\n`);
+
+/**
+ * Sets the environment exactly as the CDK stack sets it on every function. Handler
+ * modules read it when they load, so this runs before the first import.
+ */
+function setLambdaEnvironment(options: LocalRuntimeOptions, httpUrl: string): void {
+  const env = process.env;
+  useLocalAwsIdentity(env);
+  env.SERVICE_CONFIG = JSON.stringify(options.config.notification_service);
+  for (const table of TABLES) env[table.envVar] = options.tables[table.id];
+  env.DYNAMODB_ENDPOINT = options.dynamodbEndpoint;
+  env.MANAGEMENT_ENDPOINT = httpUrl;
+  env.LAMBDA_ENDPOINT = httpUrl;
+  env.WELCOME_FUNCTION_NAME = WELCOME.id;
+  env.JWT_SECRET = options.jwtSecret;
+}
+
+/**
+ * Starts the local runtime: API Gateway's WebSocket API, its Management API, the
+ * Lambda Invoke API and an MSK stand-in, on one port, in front of the same handler
+ * modules that run in Lambda.
+ */
+export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const host = options.host ?? '127.0.0.1';
+  const limits: WebSocketLimits = { ...API_GATEWAY_WEBSOCKET_LIMITS, ...options.limits };
+  const notice = options.notice ?? writeNotice;
+  const deadLetters: DeadLetter[] = [];
+  const backgroundWork = new Set<Promise<unknown>>();
+  const track = (work: Promise<unknown>) => {
+    backgroundWork.add(work);
+    void work.finally(() => backgroundWork.delete(work));
+  };
+  const recordDeadLetter = (deadLetter: DeadLetter) => {
+    deadLetters.push(deadLetter);
+    notice('asynchronous invocation failed', {
+      function: deadLetter.functionName,
+      error: `${deadLetter.error.errorType}: ${deadLetter.error.errorMessage}`,
+    });
+  };
+
+  const functions = new LocalFunctions({
+    projectRoot: PROJECT_ROOT,
+    handlers: options.handlers,
+    timeoutsMs: options.functionTimeoutsMs,
+    log: options.logInvocation ?? writeInvocationLine,
+  });
+  const server = createServer();
+  const endpoint = new WebSocketEndpoint({
+    functions,
+    limits,
+    apiId: apiId(),
+    stage: options.stage ?? 'local',
+    port: () => (server.address() as AddressInfo).port,
+    notice,
+  });
+  const mskEvents = new MskEventBuilder();
+  const topics = options.config.notification_service.kafka.topics;
+
+  const route = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const management = MANAGEMENT_PATH.exec(path);
+    if (management) return handleManagementRequest(endpoint, request, response, management[1]!);
+    const invoke = INVOKE_PATH.exec(path);
+    if (invoke) return handleInvokeRequest({ functions, onAsyncFailure: recordDeadLetter, track }, request, response, invoke[1]!);
+    const producer = PRODUCER_PATH.exec(path);
+    if (producer) return handleProducerRequest({ functions, events: mskEvents, topics }, request, response, producer[1]!);
+    sendJson(response, 404, {
+      message: `No route for ${request.method} ${path}`,
+      routes: ['POST|GET|DELETE /@connections/{connectionId}', 'POST /2015-03-31/functions/{name}/invocations', 'POST /_local/topics/{topic}'],
+    });
+  };
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    route(request, response).catch((error: unknown) => {
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      if (error instanceof RequestTooLargeError) sendJson(response, 413, { message: error.message });
+      else {
+        notice('request failed', { method: request.method, url: request.url, error: String(error) });
+        sendJson(response, 500, { message: 'Internal server error' });
+      }
+    });
+  });
+  server.on('upgrade', (request, socket, head) => endpoint.handleUpgrade(request, socket, head));
+
+  await new Promise<void>((resolveListening, rejectListening) => {
+    server.once('error', rejectListening);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', rejectListening);
+      resolveListening();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const httpUrl = `http://${authority}`;
+  const wsUrl = `ws://${authority}`;
+  setLambdaEnvironment(options, httpUrl);
+
+  let cleanupRunning: Promise<void> | undefined;
+  const runCleanup = (): Promise<void> => {
+    // A schedule does not wait for the previous run; a slow cleanup is not started twice here.
+    cleanupRunning ??= (async () => {
+      const event = scheduledEvent('local-cleanup');
+      const outcome = await functions.invoke(CLEANUP.id, event, { route: 'schedule' });
+      if (!outcome.ok) recordDeadLetter({ functionName: CLEANUP.id, payload: event, error: outcome.error, failedAt: new Date().toISOString() });
+    })().finally(() => (cleanupRunning = undefined));
+    return cleanupRunning;
+  };
+  const cleanupIntervalMs = options.cleanupIntervalMs ?? 60_000;
+  const cleanupTimer = cleanupIntervalMs > 0 ? setInterval(() => track(runCleanup()), cleanupIntervalMs).unref() : undefined;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    httpUrl,
+    wsUrl,
+    port,
+    deadLetters,
+    connectionIds: () => endpoint.connectionIds(),
+    runCleanup,
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(cleanupTimer);
+        await endpoint.stop();
+        // Background invocations still running (a welcome retrying) finish while the
+        // Management API still answers, so they end on a 410 rather than a refused connection.
+        while (backgroundWork.size > 0) await Promise.allSettled([...backgroundWork]);
+        await new Promise<void>((resolveClosed) => {
+          server.close(() => resolveClosed());
+          server.closeAllConnections();
+        });
+      })();
+      return stopping;
+    },
+  };
+}
