@@ -1,6 +1,7 @@
-import type { APIGatewayAuthorizerResult } from 'aws-lambda';
+import type { APIGatewayAuthorizerResult, Context } from 'aws-lambda';
 import { getApplication } from '../application.js';
 import { InvalidTokenError } from '../auth/token-verifier.js';
+import { logger } from '../composition.js';
 
 /** The parts of API Gateway's WebSocket REQUEST authorizer event that are read here. */
 export interface WebSocketAuthorizerEvent {
@@ -14,7 +15,8 @@ export interface WebSocketAuthorizerEvent {
  * `Unauthorized` makes API Gateway answer 401; the context (strings only) reaches every
  * later event of the connection as `requestContext.authorizer`. The token is never logged.
  */
-export async function handler(event: WebSocketAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
+export async function handler(event: WebSocketAuthorizerEvent, context?: Context): Promise<APIGatewayAuthorizerResult> {
+  if (context) logger.addContext(context);
   const { tokens, services } = getApplication();
   const connectionId = event.requestContext?.connectionId;
   try {

@@ -1,4 +1,6 @@
+import type { Context } from 'aws-lambda';
 import { getApplication } from '../application.js';
+import { logger } from '../composition.js';
 import { bodyOf, identityOf, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
 
 /**
@@ -7,7 +9,8 @@ import { bodyOf, identityOf, type WebSocketEvent, type WebSocketResult } from '.
  * frame as the route response. Each route still deploys as its own Lambda, so each has
  * its own permissions, concurrency and alarms.
  */
-export async function handleClientFrame(event: WebSocketEvent): Promise<WebSocketResult> {
+export async function handleClientFrame(event: WebSocketEvent, context?: Context): Promise<WebSocketResult> {
+  if (context) logger.addContext(context);
   const { requests } = getApplication();
   const reply = await requests.handle(
     { connectionId: event.requestContext.connectionId, identity: identityOf(event) },

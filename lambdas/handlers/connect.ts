@@ -1,11 +1,14 @@
+import type { Context } from 'aws-lambda';
 import { getApplication } from '../application.js';
+import { logger } from '../composition.js';
 import { headerOf, identityOf, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
 
 /**
  * Route `$connect`, after the authorizer: registers the connection under the per-user
  * limit and picks the subprotocol. A non-2xx answer refuses the handshake.
  */
-export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
+export async function handler(event: WebSocketEvent, context?: Context): Promise<WebSocketResult> {
+  if (context) logger.addContext(context);
   const { connections, services } = getApplication();
   const connectionId = event.requestContext.connectionId;
   const identity = identityOf(event);

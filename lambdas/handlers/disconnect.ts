@@ -1,8 +1,11 @@
+import type { Context } from 'aws-lambda';
 import { getApplication } from '../application.js';
+import { logger } from '../composition.js';
 import type { WebSocketEvent, WebSocketResult } from './websocket-event.js';
 
 /** Route `$disconnect`: best effort in AWS; cleanup is the backstop for missed ones. */
-export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
+export async function handler(event: WebSocketEvent, context?: Context): Promise<WebSocketResult> {
+  if (context) logger.addContext(context);
   const { connections, services } = getApplication();
   const connectionId = event.requestContext.connectionId;
   const removed = await connections.disconnect(connectionId);

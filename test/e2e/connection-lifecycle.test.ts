@@ -2,6 +2,7 @@ import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
 import { createNotificationService } from '../../lambdas/index.js';
+import { notificationPayload } from '../../lambdas/protocol/frames.js';
 import { notificationRecord } from '../support/records.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { TestClient } from '../support/ws-client.js';
@@ -86,7 +87,7 @@ describe('connection lifecycle', () => {
       const { client: frank } = await connect('frank');
       const { client: gina } = await connect('gina');
       await gina.request('subscribe', { channels: ['waitlist-notifications'] });
-      const payload = notificationRecord().payload;
+      const payload = notificationPayload.parse(notificationRecord().payload);
 
       const toUser = await service.sendNotificationToUser('frank', payload);
       expect(toUser).toMatchObject({ status: 'delivered', delivered: 1 });
