@@ -12,4 +12,7 @@ export function useLocalAwsIdentity(env: NodeJS.ProcessEnv = process.env): void 
   env.AWS_REGION = LOCAL_REGION;
   env.AWS_ACCESS_KEY_ID ??= 'local';
   env.AWS_SECRET_ACCESS_KEY ??= 'local';
+  // Lambda runs Node.js 24; locally Node.js 20 is supported, so the SDK's notice that its
+  // future releases need Node.js 22 is noise here.
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 }

@@ -76,7 +76,8 @@ export class ClientRequests {
       if (claimed !== undefined && claimed !== context.connectionId) {
         throw new ProtocolError('FORBIDDEN', 'payload.connectionId must be your own connection id');
       }
-      return await this.dispatch(context, type, payload, envelope.messageId ?? randomUUID(), replyTo);
+      // A request without a messageId gets one from the server; the reply names it.
+      return await this.dispatch(context, type, payload, envelope.messageId ?? randomUUID());
     } catch (error) {
       if (error instanceof ProtocolError) {
         log.info('request refused', { connectionId: context.connectionId, messageId: replyTo, code: error.code, reason: error.message });
@@ -94,12 +95,11 @@ export class ClientRequests {
     context: ClientRequestContext,
     type: ClientRequestType,
     payload: unknown,
-    messageId: string,
-    replyTo: string | undefined,
+    replyTo: string,
   ): Promise<ServerFrame> {
     const { clock } = this.options;
     const { connectionId, identity } = context;
-    this.options.log.debug('request', { connectionId, messageId, type });
+    this.options.log.debug('request', { connectionId, messageId: replyTo, type });
     switch (type) {
       case 'subscribe': {
         const request = payload as z.infer<typeof clientPayloads.subscribe>;
