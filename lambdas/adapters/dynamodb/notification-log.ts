@@ -7,6 +7,7 @@ import { translatingErrors } from './error-translation.js';
 import { queryPages } from './query-pages.js';
 import type { DynamoDbStoreProps } from './store-props.js';
 import type { TableNames } from './tables.js';
+import { instantKey, streamKey } from '../../domain/notification-streams.js';
 
 /**
  * Inboxes and channel histories in the Notifications table: one partition per stream
@@ -92,27 +93,6 @@ export class DynamoDbNotificationLog implements NotificationLog {
     }
     return found.slice(0, wanted);
   }
-}
-
-/** The partition key of a stream. */
-export function streamKey(target: Target): string {
-  switch (target.kind) {
-    case 'user':
-      return `user#${target.userId}`;
-    case 'channel':
-      return `channel#${target.channel}`;
-    case 'broadcast':
-      return 'broadcast';
-  }
-}
-
-/**
- * Sort keys compare as strings, so every instant is written the one way toISOString
- * writes it (`2024-01-01T00:00:00Z` would otherwise sort after `...00.000Z#...`).
- */
-function instantKey(instant: string): string {
-  const ms = Date.parse(instant);
-  return Number.isNaN(ms) ? instant : new Date(ms).toISOString();
 }
 
 function compareAcceptance(a: StoredNotification, b: StoredNotification): number {

@@ -1,6 +1,7 @@
 import type { NotificationLog, StoredNotification } from '../../domain/ports.js';
 import type { Target } from '../../protocol/records.js';
 import type { MemoryState } from './state.js';
+import { instantKey, streamKey } from '../../domain/notification-streams.js';
 
 /** The in-memory twin of DynamoDbNotificationLog. */
 export class MemoryNotificationLog implements NotificationLog {
@@ -50,19 +51,3 @@ export class MemoryNotificationLog implements NotificationLog {
   }
 }
 
-function streamKey(target: Target): string {
-  switch (target.kind) {
-    case 'user':
-      return `user#${target.userId}`;
-    case 'channel':
-      return `channel#${target.channel}`;
-    case 'broadcast':
-      return 'broadcast';
-  }
-}
-
-/** As the DynamoDB log does: instants compare in the one form toISOString writes. */
-function instantKey(instant: string): string {
-  const ms = Date.parse(instant);
-  return Number.isNaN(ms) ? instant : new Date(ms).toISOString();
-}
