@@ -41,7 +41,7 @@ export function loadDeploymentSettings(path: string, context: Readonly<Record<st
   const config: Config = parseConfig(document, dotted.length > 0 ? `${path} (with context ${dotted.join(', ')})` : path);
   if (!config.deployment) {
     throw new ConfigError(
-      `${path}: deployment: missing; the CDK app needs a [deployment] table with at least [deployment.kafka] (see docs/deploy.md)`,
+      `${path}: deployment: missing; the CDK app needs a [deployment] table with at least [deployment.kafka] (see README, "Deploy")`,
       ['deployment: missing'],
     );
   }

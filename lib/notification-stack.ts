@@ -33,7 +33,7 @@ export class NotificationStack extends Stack {
     super(scope, id, props);
     const { service: serviceConfig, deployment } = props.settings;
     if (!deployment.kafka) {
-      throw new Error('deployment.kafka: missing; set msk_cluster_arn or bootstrap_servers (see docs/deploy.md)');
+      throw new Error('deployment.kafka: missing; set msk_cluster_arn or bootstrap_servers (see README, "Deploy")');
     }
     const removalPolicy = deployment.removal_policy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
 

@@ -5,7 +5,7 @@ import { ROUTES } from '../routes.js';
  * The `[deployment]` section of Config.toml: what the CDK app needs to deploy the
  * service. The local runtime never reads it. Strict like the rest of the file: an unknown
  * key or a bad value fails synth with the key's name and what is allowed. CDK context
- * can override any key (see docs/deploy.md, "Configuration").
+ * can override any key (see README, "Deploy" > "Configuration").
  */
 
 /** CloudWatch Logs accepts only these retention periods (days). */
