@@ -1,25 +1,33 @@
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ApiGatewayMessageSender } from './adapters/apigateway/message-sender.js';
 import { DynamoDbConnectionStore } from './adapters/dynamodb/connection-store.js';
+import { DynamoDbDeliveryProgressStore } from './adapters/dynamodb/delivery-progress-store.js';
 import { DynamoDbNotificationLog } from './adapters/dynamodb/notification-log.js';
 import { DynamoDbPresenceStore } from './adapters/dynamodb/presence-store.js';
 import { DynamoDbRateLimiter } from './adapters/dynamodb/rate-limiter.js';
 import { DynamoDbSubscriptionStore } from './adapters/dynamodb/subscription-store.js';
 import { tableNamesFromEnvironment, type TableNames } from './adapters/dynamodb/tables.js';
 import { PowertoolsDeduplicator } from './adapters/lambda/idempotency-deduplicator.js';
+import { LambdaShardDispatcher } from './adapters/lambda/shard-dispatcher.js';
 import { LambdaWelcomeScheduler } from './adapters/lambda/welcome-scheduler.js';
+import { SqsDeadLetterSink } from './adapters/sqs/dead-letter-sink.js';
 import { readLambdaEnvironment, required, type LambdaEnvironment } from './config/environment.js';
 import { serviceConfigFromJson } from './config/load.js';
 import type { ServiceConfig } from './config/schema.js';
 import { CleanupService } from './domain/cleanup-service.js';
-import { FanoutService } from './domain/fanout-service.js';
+import { createShardWorker, FanoutService, type FanoutServiceOptions } from './domain/fanout-service.js';
+import type { ShardWorker } from './domain/fanout-worker.js';
 import type {
   Clock,
   ConnectionStore,
+  DeadLetterSink,
+  DeliveryProgressStore,
+  ShardDispatcher,
   MessageSender,
   NotificationLog,
   PresenceStore,
@@ -50,6 +58,14 @@ export interface Services {
   /** Powertools idempotency on the Idempotency table: the fan-out's duplicate check. */
   readonly deduplicator: PowertoolsDeduplicator;
   readonly fanout: FanoutService;
+  /** Jobs and shard progress of large deliveries (Deliveries table). */
+  readonly deliveryProgress: DeliveryProgressStore;
+  /** The on-failure queue; undefined without DEAD_LETTER_QUEUE_URL (letters are then only logged). */
+  readonly deadLetters: DeadLetterSink | undefined;
+  /** Worker invocations; undefined without FANOUT_WORKER_FUNCTION_NAME (shards then run in the fan-out). */
+  readonly shardDispatcher: ShardDispatcher | undefined;
+  /** What a fan-out worker invocation runs. */
+  readonly shardWorker: ShardWorker;
   readonly cleanup: CleanupService;
 }
 
@@ -123,21 +139,59 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
         expiresAfterSeconds: config.websocket.history_ttl,
       }),
   );
-  const fanout = lazy(
+  // The fan-out retries posts itself (backoff within the invocation's remaining time,
+  // counted in its metrics), so its client makes one attempt per call.
+  const fanoutSender = lazy(
     () =>
-      new FanoutService({
-        connections: connections(),
-        subscriptions: subscriptions(),
-        notifications: notifications(),
-        sender: sender(),
-        deduplicator: deduplicator(),
-        clock: systemClock,
-        log: logger,
-        concurrency: config.kafka.fanout_concurrency,
-        historyTtlSeconds: config.websocket.history_ttl,
-        topicChannels: config.kafka.topic_channels,
+      new ApiGatewayMessageSender({
+        client: new ApiGatewayManagementApiClient({
+          endpoint: required(env, 'MANAGEMENT_ENDPOINT'),
+          maxAttempts: 1,
+          requestHandler: { requestTimeout: config.websocket.write_timeout * 1000 },
+        }),
       }),
   );
+  const deliveryProgress = lazy(() => new DynamoDbDeliveryProgressStore({ client: dynamoDb(), tables: tables() }));
+  const deadLetters = lazy(() => {
+    const queueUrl = env.DEAD_LETTER_QUEUE_URL;
+    if (!queueUrl) return undefined;
+    // The queue URL's origin is the SQS endpoint, in AWS and at the local runtime alike.
+    return new SqsDeadLetterSink({ client: new SQSClient({ endpoint: new URL(queueUrl).origin }), queueUrl });
+  });
+  const shardDispatcher = lazy(() => {
+    const functionName = env.FANOUT_WORKER_FUNCTION_NAME;
+    if (!functionName) return undefined;
+    return new LambdaShardDispatcher({
+      client: new LambdaClient(env.LAMBDA_ENDPOINT ? { endpoint: env.LAMBDA_ENDPOINT } : {}),
+      functionName,
+    });
+  });
+  const fanoutParts = lazy((): FanoutServiceOptions => {
+    const letters = deadLetters();
+    const dispatcher = shardDispatcher();
+    return {
+      connections: connections(),
+      subscriptions: subscriptions(),
+      notifications: notifications(),
+      sender: fanoutSender(),
+      deduplicator: deduplicator(),
+      progress: deliveryProgress(),
+      ...(letters ? { deadLetters: letters } : {}),
+      ...(dispatcher ? { dispatcher } : {}),
+      clock: systemClock,
+      log: logger,
+      concurrency: config.kafka.fanout_concurrency,
+      historyTtlSeconds: config.websocket.history_ttl,
+      topicChannels: config.kafka.topic_channels,
+      shardSize: config.delivery.shard_size,
+      postsPerSecond: config.delivery.api_quota_per_second * config.delivery.quota_share,
+      retry: { attempts: config.delivery.post_attempts, baseDelayMs: 50, maxDelayMs: 2000 },
+    };
+  });
+  const fanout = lazy(() => new FanoutService(fanoutParts()));
+  // A worker that runs out of time releases its shard and stops; the fan-out watching
+  // the job dispatches it again (a worker cannot name itself without a template cycle).
+  const shardWorker = lazy(() => createShardWorker({ ...fanoutParts(), dispatcher: undefined }).worker!);
   const cleanup = lazy(
     () =>
       new CleanupService({
@@ -187,6 +241,18 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
     get fanout() {
       return fanout();
     },
+    get deliveryProgress() {
+      return deliveryProgress();
+    },
+    get deadLetters() {
+      return deadLetters();
+    },
+    get shardDispatcher() {
+      return shardDispatcher();
+    },
+    get shardWorker() {
+      return shardWorker();
+    },
     get cleanup() {
       return cleanup();
     },
@@ -200,6 +266,9 @@ const ENV_KEYS = [
   'USERS_TABLE',
   'NOTIFICATIONS_TABLE',
   'IDEMPOTENCY_TABLE',
+  'DELIVERIES_TABLE',
+  'FANOUT_WORKER_FUNCTION_NAME',
+  'DEAD_LETTER_QUEUE_URL',
   'MANAGEMENT_ENDPOINT',
   'WELCOME_FUNCTION_NAME',
   'DYNAMODB_ENDPOINT',

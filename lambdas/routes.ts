@@ -59,6 +59,13 @@ export const FANOUT: FunctionDefinition = {
   description: 'Fans Kafka records out to WebSocket connections',
 };
 
+/** Invoked asynchronously by the fan-out, once per shard of a large audience. */
+export const FANOUT_WORKER: FunctionDefinition = {
+  id: 'FanoutWorker',
+  entry: 'lambdas/handlers/fanout-worker.ts',
+  description: 'Delivers one shard of a large audience, resuming from its recorded progress',
+};
+
 /** Triggered on a schedule; closes and removes stale connections. */
 export const CLEANUP: FunctionDefinition = {
   id: 'Cleanup',
@@ -66,4 +73,4 @@ export const CLEANUP: FunctionDefinition = {
   description: 'Closes and removes connections silent for longer than idle_timeout',
 };
 
-export const FUNCTIONS: readonly FunctionDefinition[] = [...ROUTES, AUTHORIZER, WELCOME, FANOUT, CLEANUP];
+export const FUNCTIONS: readonly FunctionDefinition[] = [...ROUTES, AUTHORIZER, WELCOME, FANOUT, FANOUT_WORKER, CLEANUP];

@@ -8,9 +8,11 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { TableId } from '../lambdas/adapters/dynamodb/tables.js';
 import { notificationServiceSchema, type ServiceConfig } from '../lambdas/config/schema.js';
@@ -18,6 +20,7 @@ import {
   AUTHORIZER,
   CLEANUP,
   FANOUT,
+  FANOUT_WORKER,
   FUNCTIONS,
   ROUTE_SELECTION_EXPRESSION,
   ROUTES,
@@ -147,6 +150,12 @@ export class NotificationWebSocketApi extends Construct {
   /** The HS256 key, when auth.mode = "hs256". */
   readonly jwtSecret?: secretsmanager.ISecret;
   readonly kafkaTrigger?: KafkaTrigger;
+  /**
+   * What could not be delivered: invalid records and failed posts (dead letters of the
+   * fan-out), worker invocations that failed for good, and the Kafka trigger's failed
+   * batches. The Kafka trigger's on-failure queue when there is a trigger.
+   */
+  readonly deadLetterQueue: sqs.IQueue;
   readonly cleanupRule: events.Rule;
   readonly monitoring: NotificationMonitoring;
 
@@ -215,6 +224,7 @@ export class NotificationWebSocketApi extends Construct {
     const functions: Record<string, ServiceFunction> = {};
     const timeouts: Record<string, Duration> = {
       [FANOUT.id]: Duration.minutes(2),
+      [FANOUT_WORKER.id]: Duration.minutes(5),
       [CLEANUP.id]: Duration.minutes(5),
       [WELCOME.id]: Duration.seconds(30),
     };
@@ -282,6 +292,9 @@ export class NotificationWebSocketApi extends Construct {
       });
     }
 
+    this.deadLetterQueue = this.kafkaTrigger?.onFailureQueue ?? this.createDeadLetterQueue();
+    this.wireFanoutWorkers(functions[FANOUT.id], functions[FANOUT_WORKER.id], this.deadLetterQueue);
+
     this.cleanupRule = new events.Rule(this, 'CleanupSchedule', {
       schedule: events.Schedule.rate(cleanupInterval),
       description: 'Closes and removes connections silent for longer than idle_timeout',
@@ -292,10 +305,42 @@ export class NotificationWebSocketApi extends Construct {
       functions: Object.fromEntries(Object.entries(functions).map(([name, fn]) => [name, fn.function])),
       apiId: this.api.apiId,
       stageName,
-      onFailureQueue: this.kafkaTrigger?.onFailureQueue,
+      onFailureQueue: this.deadLetterQueue,
       dlqDepthThreshold: props.dlqDepthThreshold,
       alarmTopic: props.alarmTopic,
     });
+  }
+
+  // The fan-out hands the shards of large audiences to worker invocations (asynchronous
+  // invokes, docs/delivery.md); both dead-letter what they cannot deliver, and Lambda
+  // retries a failed worker twice before its event goes to the same queue.
+  private wireFanoutWorkers(fanout: ServiceFunction, worker: ServiceFunction, queue: sqs.IQueue): void {
+    fanout.addEnvironment('FANOUT_WORKER_FUNCTION_NAME', worker.function.functionName);
+    fanout.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [worker.function.functionArn] }),
+    );
+    for (const fn of [fanout, worker]) {
+      fn.addEnvironment('DEAD_LETTER_QUEUE_URL', queue.queueUrl);
+      queue.grantSendMessages(fn.role);
+    }
+    worker.function.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(1),
+      onFailure: new SqsDestination(queue),
+    });
+  }
+
+  private createDeadLetterQueue(): sqs.Queue {
+    const queue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(queue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter destination of the fan-out; a DLQ behind it would only move the same letters again.',
+    });
+    return queue;
   }
 
   /** Lets `grantee` post to and close this stage's connections. */

@@ -13,6 +13,11 @@ export const lambdaEnvironmentSchema = z.object({
   USERS_TABLE: z.string().min(3).optional(),
   NOTIFICATIONS_TABLE: z.string().min(3).optional(),
   IDEMPOTENCY_TABLE: z.string().min(3).optional(),
+  DELIVERIES_TABLE: z.string().min(3).optional(),
+  /** Name (or ARN) of the fan-out worker function, invoked asynchronously per shard. */
+  FANOUT_WORKER_FUNCTION_NAME: z.string().min(1).optional(),
+  /** The on-failure queue: invalid records and failed posts are dead-lettered there. */
+  DEAD_LETTER_QUEUE_URL: z.url().optional(),
   /** Management API endpoint: `https://{api}.execute-api.{region}.amazonaws.com/{stage}`. */
   MANAGEMENT_ENDPOINT: z.url().optional(),
   /** Name (or ARN) of the welcome function, invoked asynchronously by `$connect`. */

@@ -73,11 +73,31 @@ export const kafkaSchema = z.strictObject({
   fanout_concurrency: z.number().int().min(1).max(1000).default(50),
 });
 
+export const deliverySchema = z.strictObject({
+  /**
+   * Connections per shard. An audience up to this size is posted by the fan-out itself;
+   * a larger one is split into shards that worker invocations post in parallel. At most
+   * 2000, so a shard's targets fit one DynamoDB item.
+   */
+  shard_size: z.number().int().min(10).max(2000).default(1000),
+  /** API Gateway's account quota for Management API requests, per second (shared by every post). */
+  api_quota_per_second: z.number().int().min(1).max(1_000_000).default(10000),
+  /**
+   * Share of that quota one record's fan-out (all its workers together) may use. With
+   * several partitions fanning out at once, keep their sum below 1 so that `welcome`
+   * and `recover` still get through.
+   */
+  quota_share: z.number().gt(0).max(1).default(0.25),
+  /** Attempts per post (the first included) on 429 and 5xx; fewer when the invocation's time runs out. */
+  post_attempts: z.number().int().min(1).max(20).default(6),
+});
+
 export const notificationServiceSchema = z.strictObject({
   websocket: websocketSchema.default(websocketSchema.parse({})),
   channels: channelsSchema.default(channelsSchema.parse({})),
   auth: authSchema.default(authSchema.parse({})),
   kafka: kafkaSchema.default(kafkaSchema.parse({})),
+  delivery: deliverySchema.default(deliverySchema.parse({})),
 });
 
 export const configSchema = z.strictObject({
@@ -91,4 +111,5 @@ export type WebSocketConfig = z.infer<typeof websocketSchema>;
 export type ChannelsConfig = z.infer<typeof channelsSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
 export type KafkaConfig = z.infer<typeof kafkaSchema>;
+export type DeliveryConfig = z.infer<typeof deliverySchema>;
 export type Config = z.infer<typeof configSchema>;

@@ -1,17 +1,19 @@
-import { ConnectionGoneError, ThrottledError, TransientError } from './errors.js';
+import { ConnectionGoneError, ThrottledError } from './errors.js';
+import {
+  DEFAULT_RETRY_POLICY,
+  DEFAULT_TIME_RESERVE_MS,
+  isRetryable,
+  realSleep,
+  UNLIMITED_TIME,
+  waitBeforeRetry,
+  type RetryPolicy,
+  type RetryTiming,
+} from './fanout-retry.js';
 import type { ConnectionRef } from './model.js';
-import type { ConnectionStore, Log, MessageSender } from './ports.js';
+import { UNLIMITED_POSTS, type PostQuota } from './post-quota.js';
+import type { ConnectionStore, Log, MessageSender, TimeBudget } from './ports.js';
 
-/** How posts that met throttling or a transient fault are retried. */
-export interface RetryPolicy {
-  /** Attempts per post, the first included. */
-  readonly attempts: number;
-  /** Ceiling of the first backoff; each further one doubles, up to `maxDelayMs`. */
-  readonly baseDelayMs: number;
-  readonly maxDelayMs: number;
-}
-
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { attempts: 3, baseDelayMs: 50, maxDelayMs: 1000 };
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './fanout-retry.js';
 
 /** What became of the posts to one audience. */
 export interface DeliveryCounts {
@@ -20,8 +22,24 @@ export interface DeliveryCounts {
   delivered: number;
   /** Connections that were gone (410) and have been removed. */
   gone: number;
-  /** Posts that failed for another reason, after retries. */
+  /** Posts that failed for good: after every retry the time allowed, or for a reason retries cannot fix. */
   failed: number;
+  /** Attempts that were retries. */
+  retried: number;
+  /** Attempts answered with throttling (429). */
+  throttled: number;
+}
+
+/** One post that failed for good, and why: what a dead letter is made of. */
+export interface PostFailure {
+  readonly connectionId: string;
+  readonly userId: string;
+  readonly reason: string;
+  readonly attempts: number;
+}
+
+export interface DeliveryReport extends DeliveryCounts {
+  readonly failures: PostFailure[];
 }
 
 export interface ConnectionDeliveryOptions {
@@ -30,11 +48,24 @@ export interface ConnectionDeliveryOptions {
   readonly log: Log;
   /** Most posts in flight at once. */
   readonly concurrency: number;
+  /** @default DEFAULT_RETRY_POLICY */
   readonly retry?: RetryPolicy;
   /** Waits between attempts; injectable so tests need not sleep. */
   readonly sleep?: (ms: number) => Promise<void>;
   /** [0, 1); injectable so tests get a fixed jitter. */
   readonly random?: () => number;
+  /** Time no retry may eat into. @default DEFAULT_TIME_RESERVE_MS */
+  readonly reserveMs?: number;
+}
+
+/** How one delivery is bounded. */
+export interface DeliveryLimits {
+  /** Attributes for log lines (messageId, target). */
+  readonly context?: Record<string, unknown>;
+  /** Retries stop before this runs out. @default - unlimited */
+  readonly budget?: TimeBudget;
+  /** Every attempt takes a token first. @default - unlimited */
+  readonly quota?: PostQuota;
 }
 
 /**
@@ -42,7 +73,7 @@ export interface ConnectionDeliveryOptions {
  * items as pages arrive rather than after reading them all. `work` must not reject.
  */
 export async function forEachBounded<T>(
-  pages: AsyncIterable<readonly T[]>,
+  pages: AsyncIterable<readonly T[]> | Iterable<readonly T[]>,
   limit: number,
   work: (item: T) => Promise<void>,
 ): Promise<void> {
@@ -58,64 +89,80 @@ export async function forEachBounded<T>(
   await Promise.all(inFlight);
 }
 
+type PostOutcome =
+  | { readonly status: 'delivered' | 'gone'; readonly retried: number; readonly throttled: number }
+  | { readonly status: 'failed'; readonly retried: number; readonly throttled: number; readonly failure: PostFailure };
+
 /**
  * Posts one frame to many connections with bounded concurrency. A connection that is
  * gone is removed (it alone: never the sender of anything); throttling and transient
- * faults are retried with exponential backoff and full jitter; anything else counts as
- * failed. Never throws for a single connection's failure.
+ * faults are retried with exponential backoff and full jitter for as long as the
+ * invocation's time allows; anything else fails at once. Never throws for a single
+ * connection's failure: failures are reported, for the caller to dead-letter.
  */
 export class ConnectionDelivery {
   readonly #options: ConnectionDeliveryOptions;
-  readonly #retry: RetryPolicy;
-  readonly #sleep: (ms: number) => Promise<void>;
-  readonly #random: () => number;
+  readonly #timing: RetryTiming;
+  readonly #reserveMs: number;
 
   constructor(options: ConnectionDeliveryOptions) {
     this.#options = options;
-    this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
-    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
-    this.#random = options.random ?? Math.random;
+    this.#timing = {
+      policy: options.retry ?? DEFAULT_RETRY_POLICY,
+      sleep: options.sleep ?? realSleep,
+      random: options.random ?? Math.random,
+    };
+    this.#reserveMs = options.reserveMs ?? DEFAULT_TIME_RESERVE_MS;
   }
 
   /** Posts `data` to each connection of `audience` once. */
-  async deliver(audience: AsyncIterable<readonly ConnectionRef[]>, data: string, context: Record<string, unknown> = {}): Promise<DeliveryCounts> {
-    const counts: DeliveryCounts = { targets: 0, delivered: 0, gone: 0, failed: 0 };
+  async deliver(
+    audience: AsyncIterable<readonly ConnectionRef[]> | Iterable<readonly ConnectionRef[]>,
+    data: string,
+    limits: DeliveryLimits = {},
+  ): Promise<DeliveryReport> {
+    const report: DeliveryReport = { targets: 0, delivered: 0, gone: 0, failed: 0, retried: 0, throttled: 0, failures: [] };
     // A connection listed twice (pages of a changing index) still gets the frame once.
     const seen = new Set<string>();
     await forEachBounded(audience, this.#options.concurrency, async (ref) => {
       if (seen.has(ref.connectionId)) return;
       seen.add(ref.connectionId);
-      counts.targets += 1;
-      counts[await this.#postOne(ref, data, context)] += 1;
+      report.targets += 1;
+      const outcome = await this.#postOne(ref, data, limits);
+      report[outcome.status] += 1;
+      report.retried += outcome.retried;
+      report.throttled += outcome.throttled;
+      if (outcome.status === 'failed') report.failures.push(outcome.failure);
     });
-    return counts;
+    return report;
   }
 
-  async #postOne(ref: ConnectionRef, data: string, context: Record<string, unknown>): Promise<'delivered' | 'gone' | 'failed'> {
+  async #postOne(ref: ConnectionRef, data: string, limits: DeliveryLimits): Promise<PostOutcome> {
     const { sender, log } = this.#options;
+    const quota = limits.quota ?? UNLIMITED_POSTS;
+    const budget = limits.budget ?? UNLIMITED_TIME;
+    let throttled = 0;
     for (let attempt = 1; ; attempt += 1) {
+      const retried = attempt - 1;
       try {
+        await quota.take();
         await sender.post(ref.connectionId, data);
-        return 'delivered';
+        return { status: 'delivered', retried, throttled };
       } catch (error) {
         if (error instanceof ConnectionGoneError) {
-          await this.#remove(ref, context);
-          return 'gone';
+          await this.#remove(ref, limits.context ?? {});
+          return { status: 'gone', retried, throttled };
         }
-        const retryable = error instanceof ThrottledError || error instanceof TransientError;
-        if (retryable && attempt < this.#retry.attempts) {
-          await this.#sleep(this.#backoffMs(attempt));
-          continue;
-        }
-        log.warn('post failed', {
-          ...context,
-          connectionId: ref.connectionId,
-          userId: ref.userId,
-          attempts: attempt,
-          error: error instanceof Error ? error.name : String(error),
-          reason: error instanceof Error ? error.message : undefined,
-        });
-        return 'failed';
+        if (error instanceof ThrottledError) throttled += 1;
+        if (isRetryable(error) && (await waitBeforeRetry(this.#timing, attempt, budget, this.#reserveMs))) continue;
+        const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        log.warn('post failed', { ...limits.context, connectionId: ref.connectionId, userId: ref.userId, attempts: attempt, reason });
+        return {
+          status: 'failed',
+          retried,
+          throttled,
+          failure: { connectionId: ref.connectionId, userId: ref.userId, reason, attempts: attempt },
+        };
       }
     }
   }
@@ -133,12 +180,5 @@ export class ConnectionDelivery {
         error: error instanceof Error ? error.name : String(error),
       });
     }
-  }
-
-  // Full jitter: a random wait up to the exponential ceiling, so that many posters
-  // throttled at once do not come back at once.
-  #backoffMs(attempt: number): number {
-    const ceiling = Math.min(this.#retry.maxDelayMs, this.#retry.baseDelayMs * 2 ** (attempt - 1));
-    return Math.floor(this.#random() * ceiling);
   }
 }

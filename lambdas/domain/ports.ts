@@ -1,5 +1,7 @@
 import type { NotificationFrame } from '../protocol/frames.js';
 import type { Target } from '../protocol/records.js';
+import type { DeadLetter } from './fanout-dead-letter.js';
+import type { DeliveryJob, ShardCounts, ShardKey, ShardRequest, ShardState } from './fanout-shards.js';
 import type { Connection, ConnectionRef, ConnectionSummary, UserPresence } from './model.js';
 
 /**
@@ -62,6 +64,22 @@ export interface SubscriptionStore {
 export interface PresenceStore {
   /** Presence per user id; users with no entry are absent from the map. */
   getPresence(userIds: readonly string[]): Promise<Map<string, UserPresence>>;
+
+  /**
+   * Presence per user id with the channels the user's connections hold, for the presence
+   * privacy check: the users' entries, then the items of at most `connectionsPerUser` of
+   * each user's connections (in connection id order), all by key. Users with no entry are
+   * absent; a connection listed but gone adds no channel.
+   */
+  getPresenceWithChannels(
+    userIds: readonly string[],
+    options: { readonly connectionsPerUser: number },
+  ): Promise<Map<string, UserPresenceWithChannels>>;
+}
+
+/** A user's presence and every channel their (read) connections hold. */
+export interface UserPresenceWithChannels extends UserPresence {
+  readonly channels: ReadonlySet<string>;
 }
 
 /** One notification as kept for `recover`. */
@@ -139,4 +157,73 @@ export interface Deduplicator {
    *   whatever `work` throws, after releasing `key` so that a retry runs it again.
    */
   once<T>(key: string, work: () => Promise<T>): Promise<OnceOutcome<T>>;
+}
+
+/**
+ * Wall-clock time left to the current invocation (a Lambda context's
+ * `getRemainingTimeInMillis`); retries and waits stop before it runs out.
+ */
+export interface TimeBudget {
+  remainingMs(): number;
+}
+
+/**
+ * The durable state of large deliveries (issue 4): one job per messageId, its audience
+ * split into shards, each shard's progress. Every write is conditional, so that two
+ * invocations working on one shard can never both post the same part of it.
+ */
+export interface DeliveryProgressStore {
+  /** The job planned for `messageId`, if any. */
+  getJob(messageId: string): Promise<DeliveryJob | undefined>;
+
+  /**
+   * Stores the shards, then the job. The job's write is conditional: when a job for the
+   * same messageId exists already, nothing of this plan is used.
+   * @returns false when another plan won; read it with getJob.
+   */
+  createJob(job: DeliveryJob, shards: readonly (readonly ConnectionRef[])[], ttlSeconds: number): Promise<boolean>;
+
+  /** One shard with its targets (workers), or undefined. */
+  getShard(key: ShardKey): Promise<ShardState | undefined>;
+
+  /** The progress of every shard of a job, without their targets, in shard order. */
+  listShards(job: DeliveryJob): Promise<ShardState[]>;
+
+  /**
+   * Takes the shard's lease for `owner` until `leaseUntilMs` when nobody holds it (the
+   * last lease ended before `nowMs`) or `owner` does already.
+   * @returns the shard as it now stands, or undefined when another owner holds it or it is done.
+   */
+  acquire(key: ShardKey, owner: string, leaseUntilMs: number, nowMs: number): Promise<ShardState | undefined>;
+
+  /**
+   * Marks `[from, until)` as being posted and extends `owner`'s lease to `leaseUntilMs`.
+   * False when the shard moved on or changed owner.
+   */
+  claim(key: ShardKey, owner: string, from: number, until: number, leaseUntilMs: number): Promise<boolean>;
+
+  /**
+   * Records the claimed `[from, until)` as posted, with what became of it; `done` when
+   * `until` is the shard's end (its targets are then dropped). False as for claim.
+   */
+  complete(key: ShardKey, owner: string, from: number, until: number, counts: ShardCounts, done: boolean): Promise<boolean>;
+
+  /**
+   * Gives up a claim an earlier owner left unfinished (it crashed mid-range): the range
+   * is skipped and counted `inDoubt`, since any of its posts may have reached its socket.
+   */
+  abandon(key: ShardKey, owner: string, from: number, until: number): Promise<boolean>;
+
+  /** Ends `owner`'s lease so that the next invocation need not wait for it to expire. */
+  release(key: ShardKey, owner: string): Promise<void>;
+}
+
+/** Starts a worker invocation for one shard (an asynchronous Lambda invoke). */
+export interface ShardDispatcher {
+  dispatch(request: ShardRequest): Promise<void>;
+}
+
+/** Where what cannot be delivered goes, for an operator to see (the on-failure queue). */
+export interface DeadLetterSink {
+  send(letters: readonly DeadLetter[]): Promise<void>;
 }

@@ -31,7 +31,7 @@ export interface TableDefinition {
   readonly timeToLiveAttribute?: string;
 }
 
-export type TableId = 'Connections' | 'Subscriptions' | 'Users' | 'Notifications' | 'Idempotency';
+export type TableId = 'Connections' | 'Subscriptions' | 'Users' | 'Notifications' | 'Idempotency' | 'Deliveries';
 
 /** Number of partitions of the activity index; spreads cleanup/broadcast/stats reads. */
 export const ACTIVITY_SHARDS = 16;
@@ -89,6 +89,15 @@ export const TABLES: readonly TableDefinition[] = [
     partitionKey: { name: 'id', type: 'S' },
     globalSecondaryIndexes: [],
     timeToLiveAttribute: 'expiration',
+  },
+  {
+    // Delivery jobs and shard progress of the fan-out (issue 4): `job#{messageId}` and
+    // `shard#{messageId}#{planId}#{index}`, each shard its own partition.
+    id: 'Deliveries',
+    envVar: 'DELIVERIES_TABLE',
+    partitionKey: { name: 'pk', type: 'S' },
+    globalSecondaryIndexes: [],
+    timeToLiveAttribute: 'expiresAt',
   },
 ];
 

@@ -1,0 +1,210 @@
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DeliveryJob, ShardCounts, ShardKey, ShardState } from '../../domain/fanout-shards.js';
+import type { ConnectionRef } from '../../domain/model.js';
+import type { DeliveryProgressStore } from '../../domain/ports.js';
+import { batchGetAll, batchWriteAll } from './batch-operations.js';
+import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
+import type { DynamoDbStoreProps } from './store-props.js';
+import type { TableNames } from './tables.js';
+
+/** Most connections in one shard: its targets must fit one item (400 KB) at the longest ids. */
+export const MAX_SHARD_SIZE = 2000;
+
+const COUNT_NAMES = ['delivered', 'gone', 'failed', 'inDoubt', 'retried', 'throttled'] as const;
+
+/** Every attribute of a shard but its targets: what the fan-out polls. */
+const PROGRESS_ATTRIBUTES = ['messageId', 'planId', 'idx', 'total', 'cursor', 'claimedUntil', 'owner', 'leaseUntilMs', 'done', ...COUNT_NAMES];
+
+/**
+ * Delivery jobs and shard progress in the Deliveries table (docs/data-model.md): a job
+ * item `job#{messageId}` and one item per shard `shard#{messageId}#{planId}#{index}`,
+ * each shard in its own partition so that parallel workers never share one. Targets are
+ * kept as one JSON string (`[[connectionId, userId], ...]`): compact, read whole.
+ */
+export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly tables: TableNames;
+
+  constructor(props: DynamoDbStoreProps) {
+    this.client = props.client;
+    this.tables = props.tables;
+  }
+
+  async getJob(messageId: string): Promise<DeliveryJob | undefined> {
+    const output = await translatingErrors('GetItem', () =>
+      this.client.send(new GetCommand({ TableName: this.tables.Deliveries, Key: { pk: jobKey(messageId) }, ConsistentRead: true })),
+    );
+    const item = output.Item;
+    if (!item) return undefined;
+    return {
+      messageId: item.messageId as string,
+      planId: item.planId as string,
+      data: item.data as string,
+      shardCount: item.shardCount as number,
+      targetCount: item.targetCount as number,
+      plannedAt: item.plannedAt as string,
+      postsPerSecond: item.postsPerSecond as number,
+    };
+  }
+
+  async createJob(job: DeliveryJob, shards: readonly (readonly ConnectionRef[])[], ttlSeconds: number): Promise<boolean> {
+    const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
+    for (const shard of shards) {
+      if (shard.length > MAX_SHARD_SIZE) throw new RangeError(`a shard holds at most ${MAX_SHARD_SIZE} connections, got ${shard.length}`);
+    }
+    // Shards first, the job last: the job's existence means its shards are all stored.
+    await batchWriteAll(
+      this.client,
+      this.tables.Deliveries,
+      shards.map((targets, index) => ({
+        PutRequest: {
+          Item: {
+            pk: shardKey({ messageId: job.messageId, planId: job.planId, index }),
+            messageId: job.messageId,
+            planId: job.planId,
+            idx: index,
+            total: targets.length,
+            cursor: 0,
+            claimedUntil: 0,
+            leaseUntilMs: 0,
+            done: false,
+            ...Object.fromEntries(COUNT_NAMES.map((name) => [name, 0])),
+            targets: JSON.stringify(targets.map((ref) => [ref.connectionId, ref.userId])),
+            expiresAt,
+          },
+        },
+      })),
+    );
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tables.Deliveries,
+          Item: { pk: jobKey(job.messageId), ...job, expiresAt },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
+      throw translateSdkError(error, 'PutItem');
+    }
+  }
+
+  async getShard(key: ShardKey): Promise<ShardState | undefined> {
+    const output = await translatingErrors('GetItem', () =>
+      this.client.send(new GetCommand({ TableName: this.tables.Deliveries, Key: { pk: shardKey(key) }, ConsistentRead: true })),
+    );
+    return output.Item ? toShardState(output.Item) : undefined;
+  }
+
+  async listShards(job: DeliveryJob): Promise<ShardState[]> {
+    const keys = Array.from({ length: job.shardCount }, (_, index) => ({
+      pk: shardKey({ messageId: job.messageId, planId: job.planId, index }),
+    }));
+    const items = await batchGetAll(this.client, this.tables.Deliveries, keys, { consistentRead: true, projection: PROGRESS_ATTRIBUTES });
+    return items.map(toShardState).sort((a, b) => a.index - b.index);
+  }
+
+  async acquire(key: ShardKey, owner: string, leaseUntilMs: number, nowMs: number): Promise<ShardState | undefined> {
+    const attributes = await this.conditionalUpdate(key, {
+      UpdateExpression: 'SET #owner = :owner, leaseUntilMs = :lease',
+      ConditionExpression: 'attribute_exists(pk) AND done = :false AND (leaseUntilMs <= :now OR #owner = :owner)',
+      ExpressionAttributeNames: { '#owner': 'owner' },
+      ExpressionAttributeValues: { ':owner': owner, ':lease': leaseUntilMs, ':now': nowMs, ':false': false },
+      ReturnValues: 'ALL_NEW',
+    });
+    return attributes ? toShardState(attributes) : undefined;
+  }
+
+  async claim(key: ShardKey, owner: string, from: number, until: number, leaseUntilMs: number): Promise<boolean> {
+    return (
+      (await this.conditionalUpdate(key, {
+        UpdateExpression: 'SET claimedUntil = :until, leaseUntilMs = :lease',
+        ConditionExpression: '#owner = :owner AND #cursor = :from AND claimedUntil = :from',
+        ExpressionAttributeNames: { '#owner': 'owner', '#cursor': 'cursor' },
+        ExpressionAttributeValues: { ':owner': owner, ':from': from, ':until': until, ':lease': leaseUntilMs },
+      })) !== undefined
+    );
+  }
+
+  async complete(key: ShardKey, owner: string, from: number, until: number, counts: ShardCounts, done: boolean): Promise<boolean> {
+    const values: Record<string, unknown> = { ':owner': owner, ':from': from, ':until': until, ':done': done };
+    for (const name of COUNT_NAMES) values[`:${name}`] = counts[name];
+    return (
+      (await this.conditionalUpdate(key, {
+        UpdateExpression: `SET #cursor = :until, done = :done ADD ${COUNT_NAMES.map((name) => `${name} :${name}`).join(', ')}${done ? ' REMOVE targets' : ''}`,
+        ConditionExpression: `#owner = :owner AND #cursor = :from AND claimedUntil = :until${done ? ' AND #total = :until' : ''}`,
+        ExpressionAttributeNames: { '#owner': 'owner', '#cursor': 'cursor', ...(done ? { '#total': 'total' } : {}) },
+        ExpressionAttributeValues: values,
+      })) !== undefined
+    );
+  }
+
+  async abandon(key: ShardKey, owner: string, from: number, until: number): Promise<boolean> {
+    return (
+      (await this.conditionalUpdate(key, {
+        UpdateExpression: 'SET #cursor = :until ADD inDoubt :skipped',
+        ConditionExpression: '#owner = :owner AND #cursor = :from AND claimedUntil = :until',
+        ExpressionAttributeNames: { '#owner': 'owner', '#cursor': 'cursor' },
+        ExpressionAttributeValues: { ':owner': owner, ':from': from, ':until': until, ':skipped': until - from },
+      })) !== undefined
+    );
+  }
+
+  async release(key: ShardKey, owner: string): Promise<void> {
+    await this.conditionalUpdate(key, {
+      UpdateExpression: 'SET leaseUntilMs = :zero',
+      ConditionExpression: '#owner = :owner',
+      ExpressionAttributeNames: { '#owner': 'owner' },
+      ExpressionAttributeValues: { ':owner': owner, ':zero': 0 },
+    });
+  }
+
+  /** The item after the update, or undefined when the condition did not hold. */
+  private async conditionalUpdate(
+    key: ShardKey,
+    input: Omit<ConstructorParameters<typeof UpdateCommand>[0], 'TableName' | 'Key'>,
+  ): Promise<Record<string, unknown> | undefined> {
+    try {
+      const output = await this.client.send(
+        new UpdateCommand({ TableName: this.tables.Deliveries, Key: { pk: shardKey(key) }, ReturnValues: 'ALL_NEW', ...input }),
+      );
+      return output.Attributes ?? {};
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return undefined;
+      throw translateSdkError(error, 'UpdateItem');
+    }
+  }
+}
+
+function jobKey(messageId: string): string {
+  return `job#${messageId}`;
+}
+
+function shardKey(key: ShardKey): string {
+  return `shard#${key.messageId}#${key.planId}#${key.index}`;
+}
+
+function toShardState(item: Record<string, unknown>): ShardState {
+  const targets = typeof item.targets === 'string' ? (JSON.parse(item.targets) as [string, string][]) : undefined;
+  return {
+    messageId: item.messageId as string,
+    planId: item.planId as string,
+    index: item.idx as number,
+    total: item.total as number,
+    cursor: item.cursor as number,
+    claimedUntil: item.claimedUntil as number,
+    ...(typeof item.owner === 'string' ? { owner: item.owner } : {}),
+    leaseUntilMs: item.leaseUntilMs as number,
+    done: item.done === true,
+    counts: {
+      delivered: Number(item.delivered ?? 0),
+      gone: Number(item.gone ?? 0),
+      failed: Number(item.failed ?? 0),
+      inDoubt: Number(item.inDoubt ?? 0),
+      retried: Number(item.retried ?? 0),
+      throttled: Number(item.throttled ?? 0),
+    },
+    ...(targets ? { targets: targets.map(([connectionId, userId]) => ({ connectionId, userId })) } : {}),
+  };
+}

@@ -1,0 +1,82 @@
+import { ThrottledError, TransientError } from './errors.js';
+import type { TimeBudget } from './ports.js';
+
+/** How failed attempts are retried: exponential backoff with full jitter. */
+export interface RetryPolicy {
+  /** Attempts, the first included; fewer when the invocation's time runs out first. */
+  readonly attempts: number;
+  /** Ceiling of the first backoff; each further one doubles, up to `maxDelayMs`. */
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { attempts: 6, baseDelayMs: 50, maxDelayMs: 2000 };
+
+/**
+ * Time kept back from every budget: what an invocation still needs after its last
+ * attempt (recording progress, answering Lambda).
+ */
+export const DEFAULT_TIME_RESERVE_MS = 2000;
+
+/** A budget that never runs out (the library API, tests that do not care). */
+export const UNLIMITED_TIME: TimeBudget = { remainingMs: () => Number.POSITIVE_INFINITY };
+
+export interface RetryTiming {
+  readonly policy: RetryPolicy;
+  /** Waits; injectable so tests need not sleep. */
+  readonly sleep: (ms: number) => Promise<void>;
+  /** [0, 1); injectable so tests get a fixed jitter. */
+  readonly random: () => number;
+}
+
+export const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Throttling and transient faults are worth another attempt; anything else is final. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof ThrottledError || error instanceof TransientError;
+}
+
+// Full jitter: a random wait up to the exponential ceiling, so that many callers
+// throttled at once do not come back at once.
+export function backoffDelayMs(timing: RetryTiming, attempt: number): number {
+  const ceiling = Math.min(timing.policy.maxDelayMs, timing.policy.baseDelayMs * 2 ** (attempt - 1));
+  return Math.floor(timing.random() * ceiling);
+}
+
+/**
+ * Waits before attempt `attempt + 1`, unless the policy's attempts are spent or the
+ * wait would leave less than `reserveMs` of the budget.
+ * @returns false when there is to be no further attempt.
+ */
+export async function waitBeforeRetry(
+  timing: RetryTiming,
+  attempt: number,
+  budget: TimeBudget,
+  reserveMs: number,
+): Promise<boolean> {
+  if (attempt >= timing.policy.attempts) return false;
+  const delay = backoffDelayMs(timing, attempt);
+  if (budget.remainingMs() - delay < reserveMs) return false;
+  await timing.sleep(delay);
+  return true;
+}
+
+/**
+ * Runs `work` until it succeeds, retrying throttling and transient faults (DynamoDB's
+ * after its SDK gave up, a queue's) with backoff within the budget.
+ * @throws the last error when it is not retryable or no attempt is left.
+ */
+export async function retryWithinBudget<T>(
+  work: () => Promise<T>,
+  timing: RetryTiming,
+  budget: TimeBudget,
+  reserveMs: number,
+): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isRetryable(error) || !(await waitBeforeRetry(timing, attempt, budget, reserveMs))) throw error;
+    }
+  }
+}

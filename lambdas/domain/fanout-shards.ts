@@ -1,0 +1,92 @@
+import type { ConnectionRef } from './model.js';
+
+/**
+ * A large delivery as durable data (issue 4, "large audiences"): the fan-out snapshots a
+ * record's audience once, splits it into shards, and each shard keeps a cursor, so that
+ * a worker that crashes is resumed from where it stopped rather than started over.
+ */
+
+/** Names one shard of one plan. */
+export interface ShardKey {
+  readonly messageId: string;
+  /**
+   * Id of the plan the shard belongs to. Shards of a plan that lost the race to be the
+   * job (two planners of one messageId) carry another id and are never read.
+   */
+  readonly planId: string;
+  readonly index: number;
+}
+
+/** What a worker invocation is asked to do: deliver one shard. */
+export type ShardRequest = ShardKey;
+
+/** One record's delivery, planned. */
+export interface DeliveryJob {
+  readonly messageId: string;
+  readonly planId: string;
+  /** The frame, serialised once: every shard posts exactly these bytes. */
+  readonly data: string;
+  readonly shardCount: number;
+  readonly targetCount: number;
+  /** ISO; when the audience was read. */
+  readonly plannedAt: string;
+  /** Posts per second the whole job may make (its share of API Gateway's quota); its shards split it. */
+  readonly postsPerSecond: number;
+}
+
+/** What became of the posts of a shard (or of a whole delivery). */
+export interface ShardCounts {
+  delivered: number;
+  /** 410: the connection was gone and has been removed. */
+  gone: number;
+  /** Failed after every retry the time allowed; each one is dead-lettered. */
+  failed: number;
+  /**
+   * Skipped because a worker crashed while posting them: each may or may not have
+   * reached its socket, so none is posted again. They stay recoverable from history.
+   */
+  inDoubt: number;
+  /** Post attempts that were retries. */
+  retried: number;
+  /** Attempts answered with 429. */
+  throttled: number;
+}
+
+/** A shard as the progress store holds it. */
+export interface ShardState extends ShardKey {
+  /** Connections in the shard. */
+  readonly total: number;
+  /** Every target before this index is done (delivered, gone, failed or in doubt). */
+  readonly cursor: number;
+  /** Targets in `[cursor, claimedUntil)` are being posted, or were when their owner stopped. */
+  readonly claimedUntil: number;
+  readonly owner?: string;
+  /** Epoch ms when the owner's lease ends; 0 when nobody holds it. */
+  readonly leaseUntilMs: number;
+  readonly done: boolean;
+  readonly counts: ShardCounts;
+  /** The shard's audience; present on reads for a worker, dropped once the shard is done. */
+  readonly targets?: readonly ConnectionRef[];
+}
+
+export function emptyShardCounts(): ShardCounts {
+  return { delivered: 0, gone: 0, failed: 0, inDoubt: 0, retried: 0, throttled: 0 };
+}
+
+export function addShardCounts(into: ShardCounts, more: Readonly<ShardCounts>): ShardCounts {
+  into.delivered += more.delivered;
+  into.gone += more.gone;
+  into.failed += more.failed;
+  into.inDoubt += more.inDoubt;
+  into.retried += more.retried;
+  into.throttled += more.throttled;
+  return into;
+}
+
+/** Splits an audience into shards of at most `shardSize` connections, in listing order. */
+export function splitIntoShards(audience: readonly ConnectionRef[], shardSize: number): ConnectionRef[][] {
+  if (!Number.isInteger(shardSize) || shardSize < 1) throw new RangeError(`shardSize must be a positive integer, got ${shardSize}`);
+  const shards: ConnectionRef[][] = [];
+  for (let start = 0; start < audience.length; start += shardSize) shards.push(audience.slice(start, start + shardSize));
+  return shards;
+}

@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import type { ConnectionDelivery, DeliveryReport } from './delivery.js';
+import type { PostDeadLetter } from './fanout-dead-letter.js';
+import { DEFAULT_TIME_RESERVE_MS, retryWithinBudget, type RetryTiming } from './fanout-retry.js';
+import { addShardCounts, emptyShardCounts, type DeliveryJob, type ShardCounts, type ShardKey, type ShardState } from './fanout-shards.js';
+import { TokenBucket, UNLIMITED_POSTS, type PostQuota } from './post-quota.js';
+import type { Clock, DeadLetterSink, DeliveryProgressStore, Log, ShardDispatcher, TimeBudget } from './ports.js';
+
+export interface ShardWorkerOptions {
+  readonly progress: DeliveryProgressStore;
+  readonly delivery: ConnectionDelivery;
+  readonly deadLetters: DeadLetterSink;
+  /** Starts a fresh invocation for what this one has no time left for. @default - none: the caller resumes */
+  readonly dispatcher?: ShardDispatcher;
+  readonly clock: Clock;
+  readonly log: Log;
+  /**
+   * Targets claimed at once. A crash leaves at most this many in doubt; each claim costs
+   * two writes. The fan-out uses its post concurrency.
+   */
+  readonly chunkSize: number;
+  /** Retries of the progress store and the dead-letter queue. */
+  readonly timing: RetryTiming;
+  /** @default DEFAULT_TIME_RESERVE_MS */
+  readonly reserveMs?: number;
+  /**
+   * How long a lease lasts past each claim (never past the invocation's end): after a
+   * crash, the shard waits at most this long for another run.
+   * @default 60_000
+   */
+  readonly leaseMs?: number;
+}
+
+/** What one run of a shard came to. Counts are this run's only. */
+export interface ShardRunOutcome {
+  /**
+   * `done`: the shard is complete (maybe by an earlier run); `busy`: another invocation
+   * holds it, or took it over; `handed-over`: time ran out and a fresh invocation goes on;
+   * `out-of-time`: time ran out and nobody was asked to go on (the caller resumes it);
+   * `missing`: no such job or shard (expired, or a plan that lost).
+   */
+  readonly status: 'done' | 'busy' | 'handed-over' | 'out-of-time' | 'missing';
+  readonly counts: ShardCounts;
+}
+
+/**
+ * Delivers one shard of a planned job: takes the shard's lease, then claims, posts and
+ * completes its targets a chunk at a time. A claim is written before its posts and the
+ * completion after them, so a run that dies in between leaves a claim behind; the next
+ * run skips that chunk as in doubt rather than posting any of it twice.
+ */
+export class ShardWorker {
+  readonly #options: ShardWorkerOptions;
+  readonly #reserveMs: number;
+
+  constructor(options: ShardWorkerOptions) {
+    if (!Number.isInteger(options.chunkSize) || options.chunkSize < 1) {
+      throw new RangeError(`chunkSize must be a positive integer, got ${options.chunkSize}`);
+    }
+    this.#options = options;
+    this.#reserveMs = options.reserveMs ?? DEFAULT_TIME_RESERVE_MS;
+  }
+
+  /**
+   * Runs the shard until it is done or the budget runs low.
+   * @param quota - posts of this run; @default a bucket at the job's rate split over its shards
+   * @throws what the progress store or the dead-letter queue still throws after retries;
+   *   the shard's state stays consistent, and the next run resumes it.
+   */
+  async run(key: ShardKey, budget: TimeBudget, quota?: PostQuota, job?: DeliveryJob): Promise<ShardRunOutcome> {
+    const { progress, clock, log } = this.#options;
+    const counts = emptyShardCounts();
+    const owner = randomUUID();
+    const context = { messageId: key.messageId, planId: key.planId, shard: key.index, owner };
+    const storeCall = <T>(work: () => Promise<T>) => retryWithinBudget(work, this.#options.timing, budget, this.#reserveMs);
+
+    const planned = job ?? (await storeCall(() => progress.getJob(key.messageId)));
+    if (!planned || planned.planId !== key.planId || key.index >= planned.shardCount) {
+      log.warn('shard has no job', context);
+      return { status: 'missing', counts };
+    }
+    const nowMs = clock.now().getTime();
+    const shard = await storeCall(() => progress.acquire(key, owner, this.#leaseUntil(nowMs, budget), nowMs));
+    if (!shard) {
+      const current = await storeCall(() => progress.getShard(key));
+      if (!current) return { status: 'missing', counts };
+      return { status: current.done ? 'done' : 'busy', counts };
+    }
+    if (shard.done) return { status: 'done', counts };
+    const targets = shard.targets ?? [];
+    let cursor = shard.cursor;
+
+    if (shard.claimedUntil > cursor) {
+      // An earlier run claimed these and stopped before recording them (it crashed or
+      // ran out of time mid-chunk). Any of them may have reached its socket: posting
+      // them again could deliver twice, so they are left to `recover` from the history.
+      const until = shard.claimedUntil;
+      if (!(await storeCall(() => progress.abandon(key, owner, cursor, until)))) return { status: 'busy', counts };
+      counts.inDoubt += until - cursor;
+      log.warn('skipped targets left in doubt by an earlier run', { ...context, from: cursor, until, inDoubt: until - cursor });
+      cursor = until;
+    }
+
+    const rate = planned.postsPerSecond > 0 ? planned.postsPerSecond / planned.shardCount : 0;
+    const posts = quota ?? (rate > 0 ? new TokenBucket({ ratePerSecond: rate }) : UNLIMITED_POSTS);
+    const chunkSize = this.#options.chunkSize;
+    let finished = false;
+    while (cursor < shard.total) {
+      const until = Math.min(cursor + chunkSize, shard.total);
+      // A chunk must finish inside the lease: at the quota's pace, and with time to record it.
+      const chunkMs = rate > 0 ? ((until - cursor) * 1000) / rate : 0;
+      if (budget.remainingMs() < this.#reserveMs + chunkMs) return this.#stop(key, owner, counts, context);
+      const from = cursor;
+      const leaseUntilMs = this.#leaseUntil(clock.now().getTime(), budget);
+      const claimed = await storeCall(() => progress.claim(key, owner, from, until, leaseUntilMs));
+      if (!claimed && !(await this.#confirm(key, owner, (s) => s.cursor === from && s.claimedUntil === until, storeCall))) {
+        return { status: 'busy', counts };
+      }
+      const report = await this.#options.delivery.deliver([targets.slice(from, until)], planned.data, {
+        context: { messageId: key.messageId, shard: key.index },
+        budget,
+        quota: posts,
+      });
+      await this.#deadLetter(key.messageId, report, storeCall);
+      const chunkCounts = countsOf(report);
+      const completed = await storeCall(() => progress.complete(key, owner, from, until, chunkCounts, until === shard.total));
+      if (!completed && !(await this.#confirm(key, owner, (s) => s.cursor === until, storeCall))) {
+        // Another run took the shard over (our lease had expired) and counts this chunk as
+        // in doubt; stop so that only one run ever posts.
+        log.warn('lost the shard to another run', { ...context, from, until });
+        return { status: 'busy', counts: addShardCounts(counts, chunkCounts) };
+      }
+      addShardCounts(counts, chunkCounts);
+      cursor = until;
+      finished = until === shard.total;
+    }
+    if (!finished) {
+      // The in-doubt range reached the end: nothing was left to post, the shard is done.
+      const end = shard.total;
+      const completed = await storeCall(() => progress.complete(key, owner, end, end, emptyShardCounts(), true));
+      if (!completed && !(await this.#confirm(key, owner, (s) => s.done, storeCall))) return { status: 'busy', counts };
+    }
+    log.info('shard delivered', { ...context, ...counts });
+    return { status: 'done', counts };
+  }
+
+  #leaseUntil(nowMs: number, budget: TimeBudget): number {
+    return nowMs + Math.min(budget.remainingMs(), this.#options.leaseMs ?? 60_000);
+  }
+
+  async #stop(key: ShardKey, owner: string, counts: ShardCounts, context: Record<string, unknown>): Promise<ShardRunOutcome> {
+    const { progress, dispatcher, log } = this.#options;
+    await progress.release(key, owner).catch(() => {
+      // The lease then simply expires with this invocation.
+    });
+    if (!dispatcher) return { status: 'out-of-time', counts };
+    await dispatcher.dispatch(key);
+    log.info('shard handed over to a fresh invocation', { ...context, ...counts });
+    return { status: 'handed-over', counts };
+  }
+
+  // A conditional write that failed may have succeeded on an attempt whose answer was
+  // lost; the shard as stored tells.
+  async #confirm(
+    key: ShardKey,
+    owner: string,
+    holds: (shard: ShardState) => boolean,
+    storeCall: <T>(work: () => Promise<T>) => Promise<T>,
+  ): Promise<boolean> {
+    const current = await storeCall(() => this.#options.progress.getShard(key));
+    return current !== undefined && current.owner === owner && holds(current);
+  }
+
+  async #deadLetter(
+    messageId: string,
+    report: DeliveryReport,
+    storeCall: <T>(work: () => Promise<T>) => Promise<T>,
+  ): Promise<void> {
+    if (report.failures.length === 0) return;
+    const at = this.#options.clock.now().toISOString();
+    const letters: PostDeadLetter[] = report.failures.map((failure) => ({ kind: 'post', messageId, at, ...failure }));
+    await storeCall(() => this.#options.deadLetters.send(letters));
+  }
+}
+
+function countsOf(report: DeliveryReport): ShardCounts {
+  return {
+    delivered: report.delivered,
+    gone: report.gone,
+    failed: report.failed,
+    inDoubt: 0,
+    retried: report.retried,
+    throttled: report.throttled,
+  };
+}

@@ -1,0 +1,56 @@
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import { getServices, logger } from '../composition.js';
+import { NotificationServiceError } from '../domain/errors.js';
+import type { ShardRequest } from '../domain/fanout-shards.js';
+import type { ShardRunOutcome } from '../domain/fanout-worker.js';
+import { budgetOf } from './fanout.js';
+
+const metrics = new Metrics({ namespace: 'Notifications', serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'notifications' });
+
+const shardRequest = z.strictObject({
+  messageId: z.string().min(1).max(256),
+  planId: z.uuid(),
+  index: z.number().int().min(0),
+});
+
+/** The event is not a shard request: nothing the worker could ever deliver. */
+export class InvalidShardRequestError extends NotificationServiceError {}
+
+/** Reads the event the fan-out sends (a {@link ShardRequest}). */
+export function parseShardRequest(event: unknown): ShardRequest {
+  const result = shardRequest.safeParse(event);
+  if (!result.success) {
+    const issues = result.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+    throw new InvalidShardRequestError(`not a shard request: ${issues.join('; ')}`);
+  }
+  return result.data;
+}
+
+/**
+ * Invoked asynchronously by the fan-out, once per shard of a large audience: posts the
+ * shard from where its progress stands. A crash leaves the progress consistent;
+ * Lambda's retry (or the fan-out's re-dispatch) resumes it.
+ */
+export async function handler(event: unknown, context?: Context): Promise<ShardRunOutcome> {
+  if (context) logger.addContext(context);
+  const request = parseShardRequest(event);
+  const startedAt = performance.now();
+  try {
+    const outcome = await getServices().shardWorker.run(request, budgetOf(context));
+    const { counts } = outcome;
+    metrics.addMetric('Delivered', MetricUnit.Count, counts.delivered);
+    metrics.addMetric('Gone', MetricUnit.Count, counts.gone);
+    metrics.addMetric('Retried', MetricUnit.Count, counts.retried);
+    metrics.addMetric('Throttled', MetricUnit.Count, counts.throttled);
+    metrics.addMetric('FanoutFailed', MetricUnit.Count, counts.failed);
+    metrics.addMetric('DeadLettered', MetricUnit.Count, counts.failed);
+    metrics.addMetric('InDoubt', MetricUnit.Count, counts.inDoubt);
+    metrics.addMetric('ShardDuration', MetricUnit.Milliseconds, Math.round(performance.now() - startedAt));
+    logger.info('shard run finished', { ...request, status: outcome.status, ...counts });
+    return outcome;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}
