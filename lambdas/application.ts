@@ -26,6 +26,8 @@ export function createApplication(services: Services): Application {
   let connections: ConnectionService | undefined;
   let requests: ClientRequests | undefined;
   let tokens: TokenVerifier | undefined;
+  // One policy for subscribing and for presence privacy, so the two never disagree.
+  const access = new AccessPolicy(config.channels);
   const connectionService = () =>
     (connections ??= new ConnectionService({
       connections: services.connections,
@@ -50,10 +52,10 @@ export function createApplication(services: Services): Application {
         subscriptions: new SubscriptionService({
           connections: services.connections,
           subscriptions: services.subscriptions,
-          access: new AccessPolicy(config.channels),
+          access,
           config: config.channels,
         }),
-        presence: new PresenceService(services.presence),
+        presence: new PresenceService({ presence: services.presence, connections: services.connections, access }),
         stats: new StatsService(services.connections, clock),
         recovery: new RecoveryService({
           connections: services.connections,

@@ -38,10 +38,30 @@ export class AccessPolicy {
     }
     if (channel === SYSTEM_ANNOUNCEMENTS) return ALLOWED;
     if (identity.roles.includes(ADMIN_ROLE)) return ALLOWED;
-    const rule = this.rules.find((candidate) => candidate.pattern.test(channel));
+    const rule = this.ruleFor(channel);
     if (!rule) return { allowed: false, code: 'FORBIDDEN', reason: `no access rule names ${channel}` };
     if (rule.roles.has(ANY_USER) || identity.roles.some((role) => rule.roles.has(role))) return ALLOWED;
     return { allowed: false, code: 'FORBIDDEN', reason: `${channel} needs one of the roles ${[...rule.roles].join(', ')}` };
+  }
+
+  /**
+   * Whether two users who both hold `channel` may see each other's presence
+   * (docs/security.md, "Presence privacy"). Only through a channel that a role rule
+   * restricts: everyone holds `system-announcements`, a personal channel relates no one
+   * to anyone, and a channel open to any user (`"*"`) proves no relation; it would let
+   * anyone join it and probe who is online. A channel no rule names is held by admins
+   * only, who see everyone anyway.
+   */
+  revealsPresence(channel: string): boolean {
+    if (channel === SYSTEM_ANNOUNCEMENTS || ownerOfPersonalChannel(channel) !== undefined) return false;
+    if (!CHANNEL_NAME.test(channel)) return false;
+    const rule = this.ruleFor(channel);
+    return rule !== undefined && !rule.roles.has(ANY_USER);
+  }
+
+  /** The first rule whose pattern names the channel: the one canSubscribe applies. */
+  private ruleFor(channel: string) {
+    return this.rules.find((candidate) => candidate.pattern.test(channel));
   }
 }
 

@@ -67,7 +67,8 @@ export class ClientRequests {
       }
       if (document === undefined) throw malformed;
       const envelope = parseEnvelope(document);
-      if (!(envelope.type in clientPayloads)) {
+      // Own keys only: `in` would take "constructor" or "__proto__" for request types.
+      if (!Object.hasOwn(clientPayloads, envelope.type)) {
         throw new ProtocolError('UNKNOWN_TYPE', `unknown type ${JSON.stringify(envelope.type)}; known: ${Object.keys(clientPayloads).join(', ')}`);
       }
       const type = envelope.type as ClientRequestType;
@@ -119,7 +120,7 @@ export class ClientRequests {
       }
       case 'presence': {
         const request = payload as z.infer<typeof clientPayloads.presence>;
-        return serverFrame(clock, 'presence', await this.options.presence.query(request.userIds), replyTo);
+        return serverFrame(clock, 'presence', await this.options.presence.query(context, request.userIds), replyTo);
       }
       case 'recover': {
         const request = payload as z.infer<typeof clientPayloads.recover>;

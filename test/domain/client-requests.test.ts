@@ -51,7 +51,7 @@ function build(serviceConfig: Record<string, unknown> = {}) {
       access: new AccessPolicy(config.channels),
       config: config.channels,
     }),
-    presence: new PresenceService(new MemoryPresenceStore(state)),
+    presence: new PresenceService({ presence: new MemoryPresenceStore(state), connections, access: new AccessPolicy(config.channels) }),
     stats: new StatsService(connections, clock),
     recovery: new RecoveryService({ connections, notifications, sender, clock, log: silent, historyTtlSeconds: config.websocket.history_ttl }),
   });

@@ -214,7 +214,8 @@ describe('notification path', () => {
   describe('presence and stats', () => {
     it('tells who is online and forgets a closed socket within 5 s', async () => {
       const { client: carol } = await connect('carol');
-      const { client: asker } = await connect('asker');
+      // admin: presence privacy (test/security/presence-privacy.test.ts) hides carol from others.
+      const { client: asker } = await connect('asker', ['admin']);
       const online = await asker.request('presence', { userIds: ['carol', 'nobody'] });
       expect(online.payload).toMatchObject({
         users: { carol: { online: true, connections: 1 }, nobody: { online: false, connections: 0 } },

@@ -1,5 +1,5 @@
 import type { UserPresence } from '../../domain/model.js';
-import type { PresenceStore } from '../../domain/ports.js';
+import type { PresenceStore, UserPresenceWithChannels } from '../../domain/ports.js';
 import type { MemoryState } from './state.js';
 
 /** The in-memory twin of DynamoDbPresenceStore. */
@@ -17,5 +17,23 @@ export class MemoryPresenceStore implements PresenceStore {
       });
     }
     return presence;
+  }
+
+  async getPresenceWithChannels(
+    userIds: readonly string[],
+    options: { readonly connectionsPerUser: number },
+  ): Promise<Map<string, UserPresenceWithChannels>> {
+    const presence = await this.getPresence(userIds);
+    const withChannels = new Map<string, UserPresenceWithChannels>();
+    for (const [userId, entry] of presence) {
+      const channels = new Set<string>();
+      const read = [...(this.state.users.get(userId)?.connectionIds ?? [])].sort().slice(0, options.connectionsPerUser);
+      for (const connectionId of read) {
+        const connection = this.state.connections.get(connectionId);
+        if (connection?.userId === userId) for (const channel of connection.channels) channels.add(channel);
+      }
+      withChannels.set(userId, { ...entry, channels });
+    }
+    return withChannels;
   }
 }

@@ -41,12 +41,93 @@ export function describePresenceStoreContract(implementation: string, createPort
       for (const connection of connections) expect(presence.get(connection.userId)?.connections).toBe(1);
     });
 
+    describe('getPresenceWithChannels', () => {
+      it('unites the channels of every connection of each user, and leaves unknown users out', async () => {
+        // Prepare
+        const first = aConnection();
+        const second = aConnection({ userId: first.userId });
+        const other = aConnection();
+        for (const connection of [first, second, other]) await ports.connections.open(connection, GENEROUS_LIMIT);
+        await ports.subscriptions.subscribe(first, ['team-a']);
+        await ports.subscriptions.subscribe(second, ['team-b']);
+
+        // Act
+        const presence = await ports.presence.getPresenceWithChannels([first.userId, other.userId, 'nobody-by-this-name'], {
+          connectionsPerUser: 10,
+        });
+
+        // Assess
+        expect(presence.size).toBe(2);
+        expect(presence.get(first.userId)).toMatchObject({ connections: 2, lastSeenAt: expect.any(String) });
+        expect([...presence.get(first.userId)!.channels].sort()).toEqual(
+          ['system-announcements', 'team-a', 'team-b', `user-${first.userId}`].sort(),
+        );
+        expect([...presence.get(other.userId)!.channels].sort()).toEqual(['system-announcements', `user-${other.userId}`]);
+      });
+
+      it('adds no channel for a listed connection whose item is gone, and none for a user with no connection', async () => {
+        // Prepare
+        const lost = aConnection();
+        await ports.connections.open(lost, GENEROUS_LIMIT);
+        await ports.subscriptions.subscribe(lost, ['team-lost']);
+        await ports.loseConnectionItem(lost.connectionId);
+        const closed = aConnection();
+        await ports.connections.open(closed, GENEROUS_LIMIT);
+        await ports.connections.remove(closed.connectionId);
+
+        // Act
+        const presence = await ports.presence.getPresenceWithChannels([lost.userId, closed.userId], { connectionsPerUser: 10 });
+
+        // Assess
+        expect(presence.get(lost.userId)).toMatchObject({ connections: 1 });
+        expect(presence.get(lost.userId)!.channels.size).toBe(0);
+        expect(presence.get(closed.userId)).toMatchObject({ connections: 0 });
+        expect(presence.get(closed.userId)!.channels.size).toBe(0);
+      });
+
+      it('reads at most connectionsPerUser connections of a user, the first by connection id', async () => {
+        // Prepare
+        const userId = aConnection().userId;
+        const connections = ['conn-a', 'conn-b', 'conn-c'].map((prefix) => aConnection({ userId, connectionId: `${prefix}-${userId}` }));
+        for (const connection of connections) await ports.connections.open(connection, GENEROUS_LIMIT);
+        await ports.subscriptions.subscribe(connections[0]!, ['only-on-a']);
+        await ports.subscriptions.subscribe(connections[2]!, ['only-on-c']);
+
+        // Act
+        const presence = await ports.presence.getPresenceWithChannels([userId], { connectionsPerUser: 2 });
+
+        // Assess
+        const channels = presence.get(userId)!.channels;
+        expect(presence.get(userId)?.connections).toBe(3);
+        expect(channels.has('only-on-a')).toBe(true);
+        expect(channels.has('only-on-c')).toBe(false);
+      });
+
+      it('answers for more users than one batch read holds (150)', async () => {
+        // Prepare
+        const connections = Array.from({ length: 150 }, () => aConnection());
+        await inBatches(connections, 16, (connection) => ports.connections.open(connection, GENEROUS_LIMIT));
+
+        // Act
+        const presence = await ports.presence.getPresenceWithChannels(
+          connections.map((connection) => connection.userId),
+          { connectionsPerUser: 5 },
+        );
+
+        // Assess
+        expect(presence.size).toBe(150);
+        for (const connection of connections) expect(presence.get(connection.userId)?.channels.has(`user-${connection.userId}`)).toBe(true);
+      });
+    });
+
     it('answers an empty map for no users', async () => {
       // Act
       const presence = await ports.presence.getPresence([]);
+      const withChannels = await ports.presence.getPresenceWithChannels([], { connectionsPerUser: 5 });
 
       // Assess
       expect(presence.size).toBe(0);
+      expect(withChannels.size).toBe(0);
     });
   });
 }
