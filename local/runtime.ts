@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../lambdas/config/schema.js';
 import { TABLES, type TableNames } from '../lambdas/adapters/dynamodb/tables.js';
-import { CLEANUP, WELCOME } from '../lambdas/routes.js';
+import { CLEANUP, FANOUT_WORKER, WELCOME } from '../lambdas/routes.js';
 import { handleManagementRequest, MANAGEMENT_PATH } from './apigateway/management-api.js';
 import { apiId } from './apigateway/identifiers.js';
 import {
@@ -19,6 +19,8 @@ import { handleProducerRequest, PRODUCER_PATH } from './kafka/producer-endpoint.
 import { LocalFunctions, type InvocationLogEntry, type LambdaHandler } from './lambda/functions.js';
 import { handleInvokeRequest, INVOKE_PATH, type DeadLetter } from './lambda/invoke-api.js';
 import { scheduledEvent } from './scheduled-event.js';
+import { PageRoutes, PAGE_ROUTES } from './page/page-routes.js';
+import { handleQueueRequest, isQueueRequest, localQueueUrl, type QueuedMessage } from './sqs/queue-api.js';
 
 
 export interface LocalRuntimeOptions {
@@ -58,6 +60,11 @@ export interface LocalRuntime {
   readonly port: number;
   /** Asynchronous invocations (Event, the cleanup schedule) that failed, oldest first. */
   readonly deadLetters: readonly DeadLetter[];
+  /**
+   * What the handlers dead-lettered into the on-failure queue (invalid records, failed
+   * posts), oldest first; also listed at `GET /_local/dead-letters`.
+   */
+  readonly queuedDeadLetters: readonly QueuedMessage[];
   /** Ids of the connections that are open now. */
   connectionIds(): string[];
   /** Runs the cleanup function now, as its schedule would. */
@@ -83,6 +90,8 @@ function setLambdaEnvironment(options: LocalRuntimeOptions, httpUrl: string): vo
   env.MANAGEMENT_ENDPOINT = httpUrl;
   env.LAMBDA_ENDPOINT = httpUrl;
   env.WELCOME_FUNCTION_NAME = WELCOME.id;
+  env.FANOUT_WORKER_FUNCTION_NAME = FANOUT_WORKER.id;
+  env.DEAD_LETTER_QUEUE_URL = localQueueUrl(httpUrl);
   env.JWT_SECRET = options.jwtSecret;
 }
 
@@ -96,6 +105,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const limits: WebSocketLimits = { ...API_GATEWAY_WEBSOCKET_LIMITS, ...options.limits };
   const notice = options.notice ?? writeNotice;
   const deadLetters: DeadLetter[] = [];
+  const queuedDeadLetters: QueuedMessage[] = [];
   const backgroundWork = new Set<Promise<unknown>>();
   const track = (work: Promise<unknown>) => {
     backgroundWork.add(work);
@@ -127,17 +137,33 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const mskEvents = new MskEventBuilder();
   const topics = options.config.notification_service.kafka.topics;
 
+  // The demo page, its SDK bundle and the local-only token endpoint (docs/client.md).
+  const page = new PageRoutes({ config: options.config, jwtSecret: options.jwtSecret });
   const route = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    if (await page.handle(request, response, path)) return;
     const management = MANAGEMENT_PATH.exec(path);
     if (management) return handleManagementRequest(endpoint, request, response, management[1]!);
     const invoke = INVOKE_PATH.exec(path);
     if (invoke) return handleInvokeRequest({ functions, onAsyncFailure: recordDeadLetter, track }, request, response, invoke[1]!);
+    if (isQueueRequest(request)) return handleQueueRequest(queuedDeadLetters, request, response);
+    if (path === '/_local/dead-letters' && request.method === 'GET') {
+      return sendJson(response, 200, {
+        letters: queuedDeadLetters.map((message) => ({ ...message, letter: parseLetter(message.body) })),
+        invocations: deadLetters,
+      });
+    }
     const producer = PRODUCER_PATH.exec(path);
     if (producer) return handleProducerRequest({ functions, events: mskEvents, topics }, request, response, producer[1]!);
     sendJson(response, 404, {
       message: `No route for ${request.method} ${path}`,
-      routes: ['POST|GET|DELETE /@connections/{connectionId}', 'POST /2015-03-31/functions/{name}/invocations', 'POST /_local/topics/{topic}'],
+      routes: [
+        'POST|GET|DELETE /@connections/{connectionId}',
+        'POST /2015-03-31/functions/{name}/invocations',
+        'POST /_local/topics/{topic}',
+        'GET /_local/dead-letters',
+        ...PAGE_ROUTES,
+      ],
     });
   };
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
@@ -187,6 +213,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     wsUrl,
     port,
     deadLetters,
+    queuedDeadLetters,
     connectionIds: () => endpoint.connectionIds(),
     runCleanup,
     stop() {
@@ -204,4 +231,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       return stopping;
     },
   };
+}
+
+/** A dead letter's body is JSON when the fan-out wrote it; anything else is shown as sent. */
+function parseLetter(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return body;
+  }
 }

@@ -1,0 +1,658 @@
+import type { z } from 'zod';
+import {
+  presencePayload,
+  subscribePayload,
+  unsubscribePayload,
+  type ClientRequestType,
+  type NotificationFrame,
+  type PresenceReplyPayload,
+  type ServerFrame,
+  type StatsReplyPayload,
+  type SubscriptionPayload,
+  type WelcomePayload,
+} from '../lambdas/protocol/frames.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { Connection } from './connection.js';
+import { NotificationClientError } from './errors.js';
+import { Emitter } from './events.js';
+import { newMessageId } from './message-id.js';
+import { SeenMessages } from './seen-messages.js';
+import { resolveWebSocket, type WebSocketConstructor } from './transport.js';
+
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface NotificationClientOptions {
+  /** The WebSocket endpoint: the stack's `WebSocketUrl`, or `ws://127.0.0.1:8080` locally. */
+  readonly url: string;
+  /** A token for every connection. Give `getToken` instead when tokens expire. */
+  readonly token?: string;
+  /** Called before every connection attempt (reconnects and renewals too) for a fresh token. */
+  readonly getToken?: () => string | Promise<string>;
+  /** Subprotocols to offer. @default none */
+  readonly protocols?: readonly string[];
+  /** Waits between connection attempts. @default 500 ms doubling up to 30 s, full jitter */
+  readonly reconnect?: BackoffOptions;
+  /** @default `welcome.heartbeatIntervalSeconds` */
+  readonly heartbeatIntervalMs?: number;
+  /** A heartbeat unanswered this long means the connection is dead: reconnect. @default 20_000 */
+  readonly heartbeatTimeoutMs?: number;
+  /**
+   * Age at which a connection is replaced by a new one, overlapping the two, before
+   * API Gateway's 2-hour cap cuts it. @default 6_600_000 (110 min)
+   */
+  readonly renewAfterMs?: number;
+  /** How long the handshake plus `welcome` may take (welcome is retried for ~9 s server-side). @default 20_000 */
+  readonly welcomeTimeoutMs?: number;
+  /** How long a sent request waits for its answer. @default 15_000 */
+  readonly requestTimeoutMs?: number;
+  /** How many recent messageIds are remembered to drop duplicates. @default 2000 */
+  readonly dedupeCapacity?: number;
+  /** Channels per subscribe/unsubscribe when restoring after a reconnect (`channels.max_per_request`). @default 20 */
+  readonly maxChannelsPerRequest?: number;
+  /** @default the global WebSocket, else the `ws` package */
+  readonly WebSocket?: WebSocketConstructor;
+  /** Where `online` / `offline` events come from. @default the global object in browsers; none in Node */
+  readonly networkEvents?: EventTarget | null;
+  /** For tests of the jitter. @default Math.random */
+  readonly random?: () => number;
+}
+
+export interface StateChange {
+  readonly state: ConnectionState;
+  readonly previous: ConnectionState;
+  /** Why, when a connection was lost or the client gave up. */
+  readonly error?: NotificationClientError;
+}
+
+export interface RecoveryResult {
+  /** Notifications the server replayed (duplicates included; they were dropped). */
+  readonly count: number;
+  /** False when the server could not replay everything since `since` (history expired). */
+  readonly complete: boolean;
+  /** The messageId (or, when none was seen, the ISO time) recovery started from. */
+  readonly since: string;
+}
+
+export interface NotificationClientEvents {
+  /** A notification, once per messageId, live or recovered. */
+  notification: NotificationFrame;
+  state: StateChange;
+  /** Every new connection's welcome: first connect, reconnects and renewals. */
+  welcome: WelcomePayload;
+  /** After a reconnect or renewal replayed what was missed. */
+  recovered: RecoveryResult;
+  /** Problems that do not end the client: a failed attempt, an unreadable frame, a rejected resubscription. */
+  error: NotificationClientError;
+}
+
+/** Most notifications one `recover` replays (protocol section 3); a full page means ask again. */
+const RECOVER_PAGE_SIZE = 500;
+/** Bounds one recovery: 20 pages of 500. */
+const MAX_RECOVER_ROUNDS = 20;
+const DEFAULT_RENEW_AFTER_MS = 110 * 60_000;
+
+interface PendingRequest {
+  readonly type: ClientRequestType;
+  readonly payload: Record<string, unknown>;
+  /** Sent again on the next connection when its own drops before the answer (user requests); else rejected. */
+  readonly resend: boolean;
+  readonly timeoutMs: number;
+  readonly resolve: (frame: ServerFrame) => void;
+  readonly reject: (error: NotificationClientError) => void;
+  messageId?: string;
+  connection?: Connection;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+interface ConnectionTimers {
+  heartbeat?: ReturnType<typeof setInterval>;
+  renewal?: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * A client of the notification service that stays connected: it answers `welcome`'s
+ * heartbeat interval, reconnects with backoff and a fresh token, restores its
+ * channels, replays what it missed through `recover` and drops duplicates, and
+ * replaces its connection before API Gateway's 2-hour cap. docs/client.md has the
+ * details.
+ */
+export class NotificationClient {
+  readonly #options: NotificationClientOptions;
+  readonly #emitter = new Emitter<NotificationClientEvents>();
+  readonly #backoff: Backoff;
+  readonly #seen: SeenMessages;
+  #state: ConnectionState = 'idle';
+  #current: Connection | undefined;
+  readonly #opening = new Set<Connection>();
+  readonly #timers = new Map<Connection, ConnectionTimers>();
+  /** The channels the application wants; the server's answer is authoritative. */
+  #channels: string[] | undefined;
+  /** What the server holds for each open connection, from its welcome and subscription answers. */
+  readonly #serverChannels = new Map<Connection, string[]>();
+  readonly #queue: PendingRequest[] = [];
+  readonly #inFlight = new Map<string, PendingRequest>();
+  #lastSeen: { messageId: string; time: number } | undefined;
+  /** Where recovery starts when no notification was seen yet: the first welcome's server time. */
+  #sessionStart: string | undefined;
+  /** The last notification a connection received during its recovery round, to continue from. */
+  readonly #recoveryTails = new Map<Connection, string | undefined>();
+  #everOpened = false;
+  #closing = false;
+  #online = true;
+  #establishing = false;
+  #wake: (() => void) | undefined;
+  #connected: { promise: Promise<WelcomePayload>; resolve: (welcome: WelcomePayload) => void; reject: (error: NotificationClientError) => void; settled: boolean } | undefined;
+  #detachNetwork: (() => void) | undefined;
+
+  constructor(options: NotificationClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw new NotificationClientError('INVALID_ARGUMENT', `url ${options.url}: not a URL`);
+    }
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+      throw new NotificationClientError('INVALID_ARGUMENT', `url ${options.url}: must start with ws:// or wss://`);
+    }
+    if ((options.token === undefined) === (options.getToken === undefined)) {
+      throw new NotificationClientError('INVALID_ARGUMENT', 'give exactly one of token and getToken');
+    }
+    this.#options = options;
+    this.#backoff = new Backoff(options.reconnect, options.random);
+    this.#seen = new SeenMessages(options.dedupeCapacity ?? 2000);
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The id of the connection in use, when open. */
+  get connectionId(): string | undefined {
+    return this.#state === 'open' ? this.#current?.connectionId : undefined;
+  }
+
+  /** The channels held (and restored after every reconnect). */
+  get channels(): readonly string[] {
+    return [...(this.#channels ?? [])];
+  }
+
+  /** The newest notification seen; recovery starts after it. */
+  get lastMessageId(): string | undefined {
+    return this.#lastSeen?.messageId;
+  }
+
+  /** Adds a listener; returns the function that removes it. */
+  on<K extends keyof NotificationClientEvents>(event: K, listener: (value: NotificationClientEvents[K]) => void): () => void {
+    return this.#emitter.on(event, listener);
+  }
+
+  off<K extends keyof NotificationClientEvents>(event: K, listener: (value: NotificationClientEvents[K]) => void): void {
+    this.#emitter.off(event, listener);
+  }
+
+  /**
+   * Connects and resolves with the first connection's `welcome`. Refused or lost
+   * attempts are retried with backoff; it rejects only when the token is refused
+   * (once more after a fresh `getToken`), `getToken` fails, or `close()` is called.
+   */
+  connect(): Promise<WelcomePayload> {
+    if (this.#closing) return Promise.reject(new NotificationClientError('CLOSED', 'this client was closed; create a new one'));
+    if (this.#connected) return this.#connected.promise;
+    let resolve!: (welcome: WelcomePayload) => void;
+    let reject!: (error: NotificationClientError) => void;
+    const promise = new Promise<WelcomePayload>((resolvePromise, rejectPromise) => {
+      resolve = resolvePromise;
+      reject = rejectPromise;
+    });
+    this.#connected = { promise, resolve, reject, settled: false };
+    this.#listenToNetwork();
+    this.#setState('connecting');
+    this.#startEstablishing();
+    return promise;
+  }
+
+  /** Adds channels; resolves with the server's `subscription` answer (rejected channels are in it). */
+  async subscribe(channels: readonly string[]): Promise<SubscriptionPayload> {
+    const payload = checkPayload(subscribePayload, { channels: [...channels] });
+    const frame = await this.#request('subscribe', payload, { resend: true });
+    return this.#adoptSubscription(frame);
+  }
+
+  /** Removes channels; resolves with the server's `subscription` answer. */
+  async unsubscribe(channels: readonly string[]): Promise<SubscriptionPayload> {
+    const payload = checkPayload(unsubscribePayload, { channels: [...channels] });
+    const frame = await this.#request('unsubscribe', payload, { resend: true });
+    return this.#adoptSubscription(frame);
+  }
+
+  /** Whether users are online, and on how many connections. */
+  async presence(userIds: readonly string[]): Promise<PresenceReplyPayload> {
+    const payload = checkPayload(presencePayload, { userIds: [...userIds] });
+    const frame = await this.#request('presence', payload, { resend: true });
+    return frame.payload as PresenceReplyPayload;
+  }
+
+  /** Connection statistics (role `admin` only, else rejects with FORBIDDEN). */
+  async stats(): Promise<StatsReplyPayload> {
+    const frame = await this.#request('stats', {}, { resend: true });
+    return frame.payload as StatsReplyPayload;
+  }
+
+  /** Closes the connection for good: no reconnect; pending requests reject with CLOSED. */
+  async close(): Promise<void> {
+    this.#shutdown();
+  }
+
+  // ---- connecting -------------------------------------------------------------
+
+  #startEstablishing(): void {
+    if (this.#establishing || this.#closing) return;
+    this.#establishing = true;
+    this.#establish()
+      // Not expected: every failure inside is handled; if one escapes, end visibly rather than hang.
+      .catch((error: unknown) => this.#shutdown(asClientError(error)));
+  }
+
+  /**
+   * Opens connections until one is adopted. Also used to renew a connection that is
+   * still open: then a refused token leaves the open one in place until it ends.
+   */
+  async #establish(): Promise<void> {
+    let authFailures = 0;
+    // The flag is cleared in the very step the loop ends (a finally in this function,
+    // not a later promise callback): a connection lost right after then starts a new loop.
+    try {
+      while (!this.#closing) {
+        if (!this.#online) {
+          await this.#pause();
+          continue;
+        }
+        let connection: Connection | undefined;
+        try {
+          connection = await this.#openConnection();
+          await this.#adopt(connection);
+          // Lost again while being adopted (its close found this loop running): go on.
+          if (this.#current || this.#closing) return;
+          continue;
+        } catch (error) {
+          connection?.close(1000, 'setup failed');
+          if (this.#closing) return;
+          const failure = asClientError(error);
+          this.#emitter.emit('error', failure);
+          if (failure.code === 'AUTH_REJECTED') {
+            authFailures += 1;
+            // A renewal refused: keep the open connection until it ends; its close retries.
+            if (this.#current) return;
+            const canRenewToken = this.#options.getToken !== undefined;
+            if (!canRenewToken || (!this.#everOpened && authFailures >= 2)) return this.#shutdown(failure);
+            // The token may just have expired: ask for a fresh one at once, once.
+            if (authFailures === 1) continue;
+          }
+          if (failure.code === 'TOKEN_FAILED' && !this.#everOpened) return this.#shutdown(failure);
+          // 429: over the per-user connection limit; climb the backoff faster.
+          await this.#pause(this.#backoff.next(failure.details.status === 429 ? 3 : 1));
+        }
+      }
+    } finally {
+      this.#establishing = false;
+    }
+  }
+
+  async #openConnection(): Promise<Connection> {
+    const WebSocket = await resolveWebSocket(this.#options.WebSocket);
+    let token: string;
+    try {
+      token = this.#options.getToken ? await this.#options.getToken() : this.#options.token!;
+    } catch (cause) {
+      throw new NotificationClientError('TOKEN_FAILED', `getToken failed: ${String(cause)}`, {}, { cause });
+    }
+    if (this.#closing) throw new NotificationClientError('CLOSED', 'closed while connecting');
+    const connection = new Connection({
+      WebSocket,
+      url: this.#options.url,
+      token,
+      protocols: this.#options.protocols ?? [],
+      welcomeTimeoutMs: this.#options.welcomeTimeoutMs ?? 20_000,
+      events: {
+        frame: (from, frame) => this.#onFrame(from, frame),
+        invalidFrame: (_from, text, reason) =>
+          this.#emitter.emit('error', new NotificationClientError('INVALID_FRAME', `ignored a frame: ${reason}`, { frame: text.slice(0, 200) })),
+        closed: (from, code, reason) => this.#onClosed(from, code, reason),
+      },
+    });
+    this.#opening.add(connection);
+    try {
+      await connection.ready;
+    } finally {
+      this.#opening.delete(connection);
+    }
+    return connection;
+  }
+
+  /**
+   * Makes a welcomed connection the one in use: heartbeats, channels restored, then
+   * (after a reconnect or renewal) what was missed replayed; a connection it renews
+   * closes only after that, so the two overlap.
+   */
+  async #adopt(connection: Connection): Promise<void> {
+    const welcome = connection.welcome!;
+    const isFirst = !this.#everOpened;
+    this.#sessionStart ??= welcome.serverTime;
+    this.#serverChannels.set(connection, [...welcome.channels]);
+    this.#channels ??= [...welcome.channels];
+    this.#startHeartbeat(connection, welcome);
+    await this.#restoreChannels(connection);
+    if (this.#closing) throw new NotificationClientError('CLOSED', 'closed while connecting');
+
+    const previous = this.#current;
+    this.#current = connection;
+    this.#everOpened = true;
+    this.#backoff.reset();
+    this.#scheduleRenewal(connection);
+    this.#emitter.emit('welcome', welcome);
+    this.#setState('open');
+    if (this.#connected && !this.#connected.settled) {
+      this.#connected.settled = true;
+      this.#connected.resolve(welcome);
+    }
+    this.#flushQueue();
+    if (!isFirst) await this.#recover(connection);
+    if (previous && previous !== connection) {
+      previous.close(1000, 'renewed');
+      // A subscribe answered by the old connection after the restore above.
+      if (connection.isOpen) await this.#restoreChannels(connection).catch((error: unknown) => this.#emitter.emit('error', asClientError(error)));
+    }
+  }
+
+  #onClosed(connection: Connection, code: number, reason: string): void {
+    const timers = this.#timers.get(connection);
+    clearInterval(timers?.heartbeat);
+    clearTimeout(timers?.renewal);
+    this.#timers.delete(connection);
+    this.#serverChannels.delete(connection);
+    this.#recoveryTails.delete(connection);
+    const resend: PendingRequest[] = [];
+    for (const [messageId, request] of this.#inFlight) {
+      if (request.connection !== connection) continue;
+      clearTimeout(request.timer);
+      this.#inFlight.delete(messageId);
+      if (request.resend && !this.#closing) resend.push(request);
+      else request.reject(new NotificationClientError(this.#closing ? 'CLOSED' : 'CONNECTION_LOST', `the connection closed (${code}) before the answer`));
+    }
+    for (const request of resend) {
+      request.messageId = undefined;
+      request.connection = undefined;
+    }
+    this.#queue.unshift(...resend);
+    if (this.#closing) return;
+    if (connection !== this.#current) {
+      this.#flushQueue();
+      return;
+    }
+    this.#current = undefined;
+    this.#setState('reconnecting', new NotificationClientError('CONNECTION_LOST', `the connection closed (${code}${reason ? ` ${reason}` : ''})`, { code, reason }));
+    // A renewal already under way becomes the reconnect.
+    this.#startEstablishing();
+  }
+
+  #scheduleRenewal(connection: Connection): void {
+    const timers = this.#timersOf(connection);
+    timers.renewal = setTimeout(() => {
+      if (this.#current === connection && !this.#closing) this.#startEstablishing();
+    }, this.#options.renewAfterMs ?? DEFAULT_RENEW_AFTER_MS);
+  }
+
+  #startHeartbeat(connection: Connection, welcome: WelcomePayload): void {
+    const intervalMs = this.#options.heartbeatIntervalMs ?? welcome.heartbeatIntervalSeconds * 1000;
+    const timeoutMs = this.#options.heartbeatTimeoutMs ?? 20_000;
+    this.#timersOf(connection).heartbeat = setInterval(() => {
+      this.#request('heartbeat', {}, { connection, timeoutMs }).catch((error: NotificationClientError) => {
+        // Any answer, even an error frame, proves the connection alive; silence does not.
+        if (error.code !== 'TIMEOUT' || !connection.isOpen) return;
+        this.#emitter.emit('error', new NotificationClientError('HEARTBEAT_TIMEOUT', `no heartbeat answer within ${timeoutMs} ms; reconnecting`));
+        connection.close(4000, 'heartbeat timeout');
+      });
+    }, intervalMs);
+  }
+
+  #timersOf(connection: Connection): ConnectionTimers {
+    let timers = this.#timers.get(connection);
+    if (!timers) this.#timers.set(connection, (timers = {}));
+    return timers;
+  }
+
+  // ---- channels and recovery ------------------------------------------------
+
+  /** Subscribes and unsubscribes `connection` until it holds the channels the application wants. */
+  async #restoreChannels(connection: Connection): Promise<void> {
+    const chunkSize = this.#options.maxChannelsPerRequest ?? 20;
+    for (let pass = 0; pass < 3; pass += 1) {
+      const wanted = this.#channels ?? [];
+      const held = this.#serverChannels.get(connection) ?? [];
+      const missing = wanted.filter((channel) => !held.includes(channel));
+      const extra = held.filter((channel) => !wanted.includes(channel));
+      if (missing.length === 0 && extra.length === 0) return;
+      for (const [type, channels] of [['subscribe', missing], ['unsubscribe', extra]] as const) {
+        for (let start = 0; start < channels.length; start += chunkSize) {
+          const frame = await this.#request(type, { channels: channels.slice(start, start + chunkSize) }, { connection });
+          const answer = frame.payload as SubscriptionPayload;
+          if (answer.rejected.length > 0) {
+            // The server's word is final: the refused channels are no longer wanted.
+            const refused = new Set(answer.rejected.map((rejection) => rejection.channel));
+            this.#channels = (this.#channels ?? []).filter((channel) => !refused.has(channel));
+            this.#emitter.emit(
+              'error',
+              new NotificationClientError('RESUBSCRIBE_REJECTED', `could not restore ${[...refused].join(', ')}`, { rejected: answer.rejected }),
+            );
+          }
+        }
+      }
+    }
+  }
+
+  /** Records what a user's subscribe/unsubscribe left the connection holding. */
+  #adoptSubscription(frame: ServerFrame): SubscriptionPayload {
+    const answer = frame.payload as SubscriptionPayload;
+    this.#channels = [...answer.channels];
+    return answer;
+  }
+
+  /** Replays, from the last notification seen, what the gap between connections missed. */
+  async #recover(connection: Connection): Promise<void> {
+    const since = this.#lastSeen?.messageId ?? this.#sessionStart!;
+    let from = since;
+    let count = 0;
+    let complete = false;
+    try {
+      for (let round = 0; round < MAX_RECOVER_ROUNDS; round += 1) {
+        this.#recoveryTails.set(connection, undefined);
+        const timeoutMs = (this.#options.requestTimeoutMs ?? 15_000) * 4;
+        const frame = await this.#request('recover', { since: from }, { connection, timeoutMs });
+        const answer = frame.payload as { count: number; complete: boolean };
+        count += answer.count;
+        complete = answer.complete;
+        const tail = this.#recoveryTails.get(connection);
+        // A full page means more are kept: ask again from the last one replayed.
+        if (complete || answer.count < RECOVER_PAGE_SIZE || tail === undefined) break;
+        from = tail;
+      }
+    } catch (error) {
+      // The connection dropped mid-recovery: the next one recovers from the same point.
+      this.#emitter.emit('error', asClientError(error));
+      return;
+    } finally {
+      this.#recoveryTails.delete(connection);
+    }
+    if (!complete) {
+      this.#emitter.emit(
+        'error',
+        new NotificationClientError('RECOVERY_INCOMPLETE', `the server could not replay everything since ${since}; some notifications may be missing`, { since, count }),
+      );
+    }
+    this.#emitter.emit('recovered', { count, complete, since });
+  }
+
+  // ---- frames and requests ----------------------------------------------------
+
+  #onFrame(connection: Connection, frame: ServerFrame): void {
+    if (frame.type === 'notification') {
+      if (this.#recoveryTails.has(connection)) this.#recoveryTails.set(connection, frame.messageId);
+      this.#deliver(frame);
+      return;
+    }
+    const request = frame.replyTo === undefined ? undefined : this.#inFlight.get(frame.replyTo);
+    if (request) {
+      clearTimeout(request.timer);
+      this.#inFlight.delete(frame.replyTo!);
+      if (frame.type === 'error') request.reject(new NotificationClientError(frame.payload.code, frame.payload.message, { request: request.type }));
+      else {
+        if (frame.type === 'subscription') this.#serverChannels.set(connection, [...frame.payload.channels]);
+        request.resolve(frame);
+      }
+      return;
+    }
+    if (frame.type === 'error') this.#emitter.emit('error', new NotificationClientError(frame.payload.code, frame.payload.message));
+  }
+
+  #deliver(frame: NotificationFrame): void {
+    if (!this.#seen.add(frame.messageId)) return;
+    // Recovery compares acceptance times: the newest seen is where the next one starts.
+    const time = Date.parse(frame.timestamp);
+    if (!this.#lastSeen || time >= this.#lastSeen.time) this.#lastSeen = { messageId: frame.messageId, time };
+    this.#emitter.emit('notification', frame);
+  }
+
+  /**
+   * Sends a request and resolves with the frame that answers it (matched by replyTo),
+   * or rejects with the `error` frame's code. Without `connection` it waits for an
+   * open connection and is sent again if that one drops before the answer.
+   */
+  #request(
+    type: ClientRequestType,
+    payload: Record<string, unknown>,
+    options: { connection?: Connection; resend?: boolean; timeoutMs?: number },
+  ): Promise<ServerFrame> {
+    if (this.#closing) return Promise.reject(new NotificationClientError('CLOSED', 'this client was closed'));
+    return new Promise((resolve, reject) => {
+      const request: PendingRequest = {
+        type,
+        payload,
+        resend: options.resend ?? false,
+        timeoutMs: options.timeoutMs ?? this.#options.requestTimeoutMs ?? 15_000,
+        resolve,
+        reject,
+      };
+      if (options.connection) {
+        if (!this.#send(request, options.connection)) reject(new NotificationClientError('CONNECTION_LOST', 'the connection is closed'));
+        return;
+      }
+      if (this.#state === 'idle') {
+        reject(new NotificationClientError('NOT_CONNECTED', 'call connect() first'));
+        return;
+      }
+      this.#queue.push(request);
+      this.#flushQueue();
+    });
+  }
+
+  #send(request: PendingRequest, connection: Connection): boolean {
+    const messageId = newMessageId();
+    if (!connection.send({ messageId, type: request.type, payload: request.payload, timestamp: new Date().toISOString() })) return false;
+    request.messageId = messageId;
+    request.connection = connection;
+    request.timer = setTimeout(() => {
+      this.#inFlight.delete(messageId);
+      request.reject(new NotificationClientError('TIMEOUT', `no answer to ${request.type} within ${request.timeoutMs} ms`));
+    }, request.timeoutMs);
+    this.#inFlight.set(messageId, request);
+    return true;
+  }
+
+  #flushQueue(): void {
+    const connection = this.#current;
+    if (this.#state !== 'open' || !connection?.isOpen) return;
+    while (this.#queue.length > 0) {
+      const request = this.#queue[0]!;
+      if (!this.#send(request, connection)) return;
+      this.#queue.shift();
+    }
+  }
+
+  // ---- state, network, shutdown -------------------------------------------------
+
+  #setState(state: ConnectionState, error?: NotificationClientError): void {
+    if (state === this.#state) return;
+    const previous = this.#state;
+    this.#state = state;
+    this.#emitter.emit('state', error ? { state, previous, error } : { state, previous });
+  }
+
+  /** Waits `ms`, or until woken (back online, closed); without `ms`, only until woken. */
+  #pause(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(() => done(), ms);
+      const done = () => {
+        clearTimeout(timer);
+        if (this.#wake === done) this.#wake = undefined;
+        resolve();
+      };
+      this.#wake = done;
+    });
+  }
+
+  #listenToNetwork(): void {
+    const fallback = typeof (globalThis as Partial<EventTarget>).addEventListener === 'function' ? (globalThis as unknown as EventTarget) : null;
+    const target = this.#options.networkEvents === undefined ? fallback : this.#options.networkEvents;
+    if (!target) return;
+    if (target === fallback) this.#online = (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine !== false;
+    const offline = () => {
+      this.#online = false;
+      // The socket may linger half-open for minutes; give it up now and wait for `online`.
+      for (const connection of this.#opening) connection.close(4001, 'offline');
+      this.#current?.close(4001, 'offline');
+    };
+    const online = () => {
+      this.#online = true;
+      this.#backoff.reset();
+      this.#wake?.();
+    };
+    target.addEventListener('offline', offline);
+    target.addEventListener('online', online);
+    this.#detachNetwork = () => {
+      target.removeEventListener('offline', offline);
+      target.removeEventListener('online', online);
+    };
+  }
+
+  #shutdown(error?: NotificationClientError): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#detachNetwork?.();
+    this.#wake?.();
+    const reason = error ?? new NotificationClientError('CLOSED', 'the client was closed');
+    if (this.#connected && !this.#connected.settled) {
+      this.#connected.settled = true;
+      this.#connected.reject(reason);
+    }
+    for (const request of this.#queue.splice(0)) request.reject(new NotificationClientError('CLOSED', 'the client was closed'));
+    for (const connection of [...this.#opening]) connection.close(1000, 'client closed');
+    const connections = new Set([...this.#timers.keys(), ...(this.#current ? [this.#current] : [])]);
+    for (const connection of connections) connection.close(1000, 'client closed');
+    this.#current = undefined;
+    this.#setState('closed', error);
+  }
+}
+
+function checkPayload<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> & Record<string, unknown> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new NotificationClientError('INVALID_ARGUMENT', `${issue.path.join('.')}: ${issue.message}`);
+  }
+  return parsed.data as z.infer<T> & Record<string, unknown>;
+}
+
+function asClientError(error: unknown): NotificationClientError {
+  if (error instanceof NotificationClientError) return error;
+  return new NotificationClientError('HANDSHAKE_FAILED', String(error), {}, { cause: error });
+}

@@ -1,0 +1,46 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+
+/** Debian's Chromium; .ci/run installs the `chromium` package when it is missing. */
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+/**
+ * Whether the browser tests run: always in CI (where a missing Chromium must fail
+ * loudly), and elsewhere only when Chromium is installed.
+ */
+export function browserTestsSkipReason(): string | undefined {
+  if (existsSync(CHROMIUM_PATH) || process.env.CI) return undefined;
+  return `browser tests skipped: ${CHROMIUM_PATH} is missing (apt-get install -y chromium); in CI they run`;
+}
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/** Chromium with a fresh profile; `close()` removes the profile too. */
+export async function launchChromium(viewport: { width: number; height: number }): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+  if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} not found: apt-get install -y chromium (.ci/run does this)`);
+  const userDataDir = await mkdtemp(join(tmpdir(), 'chromium-profile-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM_PATH,
+    args: CHROMIUM_ARGS,
+    headless: true,
+    viewport,
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      await rm(userDataDir, { recursive: true, force: true });
+    },
+  };
+}

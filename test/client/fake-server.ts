@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { NotificationFrame } from '../../lambdas/protocol/frames.js';
+
+/** A client frame as the fake server received it. */
+export interface ReceivedFrame {
+  readonly messageId: string;
+  readonly type: string;
+  readonly payload: Record<string, unknown>;
+}
+
+/** One accepted socket of the fake server. */
+export class FakeConnection {
+  readonly id = `fake-${randomUUID().slice(0, 8)}`;
+  readonly received: ReceivedFrame[] = [];
+  readonly channels: Set<string>;
+  /** When true, heartbeats get no answer (a connection that died silently). */
+  silent = false;
+  /** Request types this connection leaves unanswered (a request lost with its connection). */
+  readonly unanswered = new Set<string>();
+  closeCode: number | undefined;
+  readonly #waiters: { predicate: (frame: ReceivedFrame) => boolean; resolve: (frame: ReceivedFrame) => void }[] = [];
+  readonly #closeWaiters: ((code: number) => void)[] = [];
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly token: string,
+    readonly userId: string,
+  ) {
+    this.channels = new Set([`user-${userId}`, 'system-announcements']);
+    socket.on('close', (code) => {
+      this.closeCode = code;
+      for (const waiter of this.#closeWaiters.splice(0)) waiter(code);
+    });
+  }
+
+  send(frame: Record<string, unknown>): void {
+    this.socket.send(JSON.stringify({ messageId: randomUUID(), timestamp: new Date().toISOString(), ...frame }));
+  }
+
+  reply(to: ReceivedFrame, type: string, payload: Record<string, unknown>): void {
+    this.send({ type, payload, replyTo: to.messageId });
+  }
+
+  /** Closes from the server side, as API Gateway does on DELETE @connections or its caps. */
+  drop(code = 1001): void {
+    this.socket.close(code, 'Going away');
+  }
+
+  record(frame: ReceivedFrame): void {
+    this.received.push(frame);
+    const waiter = this.#waiters.find((candidate) => candidate.predicate(frame));
+    if (waiter) {
+      this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+      waiter.resolve(frame);
+    }
+  }
+
+  /** The first received frame that matches, now or when it arrives. */
+  nextRequest(predicate: (frame: ReceivedFrame) => boolean): Promise<ReceivedFrame> {
+    const already = this.received.find(predicate);
+    if (already) return Promise.resolve(already);
+    return new Promise((resolve) => this.#waiters.push({ predicate, resolve }));
+  }
+
+  closed(): Promise<number> {
+    if (this.closeCode !== undefined) return Promise.resolve(this.closeCode);
+    return new Promise((resolve) => this.#closeWaiters.push(resolve));
+  }
+}
+
+export interface FakeServerOptions {
+  /** Told to clients in welcome. @default 300 */
+  readonly heartbeatIntervalSeconds?: number;
+}
+
+/**
+ * A small server speaking the protocol's frames (docs/protocol.md) over a real `ws`
+ * socket: welcome, subscribe/unsubscribe, heartbeat, presence, recover from a kept
+ * history, stats refused. Tests script refusals and drops.
+ */
+export class FakeNotificationServer {
+  readonly connections: FakeConnection[] = [];
+  /** Every token offered, in order, refused ones included. */
+  readonly tokens: string[] = [];
+  /** HTTP statuses for the next handshakes, first first; empty = accept. */
+  readonly refusals: number[] = [];
+  /** Every notification published, oldest first: what `recover` replays. */
+  readonly history: NotificationFrame[] = [];
+  readonly #connectionWaiters: ((connection: FakeConnection) => void)[] = [];
+
+  private constructor(
+    private readonly server: Server,
+    private readonly sockets: WebSocketServer,
+    readonly url: string,
+    private readonly options: FakeServerOptions,
+  ) {}
+
+  static async start(options: FakeServerOptions = {}): Promise<FakeNotificationServer> {
+    const server = createServer((_request, response) => response.writeHead(404).end());
+    const sockets = new WebSocketServer({ noServer: true });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const fake = new FakeNotificationServer(server, sockets, url, options);
+    server.on('upgrade', (request, socket, head) => {
+      const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
+      fake.tokens.push(token);
+      const status = fake.refusals.shift();
+      if (status !== undefined) {
+        socket.end(`HTTP/1.1 ${status} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+        return;
+      }
+      sockets.handleUpgrade(request, socket, head, (webSocket) => fake.#accept(webSocket, token));
+    });
+    return fake;
+  }
+
+  /** The n-th accepted connection (0-based), now or when it opens. */
+  connection(index: number): Promise<FakeConnection> {
+    const existing = this.connections[index];
+    if (existing) return Promise.resolve(existing);
+    return new Promise((resolve) => {
+      const check = (connection: FakeConnection) => {
+        if (this.connections.indexOf(connection) === index) resolve(connection);
+        else this.#connectionWaiters.push(check);
+      };
+      this.#connectionWaiters.push(check);
+    });
+  }
+
+  /** A notification frame, kept in the history, sent to every open connection holding `channel`. */
+  publish(channel: string, title = 'Hello', only?: FakeConnection[]): NotificationFrame {
+    const frame: NotificationFrame = {
+      messageId: randomUUID(),
+      timestamp: new Date().toISOString(),
+      type: 'notification',
+      channel,
+      payload: { notificationId: randomUUID(), title, message: `${title}!`, priority: 'medium', createdAt: new Date().toISOString() },
+    };
+    this.history.push(frame);
+    for (const connection of only ?? this.connections) {
+      if (connection.closeCode === undefined && connection.channels.has(channel)) connection.socket.send(JSON.stringify(frame));
+    }
+    return frame;
+  }
+
+  async stop(): Promise<void> {
+    for (const connection of this.connections) connection.socket.terminate();
+    this.sockets.close();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  #accept(socket: WebSocket, token: string): void {
+    const connection = new FakeConnection(socket, token, token.split(':')[0] || 'alice');
+    this.connections.push(connection);
+    socket.on('message', (data) => this.#answer(connection, data.toString()));
+    connection.send({
+      type: 'welcome',
+      payload: {
+        connectionId: connection.id,
+        userId: connection.userId,
+        channels: [...connection.channels].sort(),
+        heartbeatIntervalSeconds: this.options.heartbeatIntervalSeconds ?? 300,
+        serverTime: new Date().toISOString(),
+      },
+    });
+    for (const waiter of this.#connectionWaiters.splice(0)) waiter(connection);
+  }
+
+  #answer(connection: FakeConnection, text: string): void {
+    const frame = JSON.parse(text) as ReceivedFrame;
+    connection.record(frame);
+    if (connection.unanswered.has(frame.type)) return;
+    const channels = (frame.payload.channels ?? []) as string[];
+    switch (frame.type) {
+      case 'subscribe': {
+        const rejected = channels.filter((channel) => channel.startsWith('private-'));
+        const accepted = channels.filter((channel) => !rejected.includes(channel));
+        for (const channel of accepted) connection.channels.add(channel);
+        connection.reply(frame, 'subscription', {
+          connectionId: connection.id,
+          channels: [...connection.channels].sort(),
+          accepted,
+          rejected: rejected.map((channel) => ({ channel, code: 'FORBIDDEN', reason: 'not allowed' })),
+        });
+        return;
+      }
+      case 'unsubscribe':
+        for (const channel of channels) connection.channels.delete(channel);
+        connection.reply(frame, 'subscription', { connectionId: connection.id, channels: [...connection.channels].sort(), accepted: channels, rejected: [] });
+        return;
+      case 'heartbeat':
+        if (!connection.silent) connection.reply(frame, 'heartbeat', { connectionId: connection.id, timestamp: new Date().toISOString(), status: 'alive' });
+        return;
+      case 'presence': {
+        const users = Object.fromEntries(
+          ((frame.payload.userIds ?? []) as string[]).map((userId) => {
+            const count = this.connections.filter((other) => other.userId === userId && other.closeCode === undefined).length;
+            return [userId, { online: count > 0, connections: count }];
+          }),
+        );
+        connection.reply(frame, 'presence', { users });
+        return;
+      }
+      case 'recover': {
+        const since = String(frame.payload.since);
+        const index = this.history.findIndex((kept) => kept.messageId === since);
+        const replay = index >= 0 ? this.history.slice(index + 1) : this.history.filter((kept) => kept.timestamp >= since);
+        const mine = replay.filter((kept) => connection.channels.has(kept.channel ?? ''));
+        for (const kept of mine) connection.socket.send(JSON.stringify(kept));
+        connection.reply(frame, 'recovered', { count: mine.length, complete: true });
+        return;
+      }
+      default:
+        connection.reply(frame, 'error', { code: 'FORBIDDEN', message: `${frame.type} is not allowed` });
+    }
+  }
+}
