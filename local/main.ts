@@ -62,9 +62,11 @@ async function start(): Promise<void> {
   }
 
   say();
+  say(`Demo page       ${runtime.httpUrl}/`);
   say(`WebSocket       ${runtime.wsUrl}/?token=<JWT>`);
   say(`Management API  ${runtime.httpUrl}/@connections/{connectionId}`);
   say(`Producer        POST ${runtime.httpUrl}/_local/topics/{topic}   (topics: ${config.notification_service.kafka.topics.join(', ')})`);
+  say(`Dead letters    GET ${runtime.httpUrl}/_local/dead-letters`);
   say(`DynamoDB        ${dynamoDb.endpoint}${external ? ' (DYNAMODB_ENDPOINT)' : ' (DynamoDB Local, in memory)'}`);
   say(`JWT secret      ${secret}   (from ${source})`);
   say();
