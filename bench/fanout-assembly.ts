@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import { sourceRecordsFromMskEvent } from '../lambdas/adapters/kafka/msk-event.js';
+import { FanoutService } from '../lambdas/domain/fanout-service.js';
+import type { SourceRecord } from '../lambdas/domain/fanout-record.js';
+import type { ConnectionStore, Deduplicator, Log, MessageSender, NotificationLog, OnceOutcome, SubscriptionStore } from '../lambdas/domain/ports.js';
+import { MskEventBuilder } from '../local/kafka/msk-event.js';
+
+/**
+ * B1 and B2 build the production FanoutService the way lambdas/composition.ts does,
+ * with the adapters each benchmark measures, and feed it what the fan-out handler
+ * feeds it: records decoded from an MSK event. This is the one place that knows how.
+ */
+
+export interface FanoutParts {
+  readonly connections: ConnectionStore;
+  readonly subscriptions: SubscriptionStore;
+  readonly notifications: NotificationLog;
+  readonly sender: MessageSender;
+  readonly deduplicator: Deduplicator;
+  readonly concurrency: number;
+}
+
+/** The fan-out logs one line per notification; the benchmark reads the summary instead. */
+const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Seven days, the default `websocket.history_ttl`. */
+const HISTORY_TTL_SECONDS = 604_800;
+
+export function buildFanout(parts: FanoutParts): FanoutService {
+  return new FanoutService({
+    ...parts,
+    clock: { now: () => new Date() },
+    log: silentLog,
+    historyTtlSeconds: HISTORY_TTL_SECONDS,
+  });
+}
+
+/** Runs each key once, in memory: B1 measures posting, not the duplicate check. */
+export class BenchDeduplicator implements Deduplicator {
+  readonly #done = new Set<string>();
+
+  async once<T>(key: string, work: () => Promise<T>): Promise<OnceOutcome<T>> {
+    if (this.#done.has(key)) return { duplicate: true };
+    const result = await work();
+    this.#done.add(key);
+    return { duplicate: false, result };
+  }
+}
+
+/** A producer record of a typical size (about 300 bytes as a frame). */
+export function notificationValue(target: { channel: string } | { targetUserId: string }): string {
+  return JSON.stringify({
+    messageId: randomUUID(),
+    type: 'notification',
+    ...target,
+    payload: {
+      notificationId: randomUUID(),
+      title: 'Booking Confirmed',
+      message: 'Your booking for Saturday 14:00 has been confirmed. See you there!',
+      priority: 'medium',
+      actionUrl: '/bookings/123',
+      createdAt: new Date().toISOString(),
+    },
+  });
+}
+
+const events = new MskEventBuilder();
+
+/** Record values as the fan-out handler would receive them from an MSK event. */
+export function sourceRecords(topic: string, values: readonly string[]): SourceRecord[] {
+  return sourceRecordsFromMskEvent(events.build(topic, 0, values));
+}

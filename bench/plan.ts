@@ -1,0 +1,84 @@
+import type { B0Input } from './b0-raw-broadcast.js';
+import type { B1Input, B1Run } from './b1-fanout-efficiency.js';
+import type { B2Input } from './b2-store-cost.js';
+import type { B3Input } from './b3-end-to-end.js';
+import type { B4Input } from './b4-cold-start.js';
+
+/**
+ * What each benchmark runs, by mode. `full` is `npm run bench` (within 10 minutes on two
+ * cores), `quick` is `--quick` (within a minute: smaller audiences, fewer rounds, the
+ * same headline B1 point), `tiny` is the smoke test's (shape only, seconds).
+ */
+
+export type BenchMode = 'full' | 'quick' | 'tiny';
+
+/** API Gateway's default account quota for Management API posts, per second. */
+export const POST_RATE_PER_SECOND = 10_000;
+/** 10 ms of the quota: small, so that the ideal max(N*L/C, N/rate) holds from the first post. */
+export const POST_BURST = 100;
+
+/** The B1 point the issue's target is set at. */
+export const B1_HEADLINE = { connections: 10_000, latencyMs: 20 } as const;
+
+export interface BenchPlan {
+  readonly b0: B0Input;
+  readonly b1: Omit<B1Input, 'runs'> & { readonly runs: readonly B1Run[] };
+  readonly b2: Omit<B2Input, 'dynamodbEndpoint'>;
+  readonly b3: Omit<B3Input, 'dynamodbEndpoint'>;
+  readonly b4: B4Input;
+}
+
+/** The concurrency at which N*L/C falls to N/rate: more than this only waits on the quota. */
+export function saturatingConcurrency(latencyMs: number): number {
+  return Math.ceil((latencyMs * POST_RATE_PER_SECOND) / 1000);
+}
+
+function b1Runs(mode: BenchMode, configured: number): B1Run[] {
+  const at = (connections: number, latencyMs: number, concurrency = configured, agent: B1Run['agent'] = 'sized'): B1Run => ({
+    connections,
+    latencyMs,
+    concurrency,
+    agent,
+  });
+  if (mode === 'tiny') return [at(200, 5), at(200, 5, configured, 'sdk-default')];
+  const headline = at(B1_HEADLINE.connections, B1_HEADLINE.latencyMs);
+  if (mode === 'quick') return [headline, at(1_000, 50)];
+  const runs: B1Run[] = [];
+  for (const latencyMs of [5, 20, 50]) {
+    for (const connections of [1_000, 10_000]) runs.push(at(connections, latencyMs));
+  }
+  // 100,000 at one latency: whether efficiency holds at scale. At every latency it
+  // would take over five minutes alone (the ideal at 50 ms and C = 50 is 100 s).
+  runs.push(at(100_000, B1_HEADLINE.latencyMs));
+  // Enough concurrency that the quota, not the latency, bounds the ideal.
+  for (const latencyMs of [5, 20, 50]) {
+    const concurrency = saturatingConcurrency(latencyMs);
+    if (concurrency !== configured) runs.push(at(10_000, latencyMs, concurrency));
+  }
+  // What production's client does at that concurrency: the SDK's own agent, 50 sockets.
+  const beyondDefault = saturatingConcurrency(B1_HEADLINE.latencyMs);
+  if (beyondDefault > 50) runs.push(at(10_000, B1_HEADLINE.latencyMs, beyondDefault, 'sdk-default'));
+  return runs;
+}
+
+/** @param configuredConcurrency - `kafka.fanout_concurrency` from Config.toml. */
+export function benchPlan(mode: BenchMode, configuredConcurrency: number): BenchPlan {
+  const sizes = {
+    full: { clients: 1_000, warmupRounds: 3, b0Rounds: 30, b3Rounds: 15, channelSizes: [1, 100, 10_000], notifications: 3, initRuns: 5, floor: 10_000, warmupPosts: 2_000 },
+    quick: { clients: 200, warmupRounds: 2, b0Rounds: 10, b3Rounds: 6, channelSizes: [1, 100, 500], notifications: 1, initRuns: 1, floor: 2_000, warmupPosts: 2_000 },
+    tiny: { clients: 10, warmupRounds: 1, b0Rounds: 2, b3Rounds: 2, channelSizes: [1, 10], notifications: 1, initRuns: 1, floor: 200, warmupPosts: 100 },
+  }[mode];
+  return {
+    b0: { clients: sizes.clients, warmupRounds: sizes.warmupRounds, rounds: sizes.b0Rounds },
+    b1: {
+      runs: b1Runs(mode, configuredConcurrency),
+      ratePerSecond: POST_RATE_PER_SECOND,
+      burst: POST_BURST,
+      warmupPosts: sizes.warmupPosts,
+      transportFloor: { connections: sizes.floor, latencyMs: B1_HEADLINE.latencyMs, concurrency: configuredConcurrency },
+    },
+    b2: { channelSizes: sizes.channelSizes, notificationsPerScenario: sizes.notifications },
+    b3: { clients: sizes.clients, warmupRounds: sizes.warmupRounds, rounds: sizes.b3Rounds },
+    b4: { initRuns: sizes.initRuns, ...(mode === 'tiny' ? { only: ['Fanout'] } : {}) },
+  };
+}

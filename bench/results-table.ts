@@ -1,0 +1,89 @@
+import type { BenchResults } from './results.js';
+
+/** The table printed at the end of a run: one section per benchmark, then the targets. */
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const fixed = (value: number | null | undefined, digits = 1) => (value === null || value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits));
+const count = (value: number) => value.toLocaleString('en-US');
+
+export function renderResults(results: BenchResults): string {
+  const sections: string[] = [];
+  const { b0, b1, b2, b3, b4 } = results;
+
+  if (b0 || b3) {
+    const rows: string[][] = [];
+    if (b0) rows.push(['B0 raw ws broadcast', count(b0.clients), fixed(b0.p50Ms), fixed(b0.p99Ms), count(Math.round(b0.deliveriesPerSecond)), fixed(b0.serverCpuUsPerDelivery)]);
+    if (b3) rows.push([`B3 service, end to end (C=${b3.fanoutConcurrency})`, count(b3.clients), fixed(b3.p50Ms), fixed(b3.p99Ms), count(Math.round(b3.deliveriesPerSecond)), fixed(b3.serverCpuUsPerDelivery)]);
+    if (b3 && b0) {
+      rows.push(['B3 / B0', '', `${fixed(b3.p50RatioToB0, 2)}x`, `${fixed(b3.p99RatioToB0, 2)}x`, `${fixed(b3.throughputRatioToB0, 3)}x`, `${fixed(b3.serverCpuRatioToB0, 1)}x`]);
+    }
+    sections.push(
+      `Delivery to WebSocket clients (publish -> receipt)\n${table(['', 'clients', 'p50 ms', 'p99 ms', 'deliveries/s', 'server CPU us/delivery'], rows)}`,
+    );
+  }
+
+  if (b1) {
+    const rows = b1.measurements.map((run) => [
+      `${count(run.connections)} @ ${run.latencyMs} ms`,
+      `${run.concurrency}${run.agent === 'sdk-default' ? ' (SDK agent)' : ''}`,
+      fixed(run.idealMs / 1000, 2),
+      fixed(run.measuredMs / 1000, 2),
+      fixed(run.efficiency, 2),
+      count(Math.round(run.postsPerSecond)),
+      String(run.peakInFlight),
+      fixed(run.cpuUsPerPost, 0),
+      String(run.throttled),
+      String(run.failed),
+    ]);
+    const floor = b1.transportFloor;
+    sections.push(
+      `B1 fan-out efficiency (Management API stand-in: ${count(b1.ratePerSecond)} posts/s quota, burst ${b1.burst})\n` +
+        table(['N @ L', 'C', 'ideal s', 'measured s', 'efficiency', 'posts/s', 'peak in flight', 'CPU us/post', '429s', 'failed'], rows) +
+        `\nplain node:http posts, same server (${count(floor.connections)} @ ${floor.latencyMs} ms, C=${floor.concurrency}): ` +
+        `${fixed(floor.cpuUsPerPost, 0)} us CPU per post, ${fixed(floor.measuredMs / 1000, 2)} s`,
+    );
+  }
+
+  if (b2) {
+    const rows = b2.scenarios.map((scenario) => [
+      scenario.name,
+      fixed(scenario.requestsPerNotification, 1),
+      scenario.requestsPerDelivery < 0.01 ? scenario.requestsPerDelivery.toExponential(2) : fixed(scenario.requestsPerDelivery, 3),
+      fixed(scenario.readRequestsPerDelivery, 4),
+      fixed(scenario.readCapacityUnitsPerNotification, 1),
+      fixed(scenario.writeCapacityUnitsPerNotification, 1),
+      Object.entries(scenario.byOperationPerNotification)
+        .map(([operation, perNotification]) => `${operation.replace(/Command$/, '')} ${fixed(perNotification, 1)}`)
+        .join(', '),
+    ]);
+    sections.push(
+      `B2 DynamoDB cost per notification (DynamoDB Local, ReturnConsumedCapacity)\n` +
+        table(['audience', 'requests', 'requests/delivery', 'reads/delivery', 'RCU', 'WCU', 'requests by operation'], rows),
+    );
+  }
+
+  if (b4) {
+    const rows = b4.functions.map((fn) => [
+      fn.id,
+      fixed(fn.bundleKb, 0),
+      fixed(fn.initMsMedian, 0),
+      fn.largestParts.slice(0, 3).map((part) => `${part.part} ${fixed(part.kb, 0)}`).join(', '),
+    ]);
+    sections.push(`B4 cold start (esbuild as the CDK bundles; import in a fresh ${b4.nodeVersion} process)\n${table(['function', 'KB', 'init ms', 'largest parts (KB)'], rows)}`);
+  }
+
+  const targetRows = results.targets.map((target) => [
+    target.description,
+    target.value === null ? '-' : Math.abs(target.value) < 0.01 && target.value !== 0 ? target.value.toExponential(2) : fixed(target.value, 3),
+    target.limit,
+    target.met === null ? 'not measured' : target.met ? 'met' : 'NOT MET',
+  ]);
+  sections.push(`Targets (reported, never asserted)\n${table(['target', 'value', 'limit', 'verdict'], targetRows)}`);
+  return sections.join('\n\n');
+}

@@ -1,0 +1,172 @@
+import { cpus, totalmem } from 'node:os';
+import type { B1Measurement, B1Output } from './b1-fanout-efficiency.js';
+import type { B2Output, B2Scenario } from './b2-store-cost.js';
+import type { B3Output } from './b3-end-to-end.js';
+import type { B4Function, B4Output } from './b4-cold-start.js';
+import { B1_HEADLINE, type BenchMode } from './plan.js';
+import type { DeliveryFigures } from './round-measurement.js';
+
+/**
+ * The shape of bench/results/latest.json, built from what each benchmark measured,
+ * with the issue's targets judged (met / not met). Nothing here asserts: a target
+ * that is not met is a finding, reported as such.
+ */
+
+export interface TargetVerdict {
+  readonly id: string;
+  readonly description: string;
+  readonly value: number | null;
+  /** How the value compares to the limit, e.g. `>= 0.9`. */
+  readonly limit: string;
+  /** null when the benchmark did not run or could not measure it. */
+  readonly met: boolean | null;
+}
+
+export interface BenchResults {
+  readonly schemaVersion: 1;
+  readonly mode: BenchMode;
+  readonly startedAt: string;
+  readonly durationSeconds: number;
+  readonly machine: {
+    readonly cpus: number;
+    readonly cpuModel: string;
+    readonly memoryGb: number;
+    readonly node: string;
+    readonly platform: string;
+    /** 1-minute load average when the run started: above `cpus`, other work shared the machine. */
+    readonly loadAverageAtStart: number;
+  };
+  readonly b0?: DeliveryFigures;
+  readonly b1?: B1Output & {
+    /** ideal / measured at N = 10,000, L = 20 ms, C = configured. */
+    readonly efficiency: number | null;
+    readonly configuredConcurrency: number;
+    readonly ratePerSecond: number;
+    readonly burst: number;
+    readonly headline: B1Measurement | null;
+  };
+  readonly b2?: B2Output & {
+    /** At the largest channel measured (10,000 subscribers in the full run). */
+    readonly requestsPerDelivery: number | null;
+    readonly subscribers: number | null;
+  };
+  readonly b3?: B3Output & {
+    readonly p50RatioToB0: number | null;
+    readonly p99RatioToB0: number | null;
+    readonly throughputRatioToB0: number | null;
+    readonly serverCpuRatioToB0: number | null;
+  };
+  readonly b4?: B4Output & {
+    readonly maxBundleKb: number;
+    readonly maxInitMs: number;
+  };
+  readonly targets: TargetVerdict[];
+}
+
+export interface Measured {
+  readonly b0?: DeliveryFigures;
+  readonly b1?: B1Output;
+  readonly b2?: B2Output;
+  readonly b3?: B3Output;
+  readonly b4?: B4Output;
+}
+
+const ratio = (value: number | undefined, base: number | undefined) =>
+  value !== undefined && base !== undefined && base > 0 ? value / base : null;
+
+function largestChannel(b2: B2Output): B2Scenario | undefined {
+  return b2.scenarios.filter((scenario) => scenario.name.startsWith('channel')).sort((a, b) => b.audience - a.audience)[0];
+}
+
+function verdict(id: string, description: string, value: number | null | undefined, limit: string, holds: (value: number) => boolean): TargetVerdict {
+  const known = value ?? null;
+  return { id, description, value: known, limit, met: known === null ? null : holds(known) };
+}
+
+export function assembleResults(
+  measured: Measured,
+  context: { mode: BenchMode; startedAt: Date; loadAverageAtStart: number; configuredConcurrency: number; ratePerSecond: number; burst: number },
+): BenchResults {
+  const { b0 } = measured;
+  const headline =
+    measured.b1?.measurements.find(
+      (run) =>
+        run.connections === B1_HEADLINE.connections &&
+        run.latencyMs === B1_HEADLINE.latencyMs &&
+        run.concurrency === context.configuredConcurrency &&
+        run.agent === 'sized',
+    ) ?? null;
+  const b1 = measured.b1 && {
+    efficiency: headline?.efficiency ?? null,
+    configuredConcurrency: context.configuredConcurrency,
+    ratePerSecond: context.ratePerSecond,
+    burst: context.burst,
+    headline,
+    ...measured.b1,
+  };
+  const largest = measured.b2 && largestChannel(measured.b2);
+  const b2 = measured.b2 && {
+    requestsPerDelivery: largest?.requestsPerDelivery ?? null,
+    subscribers: largest?.audience ?? null,
+    ...measured.b2,
+  };
+  const b3 = measured.b3 && {
+    p50RatioToB0: ratio(measured.b3.p50Ms, b0?.p50Ms),
+    p99RatioToB0: ratio(measured.b3.p99Ms, b0?.p99Ms),
+    throughputRatioToB0: ratio(measured.b3.deliveriesPerSecond, b0?.deliveriesPerSecond),
+    serverCpuRatioToB0: ratio(measured.b3.serverCpuUsPerDelivery, b0?.serverCpuUsPerDelivery),
+    ...measured.b3,
+  };
+  const b4 = measured.b4 && {
+    maxBundleKb: Math.max(...measured.b4.functions.map((fn: B4Function) => fn.bundleKb)),
+    maxInitMs: Math.max(...measured.b4.functions.map((fn: B4Function) => fn.initMsMedian)),
+    ...measured.b4,
+  };
+
+  const targets: TargetVerdict[] = [];
+  if (b1) {
+    targets.push(
+      verdict('b1.efficiency', `B1 efficiency (ideal / measured), N=10,000, L=20 ms, C=${context.configuredConcurrency}`, b1.efficiency, '>= 0.9', (v) => v >= 0.9),
+    );
+  }
+  if (b2) {
+    targets.push(
+      verdict('b2.requestsPerDelivery', `B2 DynamoDB requests per delivery, channel of ${b2.subscribers ?? '?'}`, b2.requestsPerDelivery, '<= 0.001', (v) => v <= 0.001),
+      // A read per recipient would show as at least one read request per delivery.
+      verdict('b2.readRequestsPerDelivery', `B2 no read per recipient: read requests per delivery, channel of ${b2.subscribers ?? '?'}`, largest?.readRequestsPerDelivery, '< 1', (v) => v < 1),
+    );
+  }
+  if (b3) {
+    targets.push(
+      verdict('b3.p99RatioToB0', 'B3 p99 latency / B0 p99', b3.p99RatioToB0, '<= 2', (v) => v <= 2),
+      verdict('b3.throughputRatioToB0', 'B3 deliveries per second / B0', b3.throughputRatioToB0, '>= 0.5', (v) => v >= 0.5),
+    );
+  }
+  if (b4) {
+    targets.push(
+      verdict('b4.maxBundleKb', 'B4 largest bundle, KB', b4.maxBundleKb, '< 250', (v) => v < 250),
+      verdict('b4.maxInitMs', 'B4 slowest module initialisation (median), ms', b4.maxInitMs, '< 50', (v) => v < 50),
+    );
+  }
+
+  return {
+    schemaVersion: 1,
+    mode: context.mode,
+    startedAt: context.startedAt.toISOString(),
+    durationSeconds: Math.round((Date.now() - context.startedAt.getTime()) / 100) / 10,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryGb: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      loadAverageAtStart: Math.round(context.loadAverageAtStart * 100) / 100,
+    },
+    ...(b0 ? { b0 } : {}),
+    ...(b1 ? { b1 } : {}),
+    ...(b2 ? { b2 } : {}),
+    ...(b3 ? { b3 } : {}),
+    ...(b4 ? { b4 } : {}),
+    targets,
+  };
+}
