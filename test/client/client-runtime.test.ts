@@ -86,7 +86,7 @@ describe('NotificationClient against the local runtime', () => {
       await events.once('notification', (frame) => frame.payload.notificationId === live[0]!.payload.notificationId);
 
       const reconnect = tokens.holdNext();
-      const deleted = await fetch(`${runtime.httpUrl}/@connections/${welcome.connectionId}`, { method: 'DELETE' });
+      const deleted = await fetch(`${runtime.httpUrl}/@connections/${encodeURIComponent(welcome.connectionId)}`, { method: 'DELETE' });
       await step(events, 'the reconnect to ask for a token', reconnect.reached);
       // Published while carol has no connection: only recover can bring these.
       const missed = [notificationRecord({ channel: 'booking-updates' }), notificationRecord({ targetUserId: 'carol' })];
