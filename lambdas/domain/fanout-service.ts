@@ -85,6 +85,13 @@ export interface FanoutServiceOptions {
    * @default 10_000
    */
   readonly redispatchAfterMs?: number;
+  /**
+   * Connections a worker claims, posts and records at a time: each chunk costs one
+   * progress write, and a crash leaves at most one chunk in doubt (recoverable, never
+   * posted twice). Never below `concurrency`, so that a chunk keeps every post slot busy.
+   * @default DEFAULT_CHUNK_SIZE
+   */
+  readonly chunkSize?: number;
   /** @default DEFAULT_RETRY_POLICY */
   readonly retry?: RetryPolicy;
   /** Waits between attempts and polls; injectable so tests need not sleep. */
@@ -97,6 +104,13 @@ export interface FanoutServiceOptions {
 
 /** Connections per shard unless configured. */
 export const DEFAULT_SHARD_SIZE = 1000;
+
+/**
+ * Connections per progress write unless configured: about a second of posting for one
+ * of four workers at the default quota share (2,500 posts/s), a tenth of a second for a
+ * fan-out posting alone. See docs/delivery.md, "What progress costs".
+ */
+export const DEFAULT_CHUNK_SIZE = 250;
 
 /** A record set aside, and why. */
 export interface InvalidRecordReport extends RecordPosition {
@@ -479,7 +493,19 @@ export class FanoutService {
 /** What a worker needs: the fan-out's options that concern posting one shard. */
 export type ShardWorkerParts = Pick<
   FanoutServiceOptions,
-  'progress' | 'deadLetters' | 'dispatcher' | 'sender' | 'connections' | 'clock' | 'log' | 'concurrency' | 'retry' | 'sleep' | 'random' | 'reserveMs'
+  | 'progress'
+  | 'deadLetters'
+  | 'dispatcher'
+  | 'sender'
+  | 'connections'
+  | 'clock'
+  | 'log'
+  | 'concurrency'
+  | 'chunkSize'
+  | 'retry'
+  | 'sleep'
+  | 'random'
+  | 'reserveMs'
 >;
 
 /**
@@ -510,7 +536,7 @@ export function createShardWorker(options: ShardWorkerParts): { worker: ShardWor
     ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
     clock: options.clock,
     log: options.log,
-    chunkSize: options.concurrency,
+    chunkSize: Math.max(options.concurrency, options.chunkSize ?? DEFAULT_CHUNK_SIZE),
     timing,
     ...(options.reserveMs !== undefined ? { reserveMs: options.reserveMs } : {}),
   });

@@ -34,6 +34,17 @@ export interface DeliveryJob {
   readonly postsPerSecond: number;
 }
 
+/**
+ * The next range a worker claims in the same write that completes the current one: one
+ * progress write per chunk rather than two.
+ */
+export interface NextClaim {
+  /** End of the next claim, `[until of the completed range, until)`. */
+  readonly until: number;
+  /** The owner's lease, extended as by a claim. */
+  readonly leaseUntilMs: number;
+}
+
 /** What became of the posts of a shard (or of a whole delivery). */
 export interface ShardCounts {
   delivered: number;

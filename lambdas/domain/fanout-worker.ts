@@ -15,8 +15,8 @@ export interface ShardWorkerOptions {
   readonly clock: Clock;
   readonly log: Log;
   /**
-   * Targets claimed at once. A crash leaves at most this many in doubt; each claim costs
-   * two writes. The fan-out uses its post concurrency.
+   * Targets claimed at once. A crash leaves at most this many in doubt; each chunk costs
+   * one progress write (completing it claims the next).
    */
   readonly chunkSize: number;
   /** Retries of the progress store and the dead-letter queue. */
@@ -104,17 +104,22 @@ export class ShardWorker {
     const rate = planned.postsPerSecond > 0 ? planned.postsPerSecond / planned.shardCount : 0;
     const posts = quota ?? (rate > 0 ? new TokenBucket({ ratePerSecond: rate }) : UNLIMITED_POSTS);
     const chunkSize = this.#options.chunkSize;
+    // A chunk must finish inside the lease: at the quota's pace, and with time to record it.
+    const fitsInBudget = (from: number, until: number) => budget.remainingMs() >= this.#reserveMs + (rate > 0 ? ((until - from) * 1000) / rate : 0);
+    // What this run has claimed: `[cursor, claimedUntil)`; nothing yet.
+    let claimedUntil = cursor;
     let finished = false;
     while (cursor < shard.total) {
-      const until = Math.min(cursor + chunkSize, shard.total);
-      // A chunk must finish inside the lease: at the quota's pace, and with time to record it.
-      const chunkMs = rate > 0 ? ((until - cursor) * 1000) / rate : 0;
-      if (budget.remainingMs() < this.#reserveMs + chunkMs) return this.#stop(key, owner, counts, context);
       const from = cursor;
-      const leaseUntilMs = this.#leaseUntil(clock.now().getTime(), budget);
-      const claimed = await storeCall(() => progress.claim(key, owner, from, until, leaseUntilMs));
-      if (!claimed && !(await this.#confirm(key, owner, (s) => s.cursor === from && s.claimedUntil === until, storeCall))) {
-        return { status: 'busy', counts };
+      let until = claimedUntil;
+      if (until === from) {
+        until = Math.min(from + chunkSize, shard.total);
+        if (!fitsInBudget(from, until)) return this.#stop(key, owner, counts, context);
+        const leaseUntilMs = this.#leaseUntil(clock.now().getTime(), budget);
+        const claimed = await storeCall(() => progress.claim(key, owner, from, until, leaseUntilMs));
+        if (!claimed && !(await this.#confirm(key, owner, (s) => s.cursor === from && s.claimedUntil === until, storeCall))) {
+          return { status: 'busy', counts };
+        }
       }
       const report = await this.#options.delivery.deliver([targets.slice(from, until)], planned.data, {
         context: { messageId: key.messageId, shard: key.index },
@@ -123,8 +128,14 @@ export class ShardWorker {
       });
       await this.#deadLetter(key.messageId, report, storeCall);
       const chunkCounts = countsOf(report);
-      const completed = await storeCall(() => progress.complete(key, owner, from, until, chunkCounts, until === shard.total));
-      if (!completed && !(await this.#confirm(key, owner, (s) => s.cursor === until, storeCall))) {
+      const last = until === shard.total;
+      // Completing this chunk claims the next one in the same write, when there is time to
+      // post it; otherwise the next round stops before claiming anything.
+      const nextUntil = Math.min(until + chunkSize, shard.total);
+      const next = !last && fitsInBudget(until, nextUntil) ? { until: nextUntil, leaseUntilMs: this.#leaseUntil(clock.now().getTime(), budget) } : undefined;
+      const completed = await storeCall(() => progress.complete(key, owner, from, until, chunkCounts, last, next));
+      const stored = next?.until ?? until;
+      if (!completed && !(await this.#confirm(key, owner, (s) => s.cursor === until && s.claimedUntil === stored, storeCall))) {
         // Another run took the shard over (our lease had expired) and counts this chunk as
         // in doubt; stop so that only one run ever posts.
         log.warn('lost the shard to another run', { ...context, from, until });
@@ -132,7 +143,8 @@ export class ShardWorker {
       }
       addShardCounts(counts, chunkCounts);
       cursor = until;
-      finished = until === shard.total;
+      claimedUntil = stored;
+      finished = last;
     }
     if (!finished) {
       // The in-doubt range reached the end: nothing was left to post, the shard is done.

@@ -1,7 +1,7 @@
 import type { NotificationFrame } from '../protocol/frames.js';
 import type { Target } from '../protocol/records.js';
 import type { DeadLetter } from './fanout-dead-letter.js';
-import type { DeliveryJob, ShardCounts, ShardKey, ShardRequest, ShardState } from './fanout-shards.js';
+import type { DeliveryJob, NextClaim, ShardCounts, ShardKey, ShardRequest, ShardState } from './fanout-shards.js';
 import type { Connection, ConnectionRef, ConnectionSummary, UserPresence } from './model.js';
 
 /**
@@ -204,9 +204,10 @@ export interface DeliveryProgressStore {
 
   /**
    * Records the claimed `[from, until)` as posted, with what became of it; `done` when
-   * `until` is the shard's end (its targets are then dropped). False as for claim.
+   * `until` is the shard's end. With `next` (never with `done`), claims
+   * `[until, next.until)` in the same write, as claim would. False as for claim.
    */
-  complete(key: ShardKey, owner: string, from: number, until: number, counts: ShardCounts, done: boolean): Promise<boolean>;
+  complete(key: ShardKey, owner: string, from: number, until: number, counts: ShardCounts, done: boolean, next?: NextClaim): Promise<boolean>;
 
   /**
    * Gives up a claim an earlier owner left unfinished (it crashed mid-range): the range

@@ -1,3 +1,4 @@
+import { describe, expect, it } from 'vitest';
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { batchWriteAll } from '../../lambdas/adapters/dynamodb/batch-operations.js';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
@@ -19,7 +20,8 @@ const createDynamoDbPorts: PortSetFactory = async () => {
   const props = { client, tables };
   return {
     connections: new DynamoDbConnectionStore(props),
-    subscriptions: new DynamoDbSubscriptionStore(props),
+    // 1,000 a page rather than DynamoDB's 1 MB, so that the contract's 1,500 span pages.
+    subscriptions: new DynamoDbSubscriptionStore({ ...props, pageSize: 1000 }),
     presence: new DynamoDbPresenceStore(props),
     notifications: new DynamoDbNotificationLog(props),
     rateLimiter: (options) => new DynamoDbRateLimiter({ ...props, ...options }),
@@ -40,3 +42,22 @@ describeSubscriptionStoreContract('DynamoDB', createDynamoDbPorts);
 describePresenceStoreContract('DynamoDB', createDynamoDbPorts);
 describeNotificationLogContract('DynamoDB', createDynamoDbPorts);
 describeRateLimiterContract('DynamoDB', createDynamoDbPorts);
+
+describe('DynamoDbSubscriptionStore without a page size', () => {
+  it('lists a channel in DynamoDB pages of up to 1 MB: 1,500 subscribers in one request', async () => {
+    const { client, tables } = await createTestTables();
+    const store = new DynamoDbSubscriptionStore({ client, tables });
+    const channel = 'crowd-one-page';
+    const crowd = Array.from({ length: 1_500 }, (_, index) => ({ connectionId: `c-${String(index).padStart(4, '0')}`, userId: `u-${index}` }));
+    await batchWriteAll(
+      client,
+      tables.Subscriptions,
+      crowd.map((ref) => ({ PutRequest: { Item: { channel, ...ref, expiresAt: 4_102_444_800 } } })),
+    );
+
+    const pages: number[] = [];
+    for await (const page of store.listSubscribers(channel)) pages.push(page.length);
+
+    expect(pages).toEqual([1_500]);
+  });
+});

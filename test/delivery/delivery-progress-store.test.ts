@@ -64,6 +64,36 @@ describe.each(implementations)('%s', (_name, build) => {
     expect(await store.acquire(key, 'w2', 99_000, 50_000)).toBeUndefined();
   });
 
+  it('completes a chunk and claims the next one in one write', async () => {
+    const job = aJob(1);
+    await store.createJob(job, [refs('n', 5)], 3600);
+    const key = { messageId: job.messageId, planId: job.planId, index: 0 };
+    await store.acquire(key, 'w1', 10_000, 1_000);
+    await store.claim(key, 'w1', 0, 2, 10_000);
+
+    expect(await store.complete(key, 'w1', 0, 2, { ...emptyShardCounts(), delivered: 2 }, false, { until: 4, leaseUntilMs: 30_000 })).toBe(true);
+    expect(await store.getShard(key)).toMatchObject({ cursor: 2, claimedUntil: 4, leaseUntilMs: 30_000, done: false, targets: refs('n', 5) });
+    // The claim it made is as fenced as any other: a repeat of the same write fails.
+    expect(await store.complete(key, 'w1', 0, 2, emptyShardCounts(), false, { until: 4, leaseUntilMs: 30_000 })).toBe(false);
+    expect(await store.complete(key, 'w1', 2, 4, { ...emptyShardCounts(), delivered: 2 }, false, { until: 5, leaseUntilMs: 30_000 })).toBe(true);
+    expect(await store.complete(key, 'w1', 4, 5, { ...emptyShardCounts(), delivered: 1 }, true)).toBe(true);
+    expect(await store.getShard(key)).toMatchObject({ cursor: 5, claimedUntil: 5, done: true, counts: { delivered: 5 } });
+  });
+
+  it('hands a taker-over the claim a combined write left behind', async () => {
+    const job = aJob(1);
+    await store.createJob(job, [refs('m', 6)], 3600);
+    const key = { messageId: job.messageId, planId: job.planId, index: 0 };
+    await store.acquire(key, 'crashed', 5_000, 1_000);
+    await store.claim(key, 'crashed', 0, 3, 5_000);
+    await store.complete(key, 'crashed', 0, 3, { ...emptyShardCounts(), delivered: 3 }, false, { until: 6, leaseUntilMs: 5_000 });
+
+    expect(await store.acquire(key, 'next', 20_000, 6_000)).toMatchObject({ cursor: 3, claimedUntil: 6, owner: 'next', targets: refs('m', 6) });
+    expect(await store.abandon(key, 'next', 3, 6)).toBe(true);
+    expect(await store.complete(key, 'next', 6, 6, emptyShardCounts(), true)).toBe(true);
+    expect(await store.getShard(key)).toMatchObject({ done: true, counts: { delivered: 3, inDoubt: 3 } });
+  });
+
   it('fences owners: no second lease while one holds, and a new owner takes over an abandoned claim as in doubt', async () => {
     const job = aJob(1);
     await store.createJob(job, [refs('d', 5)], 3600);

@@ -78,6 +78,7 @@ function world(connectionCount: number) {
     clock,
     log: silentLog,
     concurrency: 5,
+    chunkSize: 5,
     historyTtlSeconds: 3600,
     shardSize: 20,
     redispatchAfterMs: 1000,
@@ -214,17 +215,17 @@ describe('FanoutService with shards', () => {
 
   describe('a worker crash', () => {
     it('resumes the shard after the lease ends, skipping the chunk in doubt, posting nothing twice', async () => {
-      // Prepare: a plan of one shard of 20, and a run that dies after claiming its second chunk.
+      // Prepare: a plan of one shard of 20 in chunks of 5, and a run that dies right after
+      // the write that completes its first chunk and claims the second.
       const w = world(20);
       await w.ready;
       const service = new FanoutService({ ...w.options(), dispatcher: undefined });
-      let claims = 0;
       const progress = w.progress;
       const dying = withOverrides(progress, {
-        claim: async (...args: Parameters<DeliveryProgressStore['claim']>) => {
-          const claimed = await progress.claim(...args);
-          if (++claims === 2) throw new Error('process died');
-          return claimed;
+        complete: async (...args: Parameters<DeliveryProgressStore['complete']>) => {
+          const completed = await progress.complete(...args);
+          if (args[6] !== undefined) throw new Error('process died');
+          return completed;
         },
       });
       const crashing = new FanoutService({ ...w.options(), dispatcher: undefined, progress: dying, deduplicator: new MemoryDeduplicator() });

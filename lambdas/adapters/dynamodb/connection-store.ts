@@ -54,11 +54,14 @@ export class DynamoDbConnectionStore implements ConnectionStore {
   private readonly client: DynamoDBDocumentClient;
   private readonly tables: TableNames;
   private readonly pageSize: number;
+  /** The page size as given; undefined means DynamoDB's 1 MB pages. */
+  private readonly listingPageSize: number | undefined;
 
   constructor(props: DynamoDbStoreProps) {
     this.client = props.client;
     this.tables = props.tables;
     this.pageSize = props.pageSize ?? DEFAULT_PAGE_SIZE;
+    this.listingPageSize = props.pageSize;
   }
 
   async open(connection: Connection, options: { readonly limit: number; readonly staleBefore: string }): Promise<void> {
@@ -309,14 +312,17 @@ export class DynamoDbConnectionStore implements ConnectionStore {
   }
 
   listAll(): AsyncIterable<ConnectionSummary[]> {
-    return this.listActivity();
+    // A broadcast's audience (and stats) read everything: DynamoDB's 1 MB pages, a request
+    // per several thousand connections, unless a page size was set.
+    return this.listActivity(undefined, this.listingPageSize);
   }
 
   listIdleSince(cutoff: string): AsyncIterable<ConnectionSummary[]> {
-    return this.listActivity(cutoff);
+    // Cleanup removes each one page by page: small pages keep its work between checks small.
+    return this.listActivity(cutoff, this.pageSize);
   }
 
-  private async *listActivity(before?: string): AsyncIterable<ConnectionSummary[]> {
+  private async *listActivity(before: string | undefined, pageSize: number | undefined): AsyncIterable<ConnectionSummary[]> {
     for (let shard = 0; shard < ACTIVITY_SHARDS; shard++) {
       const input: QueryCommandInput = {
         TableName: this.tables.Connections,
@@ -325,7 +331,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
         ExpressionAttributeNames: before === undefined ? { '#shard': 'shard' } : { '#shard': 'shard', '#seen': 'lastSeenAt' },
         ExpressionAttributeValues: before === undefined ? { ':shard': shard } : { ':shard': shard, ':before': before },
       };
-      for await (const page of queryPages(this.client, this.pageSize, input)) yield page.map(fromActivityIndexItem);
+      for await (const page of queryPages(this.client, pageSize, input)) yield page.map(fromActivityIndexItem);
     }
   }
 }

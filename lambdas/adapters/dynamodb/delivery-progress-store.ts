@@ -1,5 +1,6 @@
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { DeliveryJob, ShardCounts, ShardKey, ShardState } from '../../domain/fanout-shards.js';
+import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ThrottledError, TransientError } from '../../domain/errors.js';
+import type { DeliveryJob, NextClaim, ShardCounts, ShardKey, ShardState } from '../../domain/fanout-shards.js';
 import type { ConnectionRef } from '../../domain/model.js';
 import type { DeliveryProgressStore } from '../../domain/ports.js';
 import { batchGetAll, batchWriteAll } from './batch-operations.js';
@@ -12,14 +13,18 @@ export const MAX_SHARD_SIZE = 2000;
 
 const COUNT_NAMES = ['delivered', 'gone', 'failed', 'inDoubt', 'retried', 'throttled'] as const;
 
-/** Every attribute of a shard but its targets: what the fan-out polls. */
+/** Every attribute of a progress item: what the fan-out polls. */
 const PROGRESS_ATTRIBUTES = ['messageId', 'planId', 'idx', 'total', 'cursor', 'claimedUntil', 'owner', 'leaseUntilMs', 'done', ...COUNT_NAMES];
 
 /**
  * Delivery jobs and shard progress in the Deliveries table (docs/data-model.md): a job
- * item `job#{messageId}` and one item per shard `shard#{messageId}#{planId}#{index}`,
- * each shard in its own partition so that parallel workers never share one. Targets are
- * kept as one JSON string (`[[connectionId, userId], ...]`): compact, read whole.
+ * item `job#{messageId}`, and per shard a progress item `shard#{messageId}#{planId}#{index}`
+ * and a targets item `targets#{messageId}#{planId}#{index}`, each in its own partition
+ * so that parallel workers never share one. Targets are one JSON string
+ * (`[[connectionId, userId], ...]`), written once with the plan and read once per run;
+ * they are kept apart from the progress because DynamoDB bills an update by the size of
+ * the whole item: on a shard of 1,000 targets (about 40 KB) every cursor move cost 40
+ * write units, on the progress item alone it costs 1.
  */
 export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
   private readonly client: DynamoDBDocumentClient;
@@ -56,24 +61,37 @@ export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
     await batchWriteAll(
       this.client,
       this.tables.Deliveries,
-      shards.map((targets, index) => ({
-        PutRequest: {
-          Item: {
-            pk: shardKey({ messageId: job.messageId, planId: job.planId, index }),
-            messageId: job.messageId,
-            planId: job.planId,
-            idx: index,
-            total: targets.length,
-            cursor: 0,
-            claimedUntil: 0,
-            leaseUntilMs: 0,
-            done: false,
-            ...Object.fromEntries(COUNT_NAMES.map((name) => [name, 0])),
-            targets: JSON.stringify(targets.map((ref) => [ref.connectionId, ref.userId])),
-            expiresAt,
+      shards.flatMap((targets, index) => {
+        const key = { messageId: job.messageId, planId: job.planId, index };
+        return [
+          {
+            PutRequest: {
+              Item: {
+                pk: targetsKey(key),
+                targets: JSON.stringify(targets.map((ref) => [ref.connectionId, ref.userId])),
+                expiresAt,
+              },
+            },
           },
-        },
-      })),
+          {
+            PutRequest: {
+              Item: {
+                pk: shardKey(key),
+                messageId: job.messageId,
+                planId: job.planId,
+                idx: index,
+                total: targets.length,
+                cursor: 0,
+                claimedUntil: 0,
+                leaseUntilMs: 0,
+                done: false,
+                ...Object.fromEntries(COUNT_NAMES.map((name) => [name, 0])),
+                expiresAt,
+              },
+            },
+          },
+        ];
+      }),
     );
     try {
       await this.client.send(
@@ -91,10 +109,26 @@ export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
   }
 
   async getShard(key: ShardKey): Promise<ShardState | undefined> {
-    const output = await translatingErrors('GetItem', () =>
-      this.client.send(new GetCommand({ TableName: this.tables.Deliveries, Key: { pk: shardKey(key) }, ConsistentRead: true })),
+    // One request for both items; the targets only while the shard is not done.
+    const output = await translatingErrors('BatchGetItem', () =>
+      this.client.send(
+        new BatchGetCommand({
+          RequestItems: { [this.tables.Deliveries]: { Keys: [{ pk: shardKey(key) }, { pk: targetsKey(key) }], ConsistentRead: true } },
+        }),
+      ),
     );
-    return output.Item ? toShardState(output.Item) : undefined;
+    const unread = output.UnprocessedKeys?.[this.tables.Deliveries]?.Keys?.length ?? 0;
+    if (unread > 0) {
+      // DynamoDB left part of the read undone (throttling): the caller retries it whole.
+      throw new ThrottledError('DynamoDB throttled BatchGetItem (unprocessed keys)');
+    }
+    const items = output.Responses?.[this.tables.Deliveries] ?? [];
+    const progress = items.find((item) => item.pk === shardKey(key));
+    if (!progress) return undefined;
+    const state = toShardState(progress);
+    if (state.done) return state;
+    const targets = items.find((item) => item.pk === targetsKey(key));
+    return { ...state, targets: targetsOf(targets) };
   }
 
   async listShards(job: DeliveryJob): Promise<ShardState[]> {
@@ -113,7 +147,14 @@ export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
       ExpressionAttributeValues: { ':owner': owner, ':lease': leaseUntilMs, ':now': nowMs, ':false': false },
       ReturnValues: 'ALL_NEW',
     });
-    return attributes ? toShardState(attributes) : undefined;
+    if (!attributes) return undefined;
+    const state = toShardState(attributes);
+    // Targets never change once planned, and were stored before the job: a consistent
+    // read finds them.
+    const output = await translatingErrors('GetItem', () =>
+      this.client.send(new GetCommand({ TableName: this.tables.Deliveries, Key: { pk: targetsKey(key) }, ConsistentRead: true })),
+    );
+    return { ...state, targets: targetsOf(output.Item) };
   }
 
   async claim(key: ShardKey, owner: string, from: number, until: number, leaseUntilMs: number): Promise<boolean> {
@@ -127,12 +168,22 @@ export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
     );
   }
 
-  async complete(key: ShardKey, owner: string, from: number, until: number, counts: ShardCounts, done: boolean): Promise<boolean> {
+  async complete(
+    key: ShardKey,
+    owner: string,
+    from: number,
+    until: number,
+    counts: ShardCounts,
+    done: boolean,
+    next?: NextClaim,
+  ): Promise<boolean> {
+    if (next && (done || next.until <= until)) throw new RangeError(`cannot claim [${until}, ${next?.until}) with done=${done}`);
     const values: Record<string, unknown> = { ':owner': owner, ':from': from, ':until': until, ':done': done };
     for (const name of COUNT_NAMES) values[`:${name}`] = counts[name];
+    if (next) Object.assign(values, { ':next': next.until, ':lease': next.leaseUntilMs });
     return (
       (await this.conditionalUpdate(key, {
-        UpdateExpression: `SET #cursor = :until, done = :done ADD ${COUNT_NAMES.map((name) => `${name} :${name}`).join(', ')}${done ? ' REMOVE targets' : ''}`,
+        UpdateExpression: `SET #cursor = :until, done = :done${next ? ', claimedUntil = :next, leaseUntilMs = :lease' : ''} ADD ${COUNT_NAMES.map((name) => `${name} :${name}`).join(', ')}`,
         ConditionExpression: `#owner = :owner AND #cursor = :from AND claimedUntil = :until${done ? ' AND #total = :until' : ''}`,
         ExpressionAttributeNames: { '#owner': 'owner', '#cursor': 'cursor', ...(done ? { '#total': 'total' } : {}) },
         ExpressionAttributeValues: values,
@@ -167,7 +218,8 @@ export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
   ): Promise<Record<string, unknown> | undefined> {
     try {
       const output = await this.client.send(
-        new UpdateCommand({ TableName: this.tables.Deliveries, Key: { pk: shardKey(key) }, ReturnValues: 'ALL_NEW', ...input }),
+        // Only acquire asks for the item back.
+        new UpdateCommand({ TableName: this.tables.Deliveries, Key: { pk: shardKey(key) }, ...input }),
       );
       return output.Attributes ?? {};
     } catch (error) {
@@ -185,8 +237,17 @@ function shardKey(key: ShardKey): string {
   return `shard#${key.messageId}#${key.planId}#${key.index}`;
 }
 
+function targetsKey(key: ShardKey): string {
+  return `targets#${key.messageId}#${key.planId}#${key.index}`;
+}
+
+function targetsOf(item: Record<string, unknown> | undefined): ConnectionRef[] {
+  // A plan's targets item is written before its job; without it the shard has nothing to post.
+  if (!item || typeof item.targets !== 'string') throw new TransientError('the targets of a planned shard were not found');
+  return (JSON.parse(item.targets) as [string, string][]).map(([connectionId, userId]) => ({ connectionId, userId }));
+}
+
 function toShardState(item: Record<string, unknown>): ShardState {
-  const targets = typeof item.targets === 'string' ? (JSON.parse(item.targets) as [string, string][]) : undefined;
   return {
     messageId: item.messageId as string,
     planId: item.planId as string,
@@ -205,6 +266,5 @@ function toShardState(item: Record<string, unknown>): ShardState {
       retried: Number(item.retried ?? 0),
       throttled: Number(item.throttled ?? 0),
     },
-    ...(targets ? { targets: targets.map(([connectionId, userId]) => ({ connectionId, userId })) } : {}),
   };
 }

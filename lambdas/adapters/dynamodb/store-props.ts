@@ -6,9 +6,11 @@ export interface DynamoDbStoreProps {
   readonly client: DynamoDBDocumentClient;
   readonly tables: TableNames;
   /**
-   * Items per Query page when listing, so that a caller working page by page (fan-out,
-   * cleanup) holds a bounded number in memory.
-   * @default 1000
+   * Items per Query page when listing, so that a caller working page by page (cleanup)
+   * holds a bounded number in memory.
+   * @default 1000; the fan-out's audience listings (a channel's subscribers, every
+   *   connection) default to DynamoDB's own pages of up to 1 MB: a request per 1 MB
+   *   rather than per 1,000 items.
    */
   readonly pageSize?: number;
 }

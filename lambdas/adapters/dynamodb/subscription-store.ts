@@ -6,7 +6,7 @@ import { batchWriteAll } from './batch-operations.js';
 import { sortedChannels } from './connection-item.js';
 import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import { queryPages } from './query-pages.js';
-import { DEFAULT_PAGE_SIZE, type DynamoDbStoreProps } from './store-props.js';
+import type { DynamoDbStoreProps } from './store-props.js';
 import type { TableNames } from './tables.js';
 
 /**
@@ -17,12 +17,14 @@ import type { TableNames } from './tables.js';
 export class DynamoDbSubscriptionStore implements SubscriptionStore {
   private readonly client: DynamoDBDocumentClient;
   private readonly tables: TableNames;
-  private readonly pageSize: number;
+  /** Undefined: DynamoDB's 1 MB pages (about 10,000 subscribers a request). */
+  private readonly pageSize: number | undefined;
 
   constructor(props: DynamoDbStoreProps) {
     this.client = props.client;
     this.tables = props.tables;
-    this.pageSize = props.pageSize ?? DEFAULT_PAGE_SIZE;
+    // The fan-out reads the whole audience anyway; only the request count depends on the page.
+    this.pageSize = props.pageSize;
   }
 
   async subscribe(ref: ConnectionRef, channels: readonly string[]): Promise<string[]> {

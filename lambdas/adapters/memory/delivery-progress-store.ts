@@ -1,4 +1,4 @@
-import { addShardCounts, emptyShardCounts, type DeliveryJob, type ShardCounts, type ShardKey, type ShardState } from '../../domain/fanout-shards.js';
+import { addShardCounts, emptyShardCounts, type DeliveryJob, type NextClaim, type ShardCounts, type ShardKey, type ShardState } from '../../domain/fanout-shards.js';
 import type { ConnectionRef } from '../../domain/model.js';
 import type { DeliveryProgressStore } from '../../domain/ports.js';
 
@@ -51,7 +51,8 @@ export class MemoryDeliveryProgressStore implements DeliveryProgressStore {
 
   async getShard(key: ShardKey): Promise<ShardState | undefined> {
     const shard = this.#shards.get(keyOf(key));
-    return shard ? snapshot(shard, true) : undefined;
+    // Like DynamoDB's: the targets are read with a shard only while it is not done.
+    return shard ? snapshot(shard, !shard.done) : undefined;
   }
 
   async listShards(job: DeliveryJob): Promise<ShardState[]> {
@@ -79,14 +80,26 @@ export class MemoryDeliveryProgressStore implements DeliveryProgressStore {
     return true;
   }
 
-  async complete(key: ShardKey, owner: string, from: number, until: number, counts: ShardCounts, done: boolean): Promise<boolean> {
+  async complete(
+    key: ShardKey,
+    owner: string,
+    from: number,
+    until: number,
+    counts: ShardCounts,
+    done: boolean,
+    next?: NextClaim,
+  ): Promise<boolean> {
+    if (next && (done || next.until <= until)) throw new RangeError(`cannot claim [${until}, ${next?.until}) with done=${done}`);
     const shard = this.#shards.get(keyOf(key));
     if (!shard || shard.owner !== owner || shard.cursor !== from || shard.claimedUntil !== until) return false;
     if (done && shard.total !== until) return false;
     shard.cursor = until;
     shard.done = done;
     addShardCounts(shard.counts, counts);
-    if (done) delete shard.targets;
+    if (next) {
+      shard.claimedUntil = next.until;
+      shard.leaseUntilMs = next.leaseUntilMs;
+    }
     return true;
   }
 
