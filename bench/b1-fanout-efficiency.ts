@@ -1,5 +1,4 @@
 import { Agent, request } from 'node:http';
-import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { ApiGatewayMessageSender } from '../lambdas/adapters/apigateway/message-sender.js';
 import {
   MemoryConnectionStore,
@@ -12,9 +11,9 @@ import { BenchDeduplicator, buildFanout, notificationValue, sourceRecords } from
 import type { ManagementApiCounts, ManagementApiSettings } from './servers/management-api-server.js';
 
 /**
- * B1, fan-out efficiency: the production FanoutService, ApiGatewayMessageSender and SDK
- * client post one notification to N connections through a loopback Management API that
- * answers after L ms and admits `ratePerSecond` posts a second. The stores are the
+ * B1, fan-out efficiency: the production FanoutService and ApiGatewayMessageSender
+ * (SigV4 over node:http, as the composition builds it) post one notification to N
+ * connections through a loopback Management API that answers after L ms and admits `ratePerSecond` posts a second. The stores are the
  * in-memory twins, so the time measured is the posting path's. Ideal time:
  * max(N * L / C, N / rate).
  */
@@ -24,9 +23,9 @@ export interface B1Run {
   readonly latencyMs: number;
   readonly concurrency: number;
   /**
-   * `sized`: the bench gives the SDK an HTTP agent with C sockets. `sdk-default`: the
-   * handler the SDK builds when given only options, as lambdas/composition.ts does
-   * (50 sockets at most, whatever C is).
+   * Which agent the sender posts through. Since the sender keeps its own keep-alive
+   * agent of C sockets, as lambdas/composition.ts builds it, both values measure that
+   * agent; `sdk-default` named the SDK's 50-socket agent the sender used to get.
    */
   readonly agent: 'sized' | 'sdk-default';
 }
@@ -83,17 +82,16 @@ export function idealMs(run: Pick<B1Run, 'connections' | 'latencyMs' | 'concurre
 }
 
 function senderFor(endpoint: string, run: B1Run): { sender: ApiGatewayMessageSender; destroy: () => void } {
-  const requestHandler =
-    run.agent === 'sized'
-      ? { httpAgent: new Agent({ keepAlive: true, maxSockets: run.concurrency }), requestTimeout: 60_000 }
-      : { requestTimeout: 60_000 };
-  const client = new ApiGatewayManagementApiClient({
+  // Built as lambdas/composition.ts builds the fan-out's sender: an agent of C sockets.
+  // `sdk-default` now measures the same thing (the SDK's 50-socket agent is gone).
+  const sender = new ApiGatewayMessageSender({
     endpoint,
+    maxSockets: run.concurrency,
+    requestTimeoutMs: 60_000,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
-    requestHandler,
+    credentials: async () => ({ accessKeyId: 'bench', secretAccessKey: 'bench' }),
   });
-  return { sender: new ApiGatewayMessageSender({ client }), destroy: () => client.destroy() };
+  return { sender, destroy: () => sender.destroy() };
 }
 
 /**

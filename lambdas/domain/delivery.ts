@@ -71,6 +71,13 @@ export interface DeliveryLimits {
 /**
  * Runs `work` for every item of every page, never more than `limit` at once, starting
  * items as pages arrive rather than after reading them all. `work` must not reject.
+ *
+ * A pool of `limit` workers pulls items from one shared cursor, so each item costs the
+ * same whatever `limit` is (racing every in-flight promise per item grows with it). The
+ * next page is read when a worker finds the current one used up; workers that run dry
+ * meanwhile wait for that one read. If reading a page (or, against the contract, `work`)
+ * fails, no further item starts, the items already running finish, and the error is
+ * thrown.
  */
 export async function forEachBounded<T>(
   pages: AsyncIterable<readonly T[]> | Iterable<readonly T[]>,
@@ -78,15 +85,43 @@ export async function forEachBounded<T>(
   work: (item: T) => Promise<void>,
 ): Promise<void> {
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`concurrency must be a positive integer, got ${limit}`);
-  const inFlight = new Set<Promise<void>>();
-  for await (const page of pages) {
-    for (const item of page) {
-      while (inFlight.size >= limit) await Promise.race(inFlight);
-      const running: Promise<void> = work(item).finally(() => inFlight.delete(running));
-      inFlight.add(running);
+  const iterator: AsyncIterator<readonly T[]> | Iterator<readonly T[]> =
+    Symbol.asyncIterator in pages ? pages[Symbol.asyncIterator]() : pages[Symbol.iterator]();
+  let page: readonly T[] = [];
+  let index = 0;
+  let exhausted = false;
+  let failure: { readonly error: unknown } | undefined;
+  let pageRead: Promise<void> | undefined;
+  const readNextPage = () =>
+    (pageRead ??= (async () => {
+      try {
+        const result = await iterator.next();
+        if (result.done) exhausted = true;
+        else {
+          page = result.value;
+          index = 0;
+        }
+      } finally {
+        pageRead = undefined;
+      }
+    })());
+  const worker = async () => {
+    try {
+      while (failure === undefined) {
+        if (index < page.length) await work(page[index++]!);
+        else if (exhausted) return;
+        else await readNextPage();
+      }
+    } catch (error) {
+      failure ??= { error };
     }
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+  if (failure !== undefined) {
+    // Stopped early: let the source release what it holds (a paginator, a cursor).
+    if (!exhausted) await Promise.resolve(iterator.return?.()).catch(() => undefined);
+    throw failure.error;
   }
-  await Promise.all(inFlight);
 }
 
 type PostOutcome =

@@ -1,15 +1,14 @@
+import { createHash, createHmac } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
-  ApiGatewayManagementApiClient,
-  ApiGatewayManagementApiServiceException,
-  DeleteConnectionCommand,
-  ForbiddenException,
-  GoneException,
-  LimitExceededException,
-  PostToConnectionCommand,
-} from '@aws-sdk/client-apigatewaymanagementapi';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiGatewayMessageSender } from '../../lambdas/adapters/apigateway/message-sender.js';
+  ApiGatewayMessageSender,
+  ManagementApiResponseError,
+  ManagementApiTimeoutError,
+  regionOfEndpoint,
+  type ApiGatewayMessageSenderProps,
+} from '../../lambdas/adapters/apigateway/message-sender.js';
 import {
   ConnectionGoneError,
   NotificationServiceError,
@@ -17,112 +16,331 @@ import {
   TransientError,
 } from '../../lambdas/domain/errors.js';
 
-// aws-sdk-client-mock injects the faults API Gateway will not produce on demand.
-const managementApi = mockClient(ApiGatewayManagementApiClient);
+/**
+ * The faults API Gateway will not produce on demand (410, 429, 5xx, resets, silence),
+ * answered by a loopback HTTP server: the sender's real request path, no SDK mock.
+ */
 
-function serviceError(name: string, status: number, fault: 'client' | 'server' = status >= 500 ? 'server' : 'client') {
-  return new ApiGatewayManagementApiServiceException({ name, $fault: fault, $metadata: { httpStatusCode: status }, message: name });
+const CREDENTIALS = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'session-token' };
+
+interface ReceivedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: Buffer;
+}
+
+type Answer = (response: ServerResponse, request: IncomingMessage) => void;
+
+/** A Management API stand-in that answers each request with the next scripted answer (the last one repeats). */
+class ScriptedManagementApi {
+  readonly received: ReceivedRequest[] = [];
+  readonly #answers: Answer[] = [];
+  readonly #server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      this.received.push({ method: request.method!, url: request.url!, headers: request.headers, body: Buffer.concat(chunks) });
+      const answer = this.#answers.length > 1 ? this.#answers.shift()! : this.#answers[0] ?? ok();
+      answer(response, request);
+    });
+  });
+  readonly #sockets = new Set<Socket>();
+  connectionsOpened = 0;
+
+  answer(...answers: Answer[]): this {
+    this.#answers.push(...answers);
+    return this;
+  }
+
+  async start(): Promise<string> {
+    this.#server.on('connection', (socket) => {
+      this.connectionsOpened += 1;
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/prod`;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+const ok = (status = 200): Answer => (response) => response.writeHead(status).end();
+const apiError = (status: number, errorType: string, message = errorType): Answer => (response) =>
+  response.writeHead(status, { 'content-type': 'application/json', 'x-amzn-ErrorType': errorType }).end(JSON.stringify({ message }));
+const resetSocket: Answer = (_response, request) => request.socket.destroy();
+const neverAnswer: Answer = () => undefined;
+
+let server: ScriptedManagementApi | undefined;
+let sender: ApiGatewayMessageSender | undefined;
+
+async function senderAgainst(answers: Answer[], props: Partial<ApiGatewayMessageSenderProps> = {}): Promise<ApiGatewayMessageSender> {
+  server = new ScriptedManagementApi().answer(...answers);
+  sender = new ApiGatewayMessageSender({
+    endpoint: await server.start(),
+    maxSockets: 4,
+    requestTimeoutMs: 10_000,
+    region: 'eu-west-1',
+    credentials: async () => CREDENTIALS,
+    ...props,
+  });
+  return sender;
+}
+
+async function failure(calling: Promise<unknown>): Promise<Error> {
+  try {
+    await calling;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('the call succeeded');
+}
+
+afterEach(async () => {
+  sender?.destroy();
+  await server?.stop();
+  sender = undefined;
+  server = undefined;
+});
+
+/**
+ * SigV4 recomputed from what the server received, independently of the sender's signer:
+ * the double encoding of the path, the signed headers and the payload hash included.
+ */
+function expectedSignature(request: ReceivedRequest, region: string): { signature: string; credential: string } {
+  const authorization = String(request.headers.authorization);
+  const [, , signedHeaders] = /^AWS4-HMAC-SHA256 Credential=([^,]+), SignedHeaders=([^,]+), Signature=[0-9a-f]{64}$/.exec(authorization)!;
+  const amzDate = String(request.headers['x-amz-date']);
+  const scope = `${amzDate.slice(0, 8)}/${region}/execute-api/aws4_request`;
+  const canonicalPath = request.url
+    .split('/')
+    .map((segment) => encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+    .join('/');
+  const canonicalHeaders = signedHeaders!
+    .split(';')
+    .map((name) => `${name}:${String(request.headers[name]).trim()}\n`)
+    .join('');
+  const canonicalRequest = [
+    request.method,
+    canonicalPath,
+    '',
+    canonicalHeaders,
+    signedHeaders,
+    createHash('sha256').update(request.body).digest('hex'),
+  ].join('\n');
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
+  let key: Buffer = createHmac('sha256', `AWS4${CREDENTIALS.secretAccessKey}`).update(amzDate.slice(0, 8)).digest();
+  for (const part of [region, 'execute-api', 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
+  return { signature: createHmac('sha256', key).update(stringToSign).digest('hex'), credential: `${CREDENTIALS.accessKeyId}/${scope}` };
 }
 
 describe('ApiGatewayMessageSender', () => {
-  let sender: ApiGatewayMessageSender;
-
-  beforeEach(() => {
-    managementApi.reset();
-    sender = new ApiGatewayMessageSender({
-      client: new ApiGatewayManagementApiClient({ endpoint: 'http://127.0.0.1:1/stage', region: 'us-east-1' }),
-    });
-  });
-
-  afterEach(() => managementApi.reset());
-
   describe('post', () => {
-    it('posts the frame text to the connection', async () => {
+    it('posts the frame bytes to /{stage}/@connections/{id} with the id URL-encoded', async () => {
       // Prepare
-      managementApi.on(PostToConnectionCommand).resolves({});
+      const posting = await senderAgainst([ok()]);
 
-      // Act
-      await sender.post('conn-1', '{"type":"notification"}');
+      // Act: API Gateway's ids end in '=' and may hold '+' and '/'.
+      await posting.post('L0SM9c+OF/vHcCIhw=', '{"type":"notification","title":"é ✓"}');
 
       // Assess
-      const calls = managementApi.commandCalls(PostToConnectionCommand);
-      expect(calls).toHaveLength(1);
-      const input = calls[0]!.args[0].input;
-      expect(input.ConnectionId).toBe('conn-1');
-      expect(new TextDecoder().decode(input.Data as Uint8Array)).toBe('{"type":"notification"}');
+      const [request] = server!.received;
+      expect(request!.method).toBe('POST');
+      expect(request!.url).toBe('/prod/@connections/L0SM9c%2BOF%2FvHcCIhw%3D');
+      expect(request!.body.toString('utf8')).toBe('{"type":"notification","title":"é ✓"}');
+      expect(request!.headers['content-length']).toBe(String(request!.body.length));
     });
 
-    it('turns GoneException into ConnectionGoneError naming the connection', async () => {
-      managementApi.on(PostToConnectionCommand).rejects(new GoneException({ $metadata: { httpStatusCode: 410 }, message: 'Gone' }));
+    it('signs the request with SigV4 for execute-api, session token included', async () => {
+      // Prepare
+      const posting = await senderAgainst([ok()]);
 
-      const error = await sender.post('conn-gone', 'x').catch((caught: unknown) => caught);
+      // Act
+      await posting.post('L0SM9cOFvHcCIhw=', '{"type":"notification"}');
+
+      // Assess
+      const [request] = server!.received;
+      const { signature, credential } = expectedSignature(request!, 'eu-west-1');
+      expect(request!.headers.authorization).toContain(`Credential=${credential},`);
+      expect(request!.headers.authorization).toMatch(/SignedHeaders=[^,]*host[^,]*x-amz-date[^,]*x-amz-security-token/);
+      expect(request!.headers.authorization).toMatch(new RegExp(`Signature=${signature}$`));
+      expect(request!.headers['x-amz-security-token']).toBe(CREDENTIALS.sessionToken);
+    });
+
+    it('holds at most maxSockets kept-alive sockets, reused across posts', async () => {
+      // Prepare
+      const posting = await senderAgainst([ok()], { maxSockets: 2 });
+
+      // Act
+      for (let round = 0; round < 3; round += 1) {
+        await Promise.all(Array.from({ length: 6 }, (_, index) => posting.post(`c${index}`, 'x')));
+      }
+
+      // Assess
+      expect(server!.received).toHaveLength(18);
+      expect(server!.connectionsOpened).toBe(2);
+    });
+
+    it('fetches credentials once for many posts', async () => {
+      let fetched = 0;
+      const posting = await senderAgainst([ok()], {
+        credentials: async () => {
+          fetched += 1;
+          return CREDENTIALS;
+        },
+      });
+
+      await Promise.all(Array.from({ length: 5 }, (_, index) => posting.post(`c${index}`, 'x')));
+      await posting.post('c5', 'x');
+
+      expect(fetched).toBe(1);
+    });
+
+    it('turns 410 GoneException into ConnectionGoneError naming the connection', async () => {
+      const posting = await senderAgainst([apiError(410, 'GoneException')]);
+
+      const error = await failure(posting.post('conn-gone', 'x'));
 
       expect(error).toBeInstanceOf(ConnectionGoneError);
       expect((error as ConnectionGoneError).connectionId).toBe('conn-gone');
-      expect((error as Error).cause).toBeInstanceOf(GoneException);
+      expect(error.cause).toBeInstanceOf(ManagementApiResponseError);
+      expect((error.cause as ManagementApiResponseError).errorType).toBe('GoneException');
     });
 
     it('turns any HTTP 410 into ConnectionGoneError', async () => {
-      managementApi.on(PostToConnectionCommand).rejects(serviceError('UnknownError', 410));
+      const posting = await senderAgainst([(response) => response.writeHead(410).end()]);
 
-      await expect(sender.post('conn-1', 'x')).rejects.toBeInstanceOf(ConnectionGoneError);
+      expect(await failure(posting.post('conn-1', 'x'))).toBeInstanceOf(ConnectionGoneError);
     });
 
     it.each([
-      ['LimitExceededException', () => new LimitExceededException({ $metadata: { httpStatusCode: 429 }, message: 'slow down' })],
-      ['ThrottlingException', () => serviceError('ThrottlingException', 400)],
-      ['HTTP 429', () => serviceError('TooManyRequests', 429)],
-    ])('turns %s into ThrottledError', async (_label, fault) => {
-      managementApi.on(PostToConnectionCommand).rejects(fault());
+      ['429 LimitExceededException', apiError(429, 'LimitExceededException', 'slow down')],
+      ['400 ThrottlingException', apiError(400, 'ThrottlingException')],
+      ['a namespaced 400 TooManyRequestsException', apiError(400, 'com.amazonaws#TooManyRequestsException:http://internal')],
+      ['a bare HTTP 429', (response: ServerResponse) => response.writeHead(429).end('<html>busy</html>')],
+    ])('turns %s into ThrottledError', async (_label, answer) => {
+      const posting = await senderAgainst([answer]);
 
-      await expect(sender.post('conn-1', 'x')).rejects.toBeInstanceOf(ThrottledError);
+      expect(await failure(posting.post('conn-1', 'x'))).toBeInstanceOf(ThrottledError);
     });
 
     it.each([500, 502, 503, 504])('turns HTTP %i into TransientError', async (status) => {
-      managementApi.on(PostToConnectionCommand).rejects(serviceError('InternalServerError', status));
+      const posting = await senderAgainst([apiError(status, 'InternalServerErrorException')]);
 
-      await expect(sender.post('conn-1', 'x')).rejects.toBeInstanceOf(TransientError);
+      expect(await failure(posting.post('conn-1', 'x'))).toBeInstanceOf(TransientError);
     });
 
     it('turns a connection reset into TransientError', async () => {
-      managementApi.on(PostToConnectionCommand).rejects(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+      const posting = await senderAgainst([resetSocket]);
 
-      await expect(sender.post('conn-1', 'x')).rejects.toBeInstanceOf(TransientError);
+      const error = await failure(posting.post('conn-1', 'x'));
+
+      expect(error).toBeInstanceOf(TransientError);
+      expect((error.cause as { code?: string }).code).toBe('ECONNRESET');
+    });
+
+    it('turns a refused connection into TransientError', async () => {
+      const posting = await senderAgainst([ok()]);
+      await server!.stop();
+      server = undefined;
+
+      expect(await failure(posting.post('conn-1', 'x'))).toBeInstanceOf(TransientError);
+    });
+
+    it('fails a request that is not answered within requestTimeoutMs as a TransientError', async () => {
+      const posting = await senderAgainst([neverAnswer], { requestTimeoutMs: 50 });
+
+      const error = await failure(posting.post('conn-1', 'x'));
+
+      expect(error).toBeInstanceOf(TransientError);
+      expect(error.cause).toBeInstanceOf(ManagementApiTimeoutError);
     });
 
     it('turns other refusals into a domain error that is neither gone nor retryable', async () => {
-      managementApi.on(PostToConnectionCommand).rejects(new ForbiddenException({ $metadata: { httpStatusCode: 403 }, message: 'no' }));
+      const posting = await senderAgainst([apiError(403, 'ForbiddenException', 'no')]);
 
-      const error = await sender.post('conn-1', 'x').catch((caught: unknown) => caught);
+      const error = await failure(posting.post('conn-1', 'x'));
 
       expect(error).toBeInstanceOf(NotificationServiceError);
       expect(error).not.toBeInstanceOf(ConnectionGoneError);
       expect(error).not.toBeInstanceOf(ThrottledError);
       expect(error).not.toBeInstanceOf(TransientError);
-      expect((error as Error).message).toContain('ForbiddenException');
+      expect(error.message).toContain('ForbiddenException');
+      expect(error.message).toContain('HTTP 403');
+    });
+
+    it('makes one attempt by default: the fan-out retries itself', async () => {
+      const posting = await senderAgainst([apiError(500, 'InternalServerErrorException'), ok()]);
+
+      expect(await failure(posting.post('conn-1', 'x'))).toBeInstanceOf(TransientError);
+      expect(server!.received).toHaveLength(1);
+    });
+
+    it('retries throttling and transient faults up to `attempts`, and nothing else', async () => {
+      const posting = await senderAgainst(
+        [apiError(429, 'LimitExceededException'), resetSocket, ok(), apiError(410, 'GoneException')],
+        { attempts: 3 },
+      );
+
+      await posting.post('conn-1', 'x');
+      const error = await failure(posting.post('conn-2', 'x'));
+
+      expect(server!.received.map((request) => request.url)).toEqual([
+        '/prod/@connections/conn-1',
+        '/prod/@connections/conn-1',
+        '/prod/@connections/conn-1',
+        '/prod/@connections/conn-2',
+      ]);
+      expect(error).toBeInstanceOf(ConnectionGoneError);
     });
   });
 
   describe('close', () => {
     it('deletes the connection', async () => {
-      managementApi.on(DeleteConnectionCommand).resolves({});
+      const closing = await senderAgainst([ok(204)]);
 
-      await sender.close('conn-1');
+      await closing.close('conn-1=');
 
-      expect(managementApi.commandCalls(DeleteConnectionCommand)[0]!.args[0].input).toEqual({ ConnectionId: 'conn-1' });
+      expect(server!.received.map((request) => `${request.method} ${request.url}`)).toEqual(['DELETE /prod/@connections/conn-1%3D']);
     });
 
     it('treats a connection that is already gone as closed', async () => {
-      managementApi.on(DeleteConnectionCommand).rejects(new GoneException({ $metadata: { httpStatusCode: 410 }, message: 'Gone' }));
+      const closing = await senderAgainst([apiError(410, 'GoneException')]);
 
-      await expect(sender.close('conn-gone')).resolves.toBeUndefined();
+      await expect(closing.close('conn-gone')).resolves.toBeUndefined();
     });
 
     it('reports throttling and server faults', async () => {
-      managementApi.on(DeleteConnectionCommand).rejectsOnce(serviceError('LimitExceededException', 429)).rejectsOnce(serviceError('InternalFailure', 500));
+      const closing = await senderAgainst([apiError(429, 'LimitExceededException'), apiError(500, 'InternalFailure')]);
 
-      await expect(sender.close('conn-1')).rejects.toBeInstanceOf(ThrottledError);
-      await expect(sender.close('conn-1')).rejects.toBeInstanceOf(TransientError);
+      expect(await failure(closing.close('conn-1'))).toBeInstanceOf(ThrottledError);
+      expect(await failure(closing.close('conn-1'))).toBeInstanceOf(TransientError);
+    });
+  });
+
+  describe('construction', () => {
+    it.each([
+      ['https://abc123.execute-api.ap-southeast-2.amazonaws.com/prod', 'ap-southeast-2'],
+      ['https://abc123.execute-api.cn-north-1.amazonaws.com.cn/prod', 'cn-north-1'],
+      ['https://ws.example.com/prod', undefined],
+      ['http://127.0.0.1:3001', undefined],
+    ])('reads the signing region of %s from its host', (endpoint, region) => {
+      expect(regionOfEndpoint(new URL(endpoint))).toBe(region);
+    });
+
+    it.each([
+      [{ endpoint: 'ftp://example.com/prod' }, /http\(s\) URL/],
+      [{ maxSockets: 0 }, /maxSockets must be a positive integer, got 0/],
+      [{ attempts: 1.5 }, /attempts must be a positive integer, got 1.5/],
+      [{ requestTimeoutMs: 0 }, /requestTimeoutMs must be positive/],
+    ])('rejects %j', (override, message) => {
+      expect(
+        () => new ApiGatewayMessageSender({ endpoint: 'http://127.0.0.1:1/prod', maxSockets: 1, requestTimeoutMs: 1, credentials: async () => CREDENTIALS, ...override }),
+      ).toThrow(message);
     });
   });
 });

@@ -1,8 +1,8 @@
-import {
-  ApiGatewayManagementApiClient,
-  DeleteConnectionCommand,
-  PostToConnectionCommand,
-} from '@aws-sdk/client-apigatewaymanagementapi';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import {
   ConnectionGoneError,
   NotificationServiceError,
@@ -10,10 +10,54 @@ import {
   TransientError,
 } from '../../domain/errors.js';
 import type { MessageSender } from '../../domain/ports.js';
+import { cachedCredentials } from './cached-credentials.js';
 
 export interface ApiGatewayMessageSenderProps {
-  /** A client whose endpoint is the stage's Management API (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`). */
-  readonly client: ApiGatewayManagementApiClient;
+  /**
+   * The stage's Management API: `https://{api}.execute-api.{region}.amazonaws.com/{stage}`
+   * in AWS, the local runtime's `http://` URL on a laptop.
+   */
+  readonly endpoint: string;
+  /**
+   * Most requests in flight at once: the keep-alive agent holds this many sockets, so
+   * it should be the caller's concurrency (a smaller agent queues posts inside itself).
+   */
+  readonly maxSockets: number;
+  /** A request not answered within this many milliseconds fails as a TransientError. */
+  readonly requestTimeoutMs: number;
+  /**
+   * Attempts per call: throttling and transient faults are retried with exponential
+   * backoff and full jitter, as the SDK's standard retry mode does. The fan-out retries
+   * itself, within its time budget, and wants 1.
+   * @default 1
+   */
+  readonly attempts?: number;
+  /** @default - the region in an execute-api host name, else AWS_REGION, else us-east-1 (the local runtime does not check signatures). */
+  readonly region?: string;
+  /** Cached until 5 minutes before expiry. @default - the SDK's default provider chain */
+  readonly credentials?: AwsCredentialIdentityProvider;
+}
+
+/** An answer of the Management API other than 2xx: what the error mapping reads. */
+export class ManagementApiResponseError extends Error {
+  constructor(
+    readonly status: number,
+    /** `x-amzn-ErrorType` (or the body's `__type`), without its namespace: `GoneException`, `LimitExceededException`. */
+    readonly errorType: string | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = errorType ?? `HTTP ${status}`;
+  }
+}
+
+/** The request was not answered within `requestTimeoutMs`. */
+export class ManagementApiTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(readonly timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+    this.name = 'TimeoutError';
+  }
 }
 
 const THROTTLING_ERROR_NAMES = new Set(['LimitExceededException', 'ThrottlingException', 'TooManyRequestsException']);
@@ -22,69 +66,206 @@ const THROTTLING_ERROR_NAMES = new Set(['LimitExceededException', 'ThrottlingExc
 // answer did not reach us; another attempt can succeed.
 const NETWORK_ERROR_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND']);
 
-interface SdkErrorShape {
-  readonly name?: string;
-  readonly code?: string;
-  readonly $metadata?: { readonly httpStatusCode?: number };
-  readonly $fault?: 'client' | 'server';
-}
+// The SDK's standard retry mode: 100 ms base, 20 s cap, full jitter.
+const RETRY_BASE_DELAY_MS = 100;
+const RETRY_MAX_DELAY_MS = 20_000;
+
+// An error answer is a short JSON document; more than this is not worth reading.
+const MAX_ERROR_BODY_BYTES = 16 * 1024;
+
+const EXECUTE_API_HOST = /^[^.]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
 
 /**
- * {@link MessageSender} over the API Gateway Management API (`@connections`).
- * Translates the SDK's errors into the domain's, so callers decide on retries and
- * removals without knowing the SDK.
+ * {@link MessageSender} over the API Gateway Management API (`@connections`): each
+ * request is signed with SigV4 (`@smithy/signature-v4`, service `execute-api`, the SDK's
+ * default credentials) and sent through `node:https` (or `node:http` for the local
+ * runtime) on a keep-alive agent of `maxSockets` sockets. It does what the SDK client's
+ * PostToConnection / DeleteConnection do on the wire, for about a seventh of the CPU
+ * (docs/benchmarks.md, B1): the fan-out's throughput is bounded by CPU per post.
+ * Answers are translated into the domain's errors, so callers decide on retries and
+ * removals without knowing HTTP.
  */
 export class ApiGatewayMessageSender implements MessageSender {
-  readonly #client: ApiGatewayManagementApiClient;
+  readonly #hostname: string;
+  readonly #port: number | undefined;
+  readonly #protocol: 'http:' | 'https:';
+  readonly #hostHeader: string;
+  readonly #basePath: string;
+  readonly #send: typeof httpRequest;
+  readonly #agent: HttpAgent;
+  readonly #signer: SignatureV4;
+  readonly #timeoutMs: number;
+  readonly #attempts: number;
 
   constructor(props: ApiGatewayMessageSenderProps) {
-    this.#client = props.client;
+    const url = new URL(props.endpoint);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new RangeError(`Management API endpoint must be an http(s) URL, got ${props.endpoint}`);
+    }
+    for (const [name, value] of [['maxSockets', props.maxSockets], ['attempts', props.attempts ?? 1]] as const) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+    }
+    if (!(props.requestTimeoutMs > 0)) throw new RangeError(`requestTimeoutMs must be positive, got ${props.requestTimeoutMs}`);
+    this.#protocol = url.protocol;
+    this.#hostname = url.hostname;
+    this.#port = url.port === '' ? undefined : Number(url.port);
+    this.#hostHeader = url.host;
+    this.#basePath = url.pathname.replace(/\/+$/, '');
+    const agentOptions = { keepAlive: true, maxSockets: props.maxSockets };
+    this.#agent = url.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    this.#send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    this.#timeoutMs = props.requestTimeoutMs;
+    this.#attempts = props.attempts ?? 1;
+    this.#signer = new SignatureV4({
+      service: 'execute-api',
+      region: props.region ?? regionOfEndpoint(url) ?? process.env.AWS_REGION ?? 'us-east-1',
+      credentials: cachedCredentials(props.credentials),
+      sha256: Hash.bind(null, 'sha256'),
+    });
   }
 
   async post(connectionId: string, data: string): Promise<void> {
-    try {
-      await this.#client.send(
-        new PostToConnectionCommand({ ConnectionId: connectionId, Data: new TextEncoder().encode(data) }),
-      );
-    } catch (error) {
-      throw toDomainError(error, connectionId, 'post to');
-    }
+    await this.#call('POST', connectionId, Buffer.from(data, 'utf8'), 'post to');
   }
 
   async close(connectionId: string): Promise<void> {
     try {
-      await this.#client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+      await this.#call('DELETE', connectionId, undefined, 'close');
     } catch (error) {
-      const translated = toDomainError(error, connectionId, 'close');
       // Closing a socket that is already closed has reached its goal.
-      if (translated instanceof ConnectionGoneError) return;
-      throw translated;
+      if (error instanceof ConnectionGoneError) return;
+      throw error;
     }
+  }
+
+  /** Closes the agent's idle sockets; a sender is otherwise kept for the process's life. */
+  destroy(): void {
+    this.#agent.destroy();
+  }
+
+  async #call(method: 'POST' | 'DELETE', connectionId: string, body: Buffer | undefined, action: string): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.#request(method, connectionId, body);
+        return;
+      } catch (error) {
+        const translated = toDomainError(error, connectionId, action);
+        const retryable = translated instanceof ThrottledError || translated instanceof TransientError;
+        if (!retryable || attempt >= this.#attempts) throw translated;
+        const delayMs = Math.random() * Math.min(RETRY_MAX_DELAY_MS, RETRY_BASE_DELAY_MS * 2 ** (attempt - 1));
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
+
+  async #request(method: 'POST' | 'DELETE', connectionId: string, body: Buffer | undefined): Promise<void> {
+    const path = `${this.#basePath}/@connections/${encodePathLabel(connectionId)}`;
+    const headers: Record<string, string> = { host: this.#hostHeader };
+    if (body) {
+      headers['content-type'] = 'application/octet-stream';
+      headers['content-length'] = String(body.length);
+    }
+    const signed = await this.#signer.sign({
+      method,
+      protocol: this.#protocol,
+      hostname: this.#hostname,
+      ...(this.#port === undefined ? {} : { port: this.#port }),
+      path,
+      query: {},
+      headers,
+      ...(body ? { body } : {}),
+    });
+    return new Promise<void>((resolve, reject) => {
+      const outgoing = this.#send({
+        agent: this.#agent,
+        hostname: this.#hostname,
+        port: this.#port,
+        method,
+        path,
+        headers: signed.headers,
+      });
+      // A deadline for the whole exchange, not an idle-socket timeout: a Management API
+      // that trickles its answer still fails within write_timeout.
+      const timer = setTimeout(() => outgoing.destroy(new ManagementApiTimeoutError(this.#timeoutMs)), this.#timeoutMs);
+      const fail = (error: Error) => {
+        clearTimeout(timer);
+        reject(error);
+      };
+      outgoing.on('error', fail);
+      outgoing.on('response', (response) => {
+        response.on('error', fail);
+        const status = response.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          response.resume();
+          response.on('end', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          return;
+        }
+        readErrorAnswer(response, status).then(fail, fail);
+      });
+      outgoing.end(body);
+    });
   }
 }
 
+/** The region in an `execute-api` host name; undefined for any other host (a custom domain, the local runtime). */
+export function regionOfEndpoint(url: URL): string | undefined {
+  return EXECUTE_API_HOST.exec(url.hostname)?.[1];
+}
+
+/** The label as the SDK's serializer encodes it (RFC 3986: `!'()*` too); SigV4 encodes the path once more. */
+function encodePathLabel(label: string): string {
+  return encodeURIComponent(label).replace(/[!'()*]/g, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+async function readErrorAnswer(response: IncomingMessage, status: number): Promise<ManagementApiResponseError> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of response as AsyncIterable<Buffer>) {
+    if (length < MAX_ERROR_BODY_BYTES) chunks.push(chunk);
+    length += chunk.length;
+  }
+  const text = Buffer.concat(chunks).toString('utf8').slice(0, MAX_ERROR_BODY_BYTES);
+  let document: { __type?: unknown; code?: unknown; message?: unknown; Message?: unknown } = {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null) document = parsed;
+  } catch {
+    // Not JSON (a proxy's HTML page): the status alone decides.
+  }
+  const header = response.headers['x-amzn-errortype'];
+  const rawType = (Array.isArray(header) ? header[0] : header) ?? stringOrUndefined(document.__type) ?? stringOrUndefined(document.code);
+  // restJson1 error types may carry a namespace (`ns#Name`) and a suffix (`Name:http://...`).
+  const errorType = rawType?.split(':')[0]?.split('#').pop() || undefined;
+  const message = stringOrUndefined(document.message) ?? stringOrUndefined(document.Message) ?? `HTTP ${status}`;
+  return new ManagementApiResponseError(status, errorType, message);
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
 function toDomainError(error: unknown, connectionId: string, action: string): Error {
-  const shape = (typeof error === 'object' && error !== null ? error : {}) as SdkErrorShape;
-  const status = shape.$metadata?.httpStatusCode;
   const options = { cause: error };
+  const status = error instanceof ManagementApiResponseError ? error.status : undefined;
+  const name = error instanceof ManagementApiResponseError ? error.errorType : undefined;
 
   // 410 Gone: the socket is dead; remove it, do not retry.
-  if (shape.name === 'GoneException' || status === 410) return new ConnectionGoneError(connectionId, options);
+  if (name === 'GoneException' || status === 410) return new ConnectionGoneError(connectionId, options);
 
-  if (status === 429 || (shape.name !== undefined && THROTTLING_ERROR_NAMES.has(shape.name))) {
+  if (status === 429 || (name !== undefined && THROTTLING_ERROR_NAMES.has(name))) {
     return new ThrottledError(`Management API throttled the ${action} connection ${connectionId}`, options);
   }
-  if ((status !== undefined && status >= 500) || shape.$fault === 'server') {
-    return new TransientError(`Management API failed (${status ?? 'server fault'}) to ${action} connection ${connectionId}`, options);
+  if (status !== undefined && status >= 500) {
+    return new TransientError(`Management API failed (${status}) to ${action} connection ${connectionId}`, options);
   }
-  if (
-    shape.name === 'TimeoutError' ||
-    shape.name === 'RequestTimeout' ||
-    (shape.code !== undefined && NETWORK_ERROR_CODES.has(shape.code))
-  ) {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? (error as { code: unknown }).code : undefined;
+  if (error instanceof ManagementApiTimeoutError || (typeof code === 'string' && NETWORK_ERROR_CODES.has(code))) {
     return new TransientError(`Management API unreachable to ${action} connection ${connectionId}`, options);
   }
-  const detail = shape.name ?? (error instanceof Error ? error.message : String(error));
+  const detail = name ?? (error instanceof Error ? error.message : String(error));
   return new NotificationServiceError(
     `Management API refused to ${action} connection ${connectionId}: ${detail}${status ? ` (HTTP ${status})` : ''}`,
     options,
