@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -7,17 +7,21 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { tableEnvironment } from '../lambdas/adapters/dynamodb/tables.js';
 import { FUNCTIONS, WELCOME } from '../lambdas/routes.js';
+import { FUNCTION_BUNDLING } from '../lib/service-function.js';
 import { loadProjectConfig } from '../local/jwt-secret.js';
 import { PROJECT_ROOT } from '../local/project-root.js';
 import { childInput, reportProgress, runChildTask } from './child-process.js';
 import { quantile } from './round-measurement.js';
 
 /**
- * B4, cold start: each function of the route table bundled as the CDK bundles it
- * (lib/service-function.ts: esbuild, ESM, minified, the AWS SDK inside, the
- * createRequire banner), its size and what it is made of (esbuild's metafile, read
- * here and not written out), and the time its module takes to initialise: `import()` of the bundle in a
- * fresh Node process, median of a few processes.
+ * B4, cold start: each function of the route table bundled as the CDK bundles it (the
+ * esbuild options of lib/service-function.ts, FUNCTION_BUNDLING: ESM, minified, the AWS
+ * SDK inside but for the credential providers it imports only without credentials in
+ * the environment, the createRequire banner), its size and what it is made of (esbuild's
+ * metafile, read here and not written out), and the time its module takes to
+ * initialise: `import()` of the bundle in a fresh Node process, median of a few
+ * processes. Modules left external resolve from the project's node_modules, as they
+ * would from the runtime's in Lambda.
  */
 
 export interface B4Input {
@@ -41,11 +45,6 @@ export interface B4Output {
   readonly functions: B4Function[];
   readonly nodeVersion: string;
 }
-
-// As lib/service-function.ts sets it: some bundled dependencies still call `require`.
-const ESM_REQUIRE_BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
-// lambda.Runtime.NODEJS_24_X, which the CDK turns into esbuild's target.
-const ESBUILD_TARGET = 'node24';
 
 const IMPORT_TIMER = `
 const started = performance.now();
@@ -106,6 +105,9 @@ runChildTask(async (): Promise<B4Output> => {
   const outDir = await mkdtemp(join(tmpdir(), 'bench-b4-'));
   const env = lambdaLikeEnvironment();
   try {
+    // The modules left external resolve here, as they resolve from the runtime's
+    // node_modules in Lambda.
+    await symlink(join(PROJECT_ROOT, 'node_modules'), join(outDir, 'node_modules'), 'dir');
     const selected = FUNCTIONS.filter((definition) => !input.only || input.only.includes(definition.id));
     reportProgress(`bundling ${selected.length} functions`);
     // One esbuild call, one entry point per function, no code splitting: each output is
@@ -117,12 +119,12 @@ runChildTask(async (): Promise<B4Output> => {
       bundle: true,
       splitting: false,
       platform: 'node',
-      target: ESBUILD_TARGET,
-      format: 'esm',
-      mainFields: ['module', 'main'],
-      banner: { js: ESM_REQUIRE_BANNER },
-      minify: true,
-      external: [],
+      target: FUNCTION_BUNDLING.target,
+      format: FUNCTION_BUNDLING.format,
+      mainFields: [...FUNCTION_BUNDLING.mainFields],
+      banner: { js: FUNCTION_BUNDLING.banner },
+      minify: FUNCTION_BUNDLING.minify,
+      external: [...FUNCTION_BUNDLING.externalModules],
       logLevel: 'error',
       metafile: true,
     });

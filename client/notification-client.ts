@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from '../lambdas/zod-mini.js';
 import {
   presencePayload,
   subscribePayload,
@@ -643,7 +643,7 @@ export class NotificationClient {
   }
 }
 
-function checkPayload<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> & Record<string, unknown> {
+function checkPayload<T extends z.ZodMiniType>(schema: T, value: unknown): z.infer<T> & Record<string, unknown> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

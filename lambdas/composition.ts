@@ -1,9 +1,6 @@
-import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { Logger } from '@aws-lambda-powertools/logger';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { ApiGatewayMessageSender } from './adapters/apigateway/message-sender.js';
 import { DynamoDbConnectionStore } from './adapters/dynamodb/connection-store.js';
 import { DynamoDbDeliveryProgressStore } from './adapters/dynamodb/delivery-progress-store.js';
@@ -12,15 +9,12 @@ import { DynamoDbPresenceStore } from './adapters/dynamodb/presence-store.js';
 import { DynamoDbRateLimiter } from './adapters/dynamodb/rate-limiter.js';
 import { DynamoDbSubscriptionStore } from './adapters/dynamodb/subscription-store.js';
 import { tableNamesFromEnvironment, type TableNames } from './adapters/dynamodb/tables.js';
-import { PowertoolsDeduplicator } from './adapters/lambda/idempotency-deduplicator.js';
-import { LambdaShardDispatcher } from './adapters/lambda/shard-dispatcher.js';
-import { LambdaWelcomeScheduler } from './adapters/lambda/welcome-scheduler.js';
-import { SqsDeadLetterSink } from './adapters/sqs/dead-letter-sink.js';
-import { readLambdaEnvironment, required, type LambdaEnvironment } from './config/environment.js';
-import { serviceConfigFromJson } from './config/load.js';
+import type { PowertoolsDeduplicator } from './adapters/lambda/idempotency-deduplicator.js';
+import { environmentKey, lazy, logger, readSettings, systemClock } from './composition-base.js';
+import { required, type LambdaEnvironment } from './config/environment.js';
 import type { ServiceConfig } from './config/schema.js';
 import { CleanupService } from './domain/cleanup-service.js';
-import { createShardWorker, FanoutService, type FanoutServiceOptions } from './domain/fanout-service.js';
+import type { FanoutService } from './domain/fanout-service.js';
 import type { ShardWorker } from './domain/fanout-worker.js';
 import type {
   Clock,
@@ -36,10 +30,19 @@ import type {
   WelcomeScheduler,
 } from './domain/ports.js';
 
+export { logger, systemClock } from './composition-base.js';
+
 /**
  * The composition root: SDK clients and adapters are built here, once per cold start
  * (per environment, so tests can point a process at fresh tables), and never per call.
  * Each piece is built on first use so a function pays only for what it touches.
+ *
+ * This module builds what nearly every function uses (the DynamoDB stores, the
+ * Management API senders, cleanup). The pieces only some functions use come from
+ * their own modules, which the functions that use them import: `composition-welcome.ts`
+ * (Lambda client) and `composition-fanout.ts` (Powertools idempotency, SQS, Lambda).
+ * A function never loads a client it does not import: the AWS SDK is the Lambda
+ * runtime's (external to the bundles), and a bundle keeps every import of it.
  */
 export interface Services {
   readonly env: LambdaEnvironment;
@@ -69,29 +72,48 @@ export interface Services {
   readonly cleanup: CleanupService;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
+/** The pieces built by the modules only some functions import. */
+export interface OptionalParts {
+  readonly welcome: WelcomeScheduler;
+  readonly deduplicator: PowertoolsDeduplicator;
+  readonly fanout: FanoutService;
+  readonly deadLetters: DeadLetterSink | undefined;
+  readonly shardDispatcher: ShardDispatcher | undefined;
+  readonly shardWorker: ShardWorker;
+}
 
-/** One logger per process; Powertools reads POWERTOOLS_SERVICE_NAME / POWERTOOLS_LOG_LEVEL. */
-export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'notifications' });
+/** What an optional part is built from: the services, and the fan-out's own sender. */
+export interface PartContext {
+  readonly services: Services;
+  /** The fan-out retries posts itself, so its sender makes one attempt per call. */
+  readonly fanoutSender: () => MessageSender;
+  /** What every DynamoDB client of the process is built with (endpoint, timeout). */
+  readonly dynamoDbClientConfig: DynamoDBClientConfig;
+}
 
-function lazy<T>(build: () => T): () => T {
-  let value: T | undefined;
-  let built = false;
-  return () => {
-    if (!built) {
-      value = build();
-      built = true;
-    }
-    return value as T;
-  };
+export type PartBuilders = { readonly [K in keyof OptionalParts]?: (context: PartContext) => OptionalParts[K] };
+
+const MODULE_OF_PART: Readonly<Record<keyof OptionalParts, string>> = {
+  welcome: 'lambdas/composition-welcome.ts',
+  deduplicator: 'lambdas/composition-fanout.ts',
+  fanout: 'lambdas/composition-fanout.ts',
+  deadLetters: 'lambdas/composition-fanout.ts',
+  shardDispatcher: 'lambdas/composition-fanout.ts',
+  shardWorker: 'lambdas/composition-fanout.ts',
+};
+
+const partBuilders: { -readonly [K in keyof OptionalParts]?: PartBuilders[K] } = {};
+
+/** Called by the modules of the optional parts when they are imported. */
+export function provideParts(builders: PartBuilders): void {
+  Object.assign(partBuilders, builders);
 }
 
 /** Builds the services for an environment. Exported for tests and the library API. */
 export function createServices(source: NodeJS.ProcessEnv = process.env): Services {
-  const env = readLambdaEnvironment(source);
-  const config = serviceConfigFromJson(env.SERVICE_CONFIG);
+  const { env, config } = readSettings(source);
   const tables = lazy(() => tableNamesFromEnvironment(source));
-  const dynamoDbClientConfig = {
+  const dynamoDbClientConfig: DynamoDBClientConfig = {
     ...(env.DYNAMODB_ENDPOINT ? { endpoint: env.DYNAMODB_ENDPOINT } : {}),
     requestHandler: { requestTimeout: config.websocket.read_timeout * 1000 },
   };
@@ -113,85 +135,20 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
         burst: config.websocket.rate_limit_burst,
       }),
   );
-  const sender = lazy(
-    () =>
-      new ApiGatewayMessageSender({
-        client: new ApiGatewayManagementApiClient({
-          endpoint: required(env, 'MANAGEMENT_ENDPOINT'),
-          requestHandler: { requestTimeout: config.websocket.write_timeout * 1000 },
-        }),
-      }),
-  );
-  const welcome = lazy(
-    () =>
-      new LambdaWelcomeScheduler({
-        client: new LambdaClient(env.LAMBDA_ENDPOINT ? { endpoint: env.LAMBDA_ENDPOINT } : {}),
-        functionName: required(env, 'WELCOME_FUNCTION_NAME'),
-      }),
-  );
-  const deduplicator = lazy(
-    () =>
-      new PowertoolsDeduplicator({
-        // A plain client: Powertools marshals its items itself.
-        client: new DynamoDBClient(dynamoDbClientConfig),
-        tableName: tables().Idempotency,
-        // A redelivery later than this is outside `recover`'s reach as well.
-        expiresAfterSeconds: config.websocket.history_ttl,
-      }),
-  );
+  // Every Management API sender keeps one keep-alive socket per post it may have in
+  // flight (kafka.fanout_concurrency), so no post waits in the agent's queue.
+  // Read on first use: functions that never post have no MANAGEMENT_ENDPOINT.
+  const managementApi = () => ({
+    endpoint: required(env, 'MANAGEMENT_ENDPOINT'),
+    maxSockets: config.kafka.fanout_concurrency,
+    requestTimeoutMs: config.websocket.write_timeout * 1000,
+  });
+  // Three attempts, as the SDK's standard retry mode made for the routes and cleanup.
+  const sender = lazy(() => new ApiGatewayMessageSender({ ...managementApi(), attempts: 3 }));
   // The fan-out retries posts itself (backoff within the invocation's remaining time,
-  // counted in its metrics), so its client makes one attempt per call.
-  const fanoutSender = lazy(
-    () =>
-      new ApiGatewayMessageSender({
-        client: new ApiGatewayManagementApiClient({
-          endpoint: required(env, 'MANAGEMENT_ENDPOINT'),
-          maxAttempts: 1,
-          requestHandler: { requestTimeout: config.websocket.write_timeout * 1000 },
-        }),
-      }),
-  );
+  // counted in its metrics), so its sender makes one attempt per call.
+  const fanoutSender = lazy(() => new ApiGatewayMessageSender({ ...managementApi(), attempts: 1 }));
   const deliveryProgress = lazy(() => new DynamoDbDeliveryProgressStore({ client: dynamoDb(), tables: tables() }));
-  const deadLetters = lazy(() => {
-    const queueUrl = env.DEAD_LETTER_QUEUE_URL;
-    if (!queueUrl) return undefined;
-    // The queue URL's origin is the SQS endpoint, in AWS and at the local runtime alike.
-    return new SqsDeadLetterSink({ client: new SQSClient({ endpoint: new URL(queueUrl).origin }), queueUrl });
-  });
-  const shardDispatcher = lazy(() => {
-    const functionName = env.FANOUT_WORKER_FUNCTION_NAME;
-    if (!functionName) return undefined;
-    return new LambdaShardDispatcher({
-      client: new LambdaClient(env.LAMBDA_ENDPOINT ? { endpoint: env.LAMBDA_ENDPOINT } : {}),
-      functionName,
-    });
-  });
-  const fanoutParts = lazy((): FanoutServiceOptions => {
-    const letters = deadLetters();
-    const dispatcher = shardDispatcher();
-    return {
-      connections: connections(),
-      subscriptions: subscriptions(),
-      notifications: notifications(),
-      sender: fanoutSender(),
-      deduplicator: deduplicator(),
-      progress: deliveryProgress(),
-      ...(letters ? { deadLetters: letters } : {}),
-      ...(dispatcher ? { dispatcher } : {}),
-      clock: systemClock,
-      log: logger,
-      concurrency: config.kafka.fanout_concurrency,
-      historyTtlSeconds: config.websocket.history_ttl,
-      topicChannels: config.kafka.topic_channels,
-      shardSize: config.delivery.shard_size,
-      postsPerSecond: config.delivery.api_quota_per_second * config.delivery.quota_share,
-      retry: { attempts: config.delivery.post_attempts, baseDelayMs: 50, maxDelayMs: 2000 },
-    };
-  });
-  const fanout = lazy(() => new FanoutService(fanoutParts()));
-  // A worker that runs out of time releases its shard and stops; the fan-out watching
-  // the job dispatches it again (a worker cannot name itself without a template cycle).
-  const shardWorker = lazy(() => createShardWorker({ ...fanoutParts(), dispatcher: undefined }).worker!);
   const cleanup = lazy(
     () =>
       new CleanupService({
@@ -203,7 +160,16 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
         concurrency: config.kafka.fanout_concurrency,
       }),
   );
-  return {
+  const built = new Map<keyof OptionalParts, unknown>();
+  const part = <K extends keyof OptionalParts>(name: K): OptionalParts[K] => {
+    if (!built.has(name)) {
+      const build = partBuilders[name] as PartBuilders[K];
+      if (!build) throw new Error(`${name} is not composed into this function: its entry module must import ${MODULE_OF_PART[name]}`);
+      built.set(name, build({ services, fanoutSender, dynamoDbClientConfig }));
+    }
+    return built.get(name) as OptionalParts[K];
+  };
+  const services: Services = {
     env,
     config,
     logger,
@@ -233,49 +199,32 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
       return sender();
     },
     get welcome() {
-      return welcome();
+      return part('welcome');
     },
     get deduplicator() {
-      return deduplicator();
+      return part('deduplicator');
     },
     get fanout() {
-      return fanout();
+      return part('fanout');
     },
     get deliveryProgress() {
       return deliveryProgress();
     },
     get deadLetters() {
-      return deadLetters();
+      return part('deadLetters');
     },
     get shardDispatcher() {
-      return shardDispatcher();
+      return part('shardDispatcher');
     },
     get shardWorker() {
-      return shardWorker();
+      return part('shardWorker');
     },
     get cleanup() {
       return cleanup();
     },
   };
+  return services;
 }
-
-const ENV_KEYS = [
-  'SERVICE_CONFIG',
-  'CONNECTIONS_TABLE',
-  'SUBSCRIPTIONS_TABLE',
-  'USERS_TABLE',
-  'NOTIFICATIONS_TABLE',
-  'IDEMPOTENCY_TABLE',
-  'DELIVERIES_TABLE',
-  'FANOUT_WORKER_FUNCTION_NAME',
-  'DEAD_LETTER_QUEUE_URL',
-  'MANAGEMENT_ENDPOINT',
-  'WELCOME_FUNCTION_NAME',
-  'DYNAMODB_ENDPOINT',
-  'LAMBDA_ENDPOINT',
-  'JWT_SECRET',
-  'JWT_SECRET_ARN',
-] as const;
 
 let cached: { key: string; services: Services } | undefined;
 
@@ -285,7 +234,7 @@ let cached: { key: string; services: Services } | undefined;
  * second local runtime) gets services for its new environment.
  */
 export function getServices(): Services {
-  const key = ENV_KEYS.map((name) => process.env[name] ?? '').join('\u0000');
+  const key = environmentKey(process.env);
   if (cached?.key !== key) cached = { key, services: createServices(process.env) };
   return cached.services;
 }

@@ -8,6 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import { createApplication, getApplication, type Application } from './application.js';
 import { createServices } from './composition.js';
+// The library connects (welcome) and publishes (fan-out): it composes both.
+import './composition-fanout.js';
+import './composition-welcome.js';
 import type { ConnectOutcome } from './domain/connection-service.js';
 import type { NotificationOutcome } from './domain/fanout-service.js';
 import { notificationPayload, type NotificationPayload, type StatsReplyPayload } from './protocol/frames.js';

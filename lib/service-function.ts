@@ -17,8 +17,36 @@ export const METRICS_NAMESPACE = 'Notifications';
 /** `POWERTOOLS_SERVICE_NAME` of every function; also the `service` dimension of its metrics. */
 export const SERVICE_NAME = 'notifications';
 
-// The handlers are ESM; some bundled dependencies still call `require`, which ESM lacks.
-const ESM_REQUIRE_BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
+/** The runtime of every function. */
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+/**
+ * How every function is bundled (esbuild options), exported so that the cold-start
+ * benchmark (bench/b4-cold-start.ts) bundles exactly as the stack does.
+ */
+export const FUNCTION_BUNDLING = {
+  format: 'esm',
+  /** esbuild's name for FUNCTION_RUNTIME. */
+  target: 'node24',
+  mainFields: ['module', 'main'],
+  // The handlers are ESM; some bundled dependencies still call `require`, which ESM lacks.
+  banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+  minify: true,
+  /**
+   * The AWS SDK stays inside the bundle (the versions of package-lock.json, not the
+   * runtime's): loading the runtime's copy instead made initialisation 2-4 times slower
+   * (module resolution across its many files; docs/benchmarks.md, B4). Only the
+   * credential providers the SDK imports dynamically, and only when the environment
+   * holds no credentials (never in Lambda), are left to the runtime, which ships them.
+   */
+  externalModules: [
+    '@aws-sdk/credential-provider-http',
+    '@aws-sdk/credential-provider-ini',
+    '@aws-sdk/credential-provider-process',
+    '@aws-sdk/credential-provider-sso',
+    '@aws-sdk/credential-provider-web-identity',
+  ],
+} as const;
 
 export interface ServiceFunctionProps {
   /** The route table entry: id, entry module (relative to `projectRoot`), description. */
@@ -98,7 +126,7 @@ export class ServiceFunction extends Construct {
       projectRoot,
       depsLockFilePath: join(projectRoot, 'package-lock.json'),
       description: definition.description,
-      runtime: lambda.Runtime.NODEJS_24_X,
+      runtime: FUNCTION_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize,
       timeout: props.timeout ?? Duration.seconds(10),
@@ -112,15 +140,15 @@ export class ServiceFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       },
       bundling: {
-        format: nodejs.OutputFormat.ESM,
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
-        minify: true,
+        format: FUNCTION_BUNDLING.format as nodejs.OutputFormat,
+        target: FUNCTION_BUNDLING.target,
+        mainFields: [...FUNCTION_BUNDLING.mainFields],
+        banner: FUNCTION_BUNDLING.banner,
+        minify: FUNCTION_BUNDLING.minify,
+        externalModules: [...FUNCTION_BUNDLING.externalModules],
         // The metafile names the entry point each bundle was built from; the CDK tests
         // read it so a function wired to the wrong module cannot ship.
         metafile: true,
-        // Bundle the AWS SDK too: the versions in package-lock.json, not the runtime's.
-        externalModules: [],
         forceDockerBundling: false,
       },
     });

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { z } from 'zod';
+import * as z from '../zod-mini.js';
 import { USER_ID } from '../protocol/channels.js';
 import type { Identity } from '../domain/model.js';
 import { NotificationServiceError } from '../domain/errors.js';
@@ -19,8 +19,8 @@ export type TokenVerifierOptions = {
 );
 
 const claims = z.object({
-  sub: z.string().regex(USER_ID, 'sub must be a user id'),
-  roles: z.array(z.string().min(1).max(64)).max(50).default([]),
+  sub: z.string().check(z.regex(USER_ID, 'sub must be a user id')),
+  roles: z._default(z.array(z.string().check(z.minLength(1), z.maxLength(64))).check(z.maxLength(50)), []),
 });
 
 /**

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod-mini.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -7,29 +7,29 @@ import { ConfigError } from './errors.js';
  */
 export const lambdaEnvironmentSchema = z.object({
   /** JSON of the `[notification_service]` section of Config.toml. */
-  SERVICE_CONFIG: z.string().optional(),
-  CONNECTIONS_TABLE: z.string().min(3).optional(),
-  SUBSCRIPTIONS_TABLE: z.string().min(3).optional(),
-  USERS_TABLE: z.string().min(3).optional(),
-  NOTIFICATIONS_TABLE: z.string().min(3).optional(),
-  IDEMPOTENCY_TABLE: z.string().min(3).optional(),
-  DELIVERIES_TABLE: z.string().min(3).optional(),
+  SERVICE_CONFIG: z.optional(z.string()),
+  CONNECTIONS_TABLE: z.optional(z.string().check(z.minLength(3))),
+  SUBSCRIPTIONS_TABLE: z.optional(z.string().check(z.minLength(3))),
+  USERS_TABLE: z.optional(z.string().check(z.minLength(3))),
+  NOTIFICATIONS_TABLE: z.optional(z.string().check(z.minLength(3))),
+  IDEMPOTENCY_TABLE: z.optional(z.string().check(z.minLength(3))),
+  DELIVERIES_TABLE: z.optional(z.string().check(z.minLength(3))),
   /** Name (or ARN) of the fan-out worker function, invoked asynchronously per shard. */
-  FANOUT_WORKER_FUNCTION_NAME: z.string().min(1).optional(),
+  FANOUT_WORKER_FUNCTION_NAME: z.optional(z.string().check(z.minLength(1))),
   /** The on-failure queue: invalid records and failed posts are dead-lettered there. */
-  DEAD_LETTER_QUEUE_URL: z.url().optional(),
+  DEAD_LETTER_QUEUE_URL: z.optional(z.url()),
   /** Management API endpoint: `https://{api}.execute-api.{region}.amazonaws.com/{stage}`. */
-  MANAGEMENT_ENDPOINT: z.url().optional(),
+  MANAGEMENT_ENDPOINT: z.optional(z.url()),
   /** Name (or ARN) of the welcome function, invoked asynchronously by `$connect`. */
-  WELCOME_FUNCTION_NAME: z.string().min(1).optional(),
+  WELCOME_FUNCTION_NAME: z.optional(z.string().check(z.minLength(1))),
   /** Another DynamoDB endpoint (DynamoDB Local). */
-  DYNAMODB_ENDPOINT: z.url().optional(),
+  DYNAMODB_ENDPOINT: z.optional(z.url()),
   /** Another Lambda endpoint (the local runtime's Invoke emulation). */
-  LAMBDA_ENDPOINT: z.url().optional(),
+  LAMBDA_ENDPOINT: z.optional(z.url()),
   /** HS256 secret (local development, tests). */
-  JWT_SECRET: z.string().min(8).optional(),
+  JWT_SECRET: z.optional(z.string().check(z.minLength(8))),
   /** Secrets Manager secret holding the HS256 secret (AWS). */
-  JWT_SECRET_ARN: z.string().min(1).optional(),
+  JWT_SECRET_ARN: z.optional(z.string().check(z.minLength(1))),
 });
 export type LambdaEnvironment = z.infer<typeof lambdaEnvironmentSchema>;
 

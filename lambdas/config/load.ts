@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
-import { z } from 'zod';
+import * as z from '../zod-mini.js';
 import { ConfigError } from './errors.js';
 import { configSchema, notificationServiceSchema, type Config, type ServiceConfig } from './schema.js';
 
@@ -12,7 +12,7 @@ export const API_GATEWAY_LIMITS = {
   frameBytes: 32768,
 } as const;
 
-function formatIssues(error: z.ZodError, prefix: string): string[] {
+function formatIssues(error: z.core.$ZodError, prefix: string): string[] {
   return error.issues.map((issue) => {
     const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
     if (issue.code === 'unrecognized_keys') {
@@ -24,20 +24,20 @@ function formatIssues(error: z.ZodError, prefix: string): string[] {
 }
 
 function allowedKeysAt(path: readonly PropertyKey[]): string[] {
-  let schema: z.ZodType = configSchema;
+  let schema: z.core.$ZodType = configSchema;
   for (const key of path) {
     const shape = objectShape(schema);
     if (!shape || typeof key !== 'string' || !(key in shape)) return [];
-    schema = shape[key] as z.ZodType;
+    schema = shape[key] as z.core.$ZodType;
   }
   return Object.keys(objectShape(schema) ?? {});
 }
 
-function objectShape(schema: z.ZodType): Record<string, unknown> | undefined {
+function objectShape(schema: z.core.$ZodType): Record<string, unknown> | undefined {
   let current: unknown = schema;
   // Unwrap defaults and optionals down to the object they hold.
   for (let depth = 0; depth < 5; depth += 1) {
-    if (current instanceof z.ZodObject) return current.shape as Record<string, unknown>;
+    if (current instanceof z.ZodMiniObject) return current.shape as Record<string, unknown>;
     const inner = (current as { def?: { innerType?: unknown } }).def?.innerType;
     if (!inner) return undefined;
     current = inner;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod-mini.js';
 import { deploymentSchema } from './deployment.js';
 
 /**
@@ -7,33 +7,33 @@ import { deploymentSchema } from './deployment.js';
  * and the CDK app. Every table is strict: an unknown key fails with its name.
  */
 
-const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+const integer = (min: number, max: number) => z.int().check(z.minimum(min), z.maximum(max));
+/** Whole seconds, in a range. */
+const seconds = integer;
 
 /** A channel pattern: an exact name, or a name with `*` wildcards (`team-*`). */
-const channelPattern = z
-  .string()
-  .regex(/^[a-z0-9*][a-z0-9._:*{}-]{0,127}$/, 'a channel name, optionally with * wildcards');
+const channelPattern = z.string().check(z.regex(/^[a-z0-9*][a-z0-9._:*{}-]{0,127}$/, 'a channel name, optionally with * wildcards'));
 
 export const websocketSchema = z.strictObject({
   /** Bytes; a larger client message gets MESSAGE_TOO_LARGE. */
-  max_frame_size: z.number().int().min(1024).max(131072).default(65536),
+  max_frame_size: z._default(integer(1024, 131072), 65536),
   /** Offered subprotocols the server accepts, in preference order of the client. */
-  subprotocols: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'an HTTP token')).default(['chat', 'notifications']),
+  subprotocols: z._default(z.array(z.string().check(z.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'an HTTP token'))), ['chat', 'notifications']),
   /** Seconds without heartbeat after which a connection is stale. */
-  idle_timeout: seconds(30, 86400).default(900),
+  idle_timeout: z._default(seconds(30, 86400), 900),
   /** Seconds allowed for reads from the store. */
-  read_timeout: seconds(1, 900).default(60),
+  read_timeout: z._default(seconds(1, 900), 60),
   /** Seconds allowed for one post to one connection. */
-  write_timeout: seconds(1, 900).default(60),
-  max_connections_per_user: z.number().int().min(1).max(1000).default(5),
+  write_timeout: z._default(seconds(1, 900), 60),
+  max_connections_per_user: z._default(integer(1, 1000), 5),
   /** Client frames per connection per second (token bucket refill). */
-  rate_limit_per_second: z.number().positive().max(10000).default(10),
+  rate_limit_per_second: z._default(z.number().check(z.positive(), z.maximum(10000)), 10),
   /** Token bucket size. */
-  rate_limit_burst: z.number().int().min(1).max(100000).default(20),
+  rate_limit_burst: z._default(integer(1, 100000), 20),
   /** Seconds, told to clients in `welcome`. */
-  heartbeat_interval: seconds(5, 3600).default(300),
+  heartbeat_interval: z._default(seconds(5, 3600), 300),
   /** Seconds that missed notifications stay recoverable. */
-  history_ttl: seconds(60, 31536000).default(604800),
+  history_ttl: z._default(seconds(60, 31536000), 604800),
 });
 
 export const channelsSchema = z.strictObject({
@@ -42,35 +42,39 @@ export const channelsSchema = z.strictObject({
    * authenticated user. `user-{id}` and `system-announcements` follow fixed rules
    * and need no entry.
    */
-  access: z
-    .record(channelPattern, z.array(z.string().min(1)).min(1, 'at least one role, or "*" for any user'))
-    .default({ 'booking-updates': ['*'], 'waitlist-notifications': ['*'] }),
+  access: z._default(
+    z.record(channelPattern, z.array(z.string().check(z.minLength(1))).check(z.minLength(1, 'at least one role, or "*" for any user'))),
+    { 'booking-updates': ['*'], 'waitlist-notifications': ['*'] },
+  ),
   /** Most channels one connection may hold (including the automatic ones). */
-  max_per_connection: z.number().int().min(2).max(500).default(50),
+  max_per_connection: z._default(integer(2, 500), 50),
   /** Most channels in one subscribe or unsubscribe request. */
-  max_per_request: z.number().int().min(1).max(100).default(20),
+  max_per_request: z._default(integer(1, 100), 20),
 });
 
 export const authSchema = z.strictObject({
   /** `hs256`: a shared secret; `jwks`: RS256/ES256 keys from a JWKS URL. */
-  mode: z.enum(['hs256', 'jwks']).default('hs256'),
+  mode: z._default(z.enum(['hs256', 'jwks']), 'hs256'),
   /** Local HS256 secret; `JWT_SECRET` in the environment wins. Never used in AWS. */
-  hs256_secret: z.string().min(8).optional(),
+  hs256_secret: z.optional(z.string().check(z.minLength(8))),
   /** JWKS URL (mode = "jwks"), e.g. a Cognito user pool's `.well-known/jwks.json`. */
-  jwks_url: z.url().optional(),
+  jwks_url: z.optional(z.url()),
   /** Expected `iss`, checked when set. */
-  issuer: z.string().min(1).optional(),
+  issuer: z.optional(z.string().check(z.minLength(1))),
   /** Expected `aud`, checked when set. */
-  audience: z.string().min(1).optional(),
+  audience: z.optional(z.string().check(z.minLength(1))),
 });
 
 export const kafkaSchema = z.strictObject({
   /** Kafka topics the fan-out consumes. */
-  topics: z.array(z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name')).min(1).default(['booking-updates']),
+  topics: z._default(
+    z.array(z.string().check(z.regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name'))).check(z.minLength(1)),
+    ['booking-updates'],
+  ),
   /** Topic -> channel, for records that name no target. Default: the topic's own name. */
-  topic_channels: z.record(z.string(), z.string()).default({}),
+  topic_channels: z._default(z.record(z.string(), z.string()), {}),
   /** Most posts in flight at once in one fan-out invocation. */
-  fanout_concurrency: z.number().int().min(1).max(1000).default(50),
+  fanout_concurrency: z._default(integer(1, 1000), 50),
 });
 
 export const deliverySchema = z.strictObject({
@@ -79,31 +83,31 @@ export const deliverySchema = z.strictObject({
    * a larger one is split into shards that worker invocations post in parallel. At most
    * 2000, so a shard's targets fit one DynamoDB item.
    */
-  shard_size: z.number().int().min(10).max(2000).default(1000),
+  shard_size: z._default(integer(10, 2000), 1000),
   /** API Gateway's account quota for Management API requests, per second (shared by every post). */
-  api_quota_per_second: z.number().int().min(1).max(1_000_000).default(10000),
+  api_quota_per_second: z._default(integer(1, 1_000_000), 10000),
   /**
    * Share of that quota one record's fan-out (all its workers together) may use. With
    * several partitions fanning out at once, keep their sum below 1 so that `welcome`
    * and `recover` still get through.
    */
-  quota_share: z.number().gt(0).max(1).default(0.25),
+  quota_share: z._default(z.number().check(z.gt(0), z.maximum(1)), 0.25),
   /** Attempts per post (the first included) on 429 and 5xx; fewer when the invocation's time runs out. */
-  post_attempts: z.number().int().min(1).max(20).default(6),
+  post_attempts: z._default(integer(1, 20), 6),
 });
 
 export const notificationServiceSchema = z.strictObject({
-  websocket: websocketSchema.default(websocketSchema.parse({})),
-  channels: channelsSchema.default(channelsSchema.parse({})),
-  auth: authSchema.default(authSchema.parse({})),
-  kafka: kafkaSchema.default(kafkaSchema.parse({})),
-  delivery: deliverySchema.default(deliverySchema.parse({})),
+  websocket: z._default(websocketSchema, websocketSchema.parse({})),
+  channels: z._default(channelsSchema, channelsSchema.parse({})),
+  auth: z._default(authSchema, authSchema.parse({})),
+  kafka: z._default(kafkaSchema, kafkaSchema.parse({})),
+  delivery: z._default(deliverySchema, deliverySchema.parse({})),
 });
 
 export const configSchema = z.strictObject({
-  notification_service: notificationServiceSchema.default(notificationServiceSchema.parse({})),
+  notification_service: z._default(notificationServiceSchema, notificationServiceSchema.parse({})),
   /** Deployment settings read by the CDK app only (see README, "Deploy"). */
-  deployment: deploymentSchema.optional(),
+  deployment: z.optional(deploymentSchema),
 });
 
 export type ServiceConfig = z.infer<typeof notificationServiceSchema>;

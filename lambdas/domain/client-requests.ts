@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { z } from 'zod';
+import type * as z from '../zod-mini.js';
 import {
   clientEnvelope,
   clientPayloads,
@@ -162,13 +162,13 @@ function parseEnvelope(document: object): z.infer<typeof clientEnvelope> {
   return result.data;
 }
 
-function parsePayload<S extends z.ZodType>(schema: S, payload: unknown): z.infer<S> {
+function parsePayload<S extends z.ZodMiniType>(schema: S, payload: unknown): z.infer<S> {
   const result = schema.safeParse(payload);
   if (!result.success) throw new ProtocolError('INVALID_MESSAGE', describeIssues(result.error, 'payload'));
   return result.data;
 }
 
-function describeIssues(error: z.ZodError, prefix?: string): string {
+function describeIssues(error: z.core.$ZodError, prefix?: string): string {
   return error.issues
     .slice(0, 5)
     .map((issue) => `${[prefix, ...issue.path.map(String)].filter(Boolean).join('.') || 'frame'}: ${issue.message}`)

@@ -1,7 +1,7 @@
 import type { APIGatewayAuthorizerResult, Context } from 'aws-lambda';
-import { getApplication } from '../application.js';
 import { InvalidTokenError } from '../auth/token-verifier.js';
-import { logger } from '../composition.js';
+import { logger } from '../composition-base.js';
+import { getTokenVerifier } from '../composition-authorizer.js';
 
 /** The parts of API Gateway's WebSocket REQUEST authorizer event that are read here. */
 export interface WebSocketAuthorizerEvent {
@@ -17,7 +17,7 @@ export interface WebSocketAuthorizerEvent {
  */
 export async function handler(event: WebSocketAuthorizerEvent, context?: Context): Promise<APIGatewayAuthorizerResult> {
   if (context) logger.addContext(context);
-  const { tokens, services } = getApplication();
+  const tokens = getTokenVerifier();
   const connectionId = event.requestContext?.connectionId;
   try {
     const identity = await tokens.verify(event.queryStringParameters?.token);
@@ -31,7 +31,7 @@ export async function handler(event: WebSocketAuthorizerEvent, context?: Context
     };
   } catch (error) {
     if (error instanceof InvalidTokenError) {
-      services.logger.info('token refused', { connectionId, reason: error.message });
+      logger.info('token refused', { connectionId, reason: error.message });
       throw new Error('Unauthorized');
     }
     throw error;

@@ -1,6 +1,8 @@
 import type { Context } from 'aws-lambda';
 import { getApplication } from '../application.js';
 import { logger } from '../composition.js';
+// Registers the welcome scheduler: $connect schedules each new connection's welcome.
+import '../composition-welcome.js';
 import { headerOf, identityOf, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
 
 /**

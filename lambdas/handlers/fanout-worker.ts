@@ -1,7 +1,9 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from '../zod-mini.js';
 import { getServices, logger } from '../composition.js';
+// Registers the fan-out's pieces (duplicate check, dead letters, shard progress).
+import '../composition-fanout.js';
 import { NotificationServiceError } from '../domain/errors.js';
 import type { ShardRequest } from '../domain/fanout-shards.js';
 import type { ShardRunOutcome } from '../domain/fanout-worker.js';
@@ -10,9 +12,9 @@ import { budgetOf } from './fanout.js';
 const metrics = new Metrics({ namespace: 'Notifications', serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'notifications' });
 
 const shardRequest = z.strictObject({
-  messageId: z.string().min(1).max(256),
+  messageId: z.string().check(z.minLength(1), z.maxLength(256)),
   planId: z.uuid(),
-  index: z.number().int().min(0),
+  index: z.int().check(z.minimum(0)),
 });
 
 /** The event is not a shard request: nothing the worker could ever deliver. */

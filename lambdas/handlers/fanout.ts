@@ -2,6 +2,8 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, MSKEvent } from 'aws-lambda';
 import { decodeMskEvent, kafkaItemIdentifier, readProducerRecord, type KafkaItemIdentifier } from '../adapters/kafka/msk-event.js';
 import { getServices, logger } from '../composition.js';
+// Registers the fan-out's pieces (duplicate check, dead letters, worker invocations).
+import '../composition-fanout.js';
 import type { SourceRecord } from '../domain/fanout-record.js';
 import { UNLIMITED_TIME } from '../domain/fanout-retry.js';
 import type { FanoutSummary } from '../domain/fanout-service.js';

@@ -1,9 +1,9 @@
-import { z } from 'zod';
+import * as z from '../zod-mini.js';
 import type { Context } from 'aws-lambda';
 import { getApplication } from '../application.js';
 import { logger } from '../composition.js';
 
-const welcomeEvent = z.object({ connectionId: z.string().min(1) });
+const welcomeEvent = z.object({ connectionId: z.string().check(z.minLength(1)) });
 
 /**
  * Invoked asynchronously by `$connect` (API Gateway cannot send during `$connect`):

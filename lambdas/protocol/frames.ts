@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod-mini.js';
 import { ERROR_CODES, REJECTION_CODES } from './error-codes.js';
 import { USER_ID } from './channels.js';
 
@@ -9,27 +9,27 @@ import { USER_ID } from './channels.js';
 
 export const isoTimestamp = z.iso.datetime({ offset: true });
 export const messageId = z.uuid();
-const channelName = z.string().min(1).max(256);
-const userId = z.string().regex(USER_ID, 'a user id');
+const channelName = z.string().check(z.minLength(1), z.maxLength(256));
+const userId = z.string().check(z.regex(USER_ID, 'a user id'));
 
 // ---- client -> server -------------------------------------------------------
 
 export const subscribePayload = z.object({
-  channels: z.array(channelName).min(1).max(100),
-  action: z.enum(['subscribe', 'unsubscribe']).optional(),
-  connectionId: z.string().min(1).max(128).optional(),
+  channels: z.array(channelName).check(z.minLength(1), z.maxLength(100)),
+  action: z.optional(z.enum(['subscribe', 'unsubscribe'])),
+  connectionId: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
 });
 export const unsubscribePayload = z.object({
-  channels: z.array(channelName).min(1).max(100),
-  connectionId: z.string().min(1).max(128).optional(),
+  channels: z.array(channelName).check(z.minLength(1), z.maxLength(100)),
+  connectionId: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
 });
 export const heartbeatPayload = z.object({
-  connectionId: z.string().min(1).max(128).optional(),
-  timestamp: isoTimestamp.optional(),
-  status: z.literal('alive').optional(),
+  connectionId: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
+  timestamp: z.optional(isoTimestamp),
+  status: z.optional(z.literal('alive')),
 });
 export const presencePayload = z.object({
-  userIds: z.array(userId).min(1).max(100),
+  userIds: z.array(userId).check(z.minLength(1), z.maxLength(100)),
 });
 export const recoverPayload = z.object({
   since: z.union([messageId, isoTimestamp]),
@@ -50,10 +50,10 @@ export const CLIENT_REQUEST_TYPES = Object.keys(clientPayloads) as ClientRequest
 
 /** The envelope of any client frame, before its payload is checked against its type. */
 export const clientEnvelope = z.object({
-  messageId: messageId.optional(),
-  type: z.string().min(1).max(64),
-  payload: z.record(z.string(), z.unknown()).default({}),
-  timestamp: z.string().max(64).optional(),
+  messageId: z.optional(messageId),
+  type: z.string().check(z.minLength(1), z.maxLength(64)),
+  payload: z._default(z.record(z.string(), z.unknown()), {}),
+  timestamp: z.optional(z.string().check(z.maxLength(64))),
 });
 export type ClientEnvelope = z.infer<typeof clientEnvelope>;
 
@@ -65,7 +65,7 @@ export const welcomePayload = z.object({
   connectionId: z.string(),
   userId: z.string(),
   channels: z.array(z.string()),
-  heartbeatIntervalSeconds: z.number().int().positive(),
+  heartbeatIntervalSeconds: z.int().check(z.positive()),
   serverTime: isoTimestamp,
 });
 export const subscriptionPayload = z.object({
@@ -80,24 +80,24 @@ export const heartbeatReplyPayload = z.object({
   status: z.literal('alive'),
 });
 export const notificationPayload = z.object({
-  notificationId: z.string().min(1).max(128),
-  title: z.string().min(1).max(256),
-  message: z.string().min(1).max(8192),
+  notificationId: z.string().check(z.minLength(1), z.maxLength(128)),
+  title: z.string().check(z.minLength(1), z.maxLength(256)),
+  message: z.string().check(z.minLength(1), z.maxLength(8192)),
   priority: z.enum(['low', 'medium', 'high', 'urgent']),
-  actionUrl: z.string().min(1).max(2048).optional(),
+  actionUrl: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
   createdAt: isoTimestamp,
 });
 export const presenceReplyPayload = z.object({
   users: z.record(
     z.string(),
-    z.object({ online: z.boolean(), connections: z.number().int().min(0), lastSeenAt: isoTimestamp.optional() }),
+    z.object({ online: z.boolean(), connections: z.int().check(z.minimum(0)), lastSeenAt: z.optional(isoTimestamp) }),
   ),
 });
-export const recoveredPayload = z.object({ count: z.number().int().min(0), complete: z.boolean() });
+export const recoveredPayload = z.object({ count: z.int().check(z.minimum(0)), complete: z.boolean() });
 export const statsReplyPayload = z.object({
-  totalConnections: z.number().int().min(0),
-  uniqueUsers: z.number().int().min(0),
-  channels: z.record(z.string(), z.number().int().min(0)),
+  totalConnections: z.int().check(z.minimum(0)),
+  uniqueUsers: z.int().check(z.minimum(0)),
+  channels: z.record(z.string(), z.int().check(z.minimum(0))),
   generatedAt: isoTimestamp,
 });
 export const errorPayload = z.object({ code: z.enum(ERROR_CODES), message: z.string() });
@@ -105,7 +105,7 @@ export const errorPayload = z.object({ code: z.enum(ERROR_CODES), message: z.str
 const serverBase = {
   messageId: messageId,
   timestamp: isoTimestamp,
-  replyTo: messageId.optional(),
+  replyTo: z.optional(messageId),
 };
 
 export const welcomeFrame = z.object({ ...serverBase, type: z.literal('welcome'), payload: welcomePayload });
@@ -115,9 +115,9 @@ export const notificationFrame = z.object({
   ...serverBase,
   type: z.literal('notification'),
   payload: notificationPayload,
-  targetUserId: z.string().optional(),
-  channel: z.string().optional(),
-  broadcast: z.literal(true).optional(),
+  targetUserId: z.optional(z.string()),
+  channel: z.optional(z.string()),
+  broadcast: z.optional(z.literal(true)),
 });
 export const presenceFrame = z.object({ ...serverBase, type: z.literal('presence'), payload: presenceReplyPayload });
 export const recoveredFrame = z.object({ ...serverBase, type: z.literal('recovered'), payload: recoveredPayload });

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod-mini.js';
 import { messageId, notificationPayload } from './frames.js';
 import { USER_ID, isValidChannelName } from './channels.js';
 
@@ -8,19 +8,20 @@ import { USER_ID, isValidChannelName } from './channels.js';
  */
 export const producerRecord = z
   .object({
-    messageId: messageId.optional(),
+    messageId: z.optional(messageId),
     type: z.literal('notification'),
     payload: notificationPayload,
-    targetUserId: z.string().regex(USER_ID, 'a user id').optional(),
-    channel: z
-      .string()
-      .refine(isValidChannelName, 'a channel name (^[a-z0-9][a-z0-9._:-]{0,127}$ or user-{userId})')
-      .optional(),
-    broadcast: z.literal(true).optional(),
+    targetUserId: z.optional(z.string().check(z.regex(USER_ID, 'a user id'))),
+    channel: z.optional(
+      z.string().check(z.refine(isValidChannelName, 'a channel name (^[a-z0-9][a-z0-9._:-]{0,127}$ or user-{userId})')),
+    ),
+    broadcast: z.optional(z.literal(true)),
   })
-  .refine(
-    (record) => [record.targetUserId, record.channel, record.broadcast].filter((v) => v !== undefined).length <= 1,
-    { message: 'at most one of targetUserId, channel and broadcast', path: ['targetUserId'] },
+  .check(
+    z.refine(
+      (record) => [record.targetUserId, record.channel, record.broadcast].filter((v) => v !== undefined).length <= 1,
+      { message: 'at most one of targetUserId, channel and broadcast', path: ['targetUserId'] },
+    ),
   );
 export type ProducerRecord = z.infer<typeof producerRecord>;
 

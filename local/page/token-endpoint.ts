@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z } from 'zod';
+import * as z from '../../lambdas/zod-mini.js';
 import type { Config } from '../../lambdas/config/schema.js';
 import { USER_ID } from '../../lambdas/protocol/channels.js';
 import { mintLocalToken } from '../commands/token.js';
@@ -9,9 +9,9 @@ import { readBody, sendJson } from '../http-messages.js';
 export const TOKEN_PATH = '/_local/token';
 
 const tokenRequest = z.strictObject({
-  userId: z.string().regex(USER_ID, 'a user id'),
-  roles: z.array(z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'a role name')).max(20).default([]),
-  ttlSeconds: z.number().int().min(1).max(86_400).default(3600),
+  userId: z.string().check(z.regex(USER_ID, 'a user id')),
+  roles: z._default(z.array(z.string().check(z.regex(/^[A-Za-z0-9._:-]{1,64}$/, 'a role name'))).check(z.maxLength(20)), []),
+  ttlSeconds: z._default(z.int().check(z.minimum(1), z.maximum(86_400)), 3600),
 });
 
 export interface TokenEndpointOptions {

@@ -1,5 +1,4 @@
-import { KafkaRecordSchema } from '@aws-lambda-powertools/parser/schemas/kafka';
-import { z } from 'zod';
+import * as z from '../../zod-mini.js';
 import { NotificationServiceError } from '../../domain/errors.js';
 import type { RecordPosition, SourceRecord, UnreadableRecord } from '../../domain/fanout-record.js';
 import { producerRecord } from '../../protocol/records.js';
@@ -15,9 +14,25 @@ export interface KafkaMessage extends RecordPosition {
 /** The event is not shaped like an MSK event at all (as opposed to one bad record in it). */
 export class InvalidKafkaEventError extends NotificationServiceError {}
 
-// Powertools' record schema (base64 key and value decoded), with headers optional:
-// the fan-out never reads them, so their absence must not make a record undeliverable.
-const kafkaRecord = KafkaRecordSchema.extend({ headers: KafkaRecordSchema.shape.headers.optional() });
+const base64Text = z.pipe(
+  z.string(),
+  z.transform((encoded) => Buffer.from(encoded, 'base64').toString()),
+);
+
+// Powertools parser's `KafkaRecordSchema` (base64 key and value decoded), written with
+// zod/mini: Powertools' schemas are built on the classic zod namespace, which would put
+// all of zod in the fan-out's bundle. Headers are optional and left encoded: the
+// fan-out never reads them, so their absence must not make a record undeliverable.
+const kafkaRecord = z.object({
+  topic: z.string(),
+  partition: z.number(),
+  offset: z.number(),
+  timestamp: z.number(),
+  timestampType: z.string(),
+  key: z.optional(base64Text),
+  value: base64Text,
+  headers: z.optional(z.array(z.record(z.string(), z.array(z.number())))),
+});
 
 const kafkaEventEnvelope = z.object({
   records: z.record(z.string(), z.array(z.unknown())),
@@ -85,7 +100,7 @@ export function kafkaItemIdentifier(position: RecordPosition): KafkaItemIdentifi
   return { partition: `${position.topic}-${position.partition}`, offset: position.offset };
 }
 
-function describeIssues(error: z.ZodError): string {
+function describeIssues(error: z.core.$ZodError): string {
   return error.issues
     .map((issue) => `${issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`)
     .join('; ');
