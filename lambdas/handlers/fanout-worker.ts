@@ -1,4 +1,4 @@
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import * as z from '../zod-mini.js';
 import { getServices, logger } from '../composition.js';
@@ -7,9 +7,10 @@ import '../composition-fanout.js';
 import { NotificationServiceError } from '../domain/errors.js';
 import type { ShardRequest } from '../domain/fanout-shards.js';
 import type { ShardRunOutcome } from '../domain/fanout-worker.js';
+import { addPostMetrics, deliveryMetrics } from './delivery-metrics.js';
 import { budgetOf } from './fanout.js';
 
-const metrics = new Metrics({ namespace: 'Notifications', serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'notifications' });
+const metrics = deliveryMetrics;
 
 const shardRequest = z.strictObject({
   messageId: z.string().check(z.minLength(1), z.maxLength(256)),
@@ -42,13 +43,8 @@ export async function handler(event: unknown, context?: Context): Promise<ShardR
   try {
     const outcome = await getServices().shardWorker.run(request, budgetOf(context));
     const { counts } = outcome;
-    metrics.addMetric('Delivered', MetricUnit.Count, counts.delivered);
-    metrics.addMetric('Gone', MetricUnit.Count, counts.gone);
-    metrics.addMetric('Retried', MetricUnit.Count, counts.retried);
-    metrics.addMetric('Throttled', MetricUnit.Count, counts.throttled);
-    metrics.addMetric('FanoutFailed', MetricUnit.Count, counts.failed);
-    metrics.addMetric('DeadLettered', MetricUnit.Count, counts.failed);
-    metrics.addMetric('InDoubt', MetricUnit.Count, counts.inDoubt);
+    // Every post a worker could not make is dead-lettered.
+    addPostMetrics({ ...counts, deadLettered: counts.failed });
     metrics.addMetric('ShardDuration', MetricUnit.Milliseconds, Math.round(performance.now() - startedAt));
     logger.info('shard run finished', { ...request, status: outcome.status, ...counts });
     return outcome;

@@ -1,4 +1,4 @@
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, MSKEvent } from 'aws-lambda';
 import { decodeMskEvent, kafkaItemIdentifier, readProducerRecord, type KafkaItemIdentifier } from '../adapters/kafka/msk-event.js';
 import { getServices, logger } from '../composition.js';
@@ -8,6 +8,7 @@ import type { SourceRecord } from '../domain/fanout-record.js';
 import { UNLIMITED_TIME } from '../domain/fanout-retry.js';
 import type { FanoutSummary } from '../domain/fanout-service.js';
 import type { TimeBudget } from '../domain/ports.js';
+import { addPostMetrics, deliveryMetrics } from './delivery-metrics.js';
 
 /** The fan-out's answer: Lambda reads `batchItemFailures`; the rest is its summary. */
 export interface FanoutResponse extends FanoutSummary {
@@ -19,7 +20,7 @@ export interface FanoutResponse extends FanoutSummary {
   batchItemFailures: Array<{ itemIdentifier: KafkaItemIdentifier }>;
 }
 
-const metrics = new Metrics({ namespace: 'Notifications', serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'notifications' });
+const metrics = deliveryMetrics;
 
 /** The invocation's remaining time, as the domain reads it. */
 export function budgetOf(context: Context | undefined): TimeBudget {
@@ -42,13 +43,7 @@ export async function handler(event: MSKEvent, context?: Context): Promise<Fanou
   });
   try {
     const { summary, failedRecords } = await services.fanout.fanOut(records, budgetOf(context));
-    metrics.addMetric('Delivered', MetricUnit.Count, summary.delivered);
-    metrics.addMetric('Gone', MetricUnit.Count, summary.gone);
-    metrics.addMetric('Retried', MetricUnit.Count, summary.retried);
-    metrics.addMetric('Throttled', MetricUnit.Count, summary.throttled);
-    metrics.addMetric('FanoutFailed', MetricUnit.Count, summary.failed);
-    metrics.addMetric('InDoubt', MetricUnit.Count, summary.inDoubt);
-    metrics.addMetric('DeadLettered', MetricUnit.Count, summary.deadLettered);
+    addPostMetrics(summary);
     metrics.addMetric('Duplicates', MetricUnit.Count, summary.duplicates);
     metrics.addMetric('InvalidRecords', MetricUnit.Count, summary.invalid.length);
     metrics.addMetric('FailedRecords', MetricUnit.Count, failedRecords.length);

@@ -1,70 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  MemoryConnectionStore,
-  MemoryNotificationLog,
-  MemoryPresenceStore,
-  MemoryRateLimiter,
-  MemoryState,
-  MemorySubscriptionStore,
-} from '../../lambdas/adapters/memory/index.js';
-import { parseConfig } from '../../lambdas/config/load.js';
-import { AccessPolicy } from '../../lambdas/domain/access-policy.js';
-import { ClientRequests, jsonDepthExceeds } from '../../lambdas/domain/client-requests.js';
-import { ConnectionService } from '../../lambdas/domain/connection-service.js';
-import type { Log } from '../../lambdas/domain/ports.js';
-import { PresenceService } from '../../lambdas/domain/presence-service.js';
-import { RecoveryService } from '../../lambdas/domain/recovery-service.js';
-import { StatsService } from '../../lambdas/domain/stats-service.js';
-import { SubscriptionService } from '../../lambdas/domain/subscription-service.js';
-import { RecordingSender } from '../support/recording-sender.js';
-
-const silent: Log = { debug() {}, info() {}, warn() {}, error() {} };
-
-function build(serviceConfig: Record<string, unknown> = {}) {
-  const config = parseConfig({ notification_service: serviceConfig }).notification_service;
-  let now = new Date('2026-01-01T00:00:00.000Z');
-  const clock = { now: () => now };
-  const state = new MemoryState();
-  const connections = new MemoryConnectionStore(state);
-  const sender = new RecordingSender();
-  const scheduled: string[] = [];
-  const connectionService = new ConnectionService({
-    connections,
-    sender,
-    welcome: { schedule: async (id) => void scheduled.push(id) },
-    clock,
-    log: silent,
-    config: config.websocket,
-    sleep: async () => {},
-  });
-  const notifications = new MemoryNotificationLog(state);
-  const requests = new ClientRequests({
-    clock,
-    log: silent,
-    rateLimiter: new MemoryRateLimiter(state, { ratePerSecond: config.websocket.rate_limit_per_second, burst: config.websocket.rate_limit_burst }),
-    maxFrameSize: config.websocket.max_frame_size,
-    connections: connectionService,
-    subscriptions: new SubscriptionService({
-      connections,
-      subscriptions: new MemorySubscriptionStore(state),
-      access: new AccessPolicy(config.channels),
-      config: config.channels,
-    }),
-    presence: new PresenceService({ presence: new MemoryPresenceStore(state), connections, access: new AccessPolicy(config.channels) }),
-    stats: new StatsService(connections, clock),
-    recovery: new RecoveryService({ connections, notifications, sender, clock, log: silent, historyTtlSeconds: config.websocket.history_ttl }),
-  });
-  return {
-    state,
-    sender,
-    scheduled,
-    connectionService,
-    notifications,
-    requests,
-    advance: (ms: number) => (now = new Date(now.getTime() + ms)),
-  };
-}
+import { jsonDepthExceeds } from '../../lambdas/domain/client-requests.js';
+import { buildInMemoryService as build } from '../support/in-memory-service.js';
 
 const frame = (type: string, payload: unknown = {}, messageId: string = randomUUID()) => JSON.stringify({ messageId, type, payload });
 

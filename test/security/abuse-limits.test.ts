@@ -4,7 +4,7 @@ import { MAX_JSON_DEPTH } from '../../lambdas/domain/client-requests.js';
 import type { ServerFrame } from '../../lambdas/protocol/frames.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { TestClient } from '../support/ws-client.js';
-import { buildInMemoryService, snapshotOf } from './in-memory-service.js';
+import { buildInMemoryService, snapshotOf } from '../support/in-memory-service.js';
 
 const codeOf = (frame: ServerFrame) => (frame.payload as { code?: string }).code;
 const nested = (levels: number) => `${'['.repeat(levels)}0${']'.repeat(levels)}`;

@@ -9,7 +9,7 @@ import { ownerOfPersonalChannel } from '../../lambdas/protocol/channels.js';
 import { serverFrame, type ServerFrame } from '../../lambdas/protocol/frames.js';
 import { producerRecord } from '../../lambdas/protocol/records.js';
 import { mskEvent } from '../adapters/kafka-msk-event-fixture.js';
-import { buildInMemoryService, snapshotOf } from './in-memory-service.js';
+import { buildInMemoryService, snapshotOf } from '../support/in-memory-service.js';
 
 /**
  * Property-based proof (fast-check) that no inbound frame of any type, and no producer

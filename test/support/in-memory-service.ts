@@ -15,7 +15,7 @@ import { PresenceService } from '../../lambdas/domain/presence-service.js';
 import { RecoveryService } from '../../lambdas/domain/recovery-service.js';
 import { StatsService } from '../../lambdas/domain/stats-service.js';
 import { SubscriptionService } from '../../lambdas/domain/subscription-service.js';
-import { RecordingSender } from '../support/recording-sender.js';
+import { RecordingSender } from './recording-sender.js';
 
 const silent: Log = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -31,10 +31,11 @@ export function buildInMemoryService(serviceConfig: Record<string, unknown> = {}
   const connections = new MemoryConnectionStore(state);
   const sender = new RecordingSender();
   const access = new AccessPolicy(config.channels);
+  const scheduled: string[] = [];
   const connectionService = new ConnectionService({
     connections,
     sender,
-    welcome: { schedule: async () => {} },
+    welcome: { schedule: async (connectionId) => void scheduled.push(connectionId) },
     clock,
     log: silent,
     config: config.websocket,
@@ -59,6 +60,7 @@ export function buildInMemoryService(serviceConfig: Record<string, unknown> = {}
     config,
     state,
     sender,
+    scheduled,
     notifications,
     requests,
     connectionService,
