@@ -68,7 +68,7 @@ export const authSchema = z.strictObject({
 export const kafkaSchema = z.strictObject({
   /** Kafka topics the fan-out consumes. */
   topics: z._default(
-    z.array(z.string().check(z.regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name'))).check(z.minLength(1)),
+    z.array(z.string().check(z.regex(/^[a-zA-Z0-9._-]{2,249}$/, 'a Kafka topic name of 2 to 249 letters, digits, ".", "_" or "-" (Lambda\'s Kafka trigger refuses 1-character names)'))).check(z.minLength(1)),
     ['booking-updates'],
   ),
   /** Topic -> channel, for records that name no target. Default: the topic's own name. */

@@ -49,6 +49,11 @@ describe('configuration', () => {
       expect(error.issues[0]).toMatch(/^notification_service\.websocket\.max_connections_per_user: .*>=1/);
     });
 
+    it('refuses a topic name the Kafka trigger would refuse at deploy time', () => {
+      const error = errorOf(() => parseConfig({ notification_service: { kafka: { topics: ['x'] } } }));
+      expect(error.message).toContain('notification_service.kafka.topics.0');
+    });
+
     it('refuses a message size above API Gateway\'s 128 KB', () => {
       const error = errorOf(() => parseConfig({ notification_service: { websocket: { max_frame_size: 200_000 } } }));
       expect(error.message).toContain('notification_service.websocket.max_frame_size');
