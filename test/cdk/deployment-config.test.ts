@@ -65,12 +65,12 @@ describe('loadDeploymentSettings', () => {
     const { deployment, service } = loadDeploymentSettings(shipped, {
       'deployment.kafka.batch_size': '50',
       'deployment.kafka.starting_position': 'TRIM_HORIZON',
-      'notification_service.kafka.topics': '["a","b"]',
+      'notification_service.kafka.topics': '["orders","bookings"]',
       deployment: { alarms: { email: 'oncall@example.com' } },
     });
     expect(deployment.kafka).toMatchObject({ batch_size: 50, starting_position: 'TRIM_HORIZON', consumer_group: 'notifications-fanout' });
     expect(deployment.alarms).toEqual({ email: 'oncall@example.com', dlq_depth_threshold: 1 });
-    expect(service.kafka.topics).toEqual(['a', 'b']);
+    expect(service.kafka.topics).toEqual(['orders', 'bookings']);
   });
 
   it('names a bad context override as such', () => {
