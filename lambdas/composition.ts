@@ -41,8 +41,8 @@ export { logger, systemClock } from './composition-base.js';
  * Management API senders, cleanup). The pieces only some functions use come from
  * their own modules, which the functions that use them import: `composition-welcome.ts`
  * (Lambda client) and `composition-fanout.ts` (Powertools idempotency, SQS, Lambda).
- * A function never loads a client it does not import: the AWS SDK is the Lambda
- * runtime's (external to the bundles), and a bundle keeps every import of it.
+ * A function's bundle holds only the clients its modules import (the AWS SDK is bundled,
+ * see lib/service-function.ts), so the Authorizer, say, carries no DynamoDB client.
  */
 export interface Services {
   readonly env: LambdaEnvironment;

@@ -34,7 +34,7 @@ export const FUNCTION_BUNDLING = {
   minify: true,
   /**
    * The AWS SDK stays inside the bundle (the versions of package-lock.json, not the
-   * runtime's): loading the runtime's copy instead made initialisation 2-4 times slower
+   * runtime's): loading the runtime's copy instead made initialisation 2-3 times slower
    * (module resolution across its many files; docs/benchmarks.md, B4). Only the
    * credential providers the SDK imports dynamically, and only when the environment
    * holds no credentials (never in Lambda), are left to the runtime, which ships them.
