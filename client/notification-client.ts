@@ -47,6 +47,13 @@ export interface NotificationClientOptions {
   readonly requestTimeoutMs?: number;
   /** How many recent messageIds are remembered to drop duplicates. @default 2000 */
   readonly dedupeCapacity?: number;
+  /**
+   * How far before the newest notification seen recovery starts. A notification the
+   * service accepted earlier can still be on its way when a connection drops (a large
+   * fan-out takes seconds), so recovery asks from a little earlier and drops what it has.
+   * @default 60_000
+   */
+  readonly recoveryOverlapMs?: number;
   /** Channels per subscribe/unsubscribe when restoring after a reconnect (`channels.max_per_request`). @default 20 */
   readonly maxChannelsPerRequest?: number;
   /** @default the global WebSocket, else the `ws` package */
@@ -69,7 +76,7 @@ export interface RecoveryResult {
   readonly count: number;
   /** False when the server could not replay everything since `since` (history expired). */
   readonly complete: boolean;
-  /** The messageId (or, when none was seen, the ISO time) recovery started from. */
+  /** The ISO time recovery started from: `recoveryOverlapMs` before the newest notification seen, or the first welcome's time. */
   readonly since: string;
 }
 
@@ -459,7 +466,8 @@ export class NotificationClient {
 
   /** Replays, from the last notification seen, what the gap between connections missed. */
   async #recover(connection: Connection): Promise<void> {
-    const since = this.#lastSeen?.messageId ?? this.#sessionStart!;
+    const overlapMs = this.#options.recoveryOverlapMs ?? 60_000;
+    const since = this.#lastSeen ? new Date(this.#lastSeen.time - overlapMs).toISOString() : this.#sessionStart!;
     let from = since;
     let count = 0;
     let complete = false;

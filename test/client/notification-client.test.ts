@@ -258,11 +258,31 @@ describe('NotificationClient', () => {
 
       expect(second.token).toBe('alice:2');
       expect(second.received[0]).toMatchObject({ type: 'subscribe', payload: { channels: ['booking-updates'] } });
-      expect(second.received[1]).toMatchObject({ type: 'recover', payload: { since: seenLive.messageId } });
-      expect(recovered).toEqual({ count: 1, complete: true, since: seenLive.messageId });
+      // From a minute before the newest notification seen: what was in flight is not missed.
+      const since = new Date(Date.parse(seenLive.timestamp) - 60_000).toISOString();
+      expect(second.received[1]).toMatchObject({ type: 'recover', payload: { since } });
+      expect(recovered).toMatchObject({ complete: true, since });
       expect(events.notificationIds()).toEqual([seenLive.messageId, missed.messageId, after.messageId]);
       expect(events.states()).toEqual(['connecting', 'open', 'reconnecting', 'open']);
       expect(events.of('state')[2]!.error).toMatchObject({ code: 'CONNECTION_LOST', details: { code: 1001 } });
+    });
+
+    it('recovers a notification accepted before the newest one seen but still in flight at the drop', async () => {
+      const { client, events } = createClient();
+      await client.connect();
+      await client.subscribe(['booking-updates']);
+      // Accepted first, but its post had not reached this connection when the socket dropped.
+      const inFlight = server.publish('booking-updates', 'accepted first, still in flight', []);
+      // A later acceptance time for the newest one, as the service would stamp it.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const newest = server.publish('booking-updates', 'accepted second, seen live');
+      await events.next('notification', (frame) => frame.messageId === newest.messageId);
+
+      (await server.connection(0)).drop();
+      await server.connection(1);
+      await events.next('recovered');
+
+      expect(events.notificationIds()).toEqual([newest.messageId, inFlight.messageId]);
     });
 
     it('recovers from the first welcome time when it saw no notification yet', async () => {
