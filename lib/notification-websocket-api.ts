@@ -7,7 +7,6 @@ import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integra
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -28,7 +27,7 @@ import {
   type FunctionDefinition,
 } from '../lambdas/routes.js';
 import { FUNCTION_ACCESS } from './function-access.js';
-import { KafkaTrigger, type KafkaSource } from './kafka-trigger.js';
+import { KafkaTrigger, type KafkaTriggerProps } from './kafka-trigger.js';
 import { NotificationMonitoring } from './notification-monitoring.js';
 import { NotificationTables, type TableAccess } from './notification-tables.js';
 import { ServiceFunction, type ServiceLogLevel } from './service-function.js';
@@ -41,24 +40,11 @@ export interface RouteThrottle {
   readonly burstLimit: number;
 }
 
-/** The Kafka trigger of the fan-out function; topics come from `serviceConfig.kafka.topics`. */
-export interface NotificationKafkaOptions {
-  readonly source: KafkaSource;
-  /** @default 'notifications-fanout' */
-  readonly consumerGroupPrefix?: string;
-  /** @default 100 */
-  readonly batchSize?: number;
-  /** @default Duration.seconds(0) */
-  readonly maxBatchingWindow?: Duration;
-  /** @default lambda.StartingPosition.LATEST */
-  readonly startingPosition?: lambda.StartingPosition;
-  /** @default 3 */
-  readonly retryAttempts?: number;
-  /** @default 1 */
-  readonly minimumPollers?: number;
-  /** @default 2 */
-  readonly maximumPollers?: number;
-}
+/**
+ * The Kafka trigger of the fan-out function: KafkaTrigger's props, less what the
+ * construct supplies (the fan-out function, and the topics of `serviceConfig.kafka.topics`).
+ */
+export type NotificationKafkaOptions = Omit<KafkaTriggerProps, 'target' | 'topics'>;
 
 export interface NotificationWebSocketApiProps {
   /**

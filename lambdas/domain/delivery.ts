@@ -1,12 +1,10 @@
 import { ConnectionGoneError, ThrottledError } from './errors.js';
 import {
-  DEFAULT_RETRY_POLICY,
-  DEFAULT_TIME_RESERVE_MS,
   isRetryable,
-  realSleep,
+  retryTimingOf,
   UNLIMITED_TIME,
   waitBeforeRetry,
-  type RetryPolicy,
+  type RetryOptions,
   type RetryTiming,
 } from './fanout-retry.js';
 import type { ConnectionRef } from './model.js';
@@ -42,20 +40,12 @@ export interface DeliveryReport extends DeliveryCounts {
   readonly failures: PostFailure[];
 }
 
-export interface ConnectionDeliveryOptions {
+export interface ConnectionDeliveryOptions extends RetryOptions {
   readonly sender: MessageSender;
   readonly connections: ConnectionStore;
   readonly log: Log;
   /** Most posts in flight at once. */
   readonly concurrency: number;
-  /** @default DEFAULT_RETRY_POLICY */
-  readonly retry?: RetryPolicy;
-  /** Waits between attempts; injectable so tests need not sleep. */
-  readonly sleep?: (ms: number) => Promise<void>;
-  /** [0, 1); injectable so tests get a fixed jitter. */
-  readonly random?: () => number;
-  /** Time no retry may eat into. @default DEFAULT_TIME_RESERVE_MS */
-  readonly reserveMs?: number;
 }
 
 /** How one delivery is bounded. */
@@ -142,12 +132,7 @@ export class ConnectionDelivery {
 
   constructor(options: ConnectionDeliveryOptions) {
     this.#options = options;
-    this.#timing = {
-      policy: options.retry ?? DEFAULT_RETRY_POLICY,
-      sleep: options.sleep ?? realSleep,
-      random: options.random ?? Math.random,
-    };
-    this.#reserveMs = options.reserveMs ?? DEFAULT_TIME_RESERVE_MS;
+    ({ timing: this.#timing, reserveMs: this.#reserveMs } = retryTimingOf(options));
   }
 
   /** Posts `data` to each connection of `audience` once. */

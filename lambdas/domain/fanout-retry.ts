@@ -31,6 +31,30 @@ export interface RetryTiming {
 
 export const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The retry knobs a delivery takes, each optional with its production default. */
+export interface RetryOptions {
+  /** @default DEFAULT_RETRY_POLICY */
+  readonly retry?: RetryPolicy;
+  /** Waits between attempts (and polls); injectable so tests need not sleep. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** [0, 1) for backoff jitter; injectable so tests get a fixed one. */
+  readonly random?: () => number;
+  /** Time kept back from the invocation's budget. @default DEFAULT_TIME_RESERVE_MS */
+  readonly reserveMs?: number;
+}
+
+/** The timing and reserve for these options, defaults filled in. */
+export function retryTimingOf(options: RetryOptions): { readonly timing: RetryTiming; readonly reserveMs: number } {
+  return {
+    timing: {
+      policy: options.retry ?? DEFAULT_RETRY_POLICY,
+      sleep: options.sleep ?? realSleep,
+      random: options.random ?? Math.random,
+    },
+    reserveMs: options.reserveMs ?? DEFAULT_TIME_RESERVE_MS,
+  };
+}
+
 /** Throttling and transient faults are worth another attempt; anything else is final. */
 export function isRetryable(error: unknown): boolean {
   return error instanceof ThrottledError || error instanceof TransientError;

@@ -2,19 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { isValidChannelName } from '../protocol/channels.js';
 import { notificationFrame, type NotificationFrame } from '../protocol/frames.js';
 import type { ProducerRecord, Target } from '../protocol/records.js';
-import { ConnectionDelivery, type RetryPolicy } from './delivery.js';
+import { ConnectionDelivery } from './delivery.js';
 import { NotificationServiceError, TransientError } from './errors.js';
 import { DEAD_LETTER_VALUE_LIMIT, type RecordDeadLetter } from './fanout-dead-letter.js';
 import { messageIdForPosition } from './fanout-message-id.js';
 import { isReadable, type RecordPosition, type SourceRecord } from './fanout-record.js';
-import {
-  DEFAULT_RETRY_POLICY,
-  DEFAULT_TIME_RESERVE_MS,
-  realSleep,
-  retryWithinBudget,
-  UNLIMITED_TIME,
-  type RetryTiming,
-} from './fanout-retry.js';
+import { retryTimingOf, retryWithinBudget, UNLIMITED_TIME, type RetryOptions, type RetryTiming } from './fanout-retry.js';
 import { addShardCounts, emptyShardCounts, splitIntoShards, type DeliveryJob, type ShardCounts, type ShardState } from './fanout-shards.js';
 import { ShardWorker } from './fanout-worker.js';
 import type { ConnectionRef } from './model.js';
@@ -33,7 +26,7 @@ import type {
   TimeBudget,
 } from './ports.js';
 
-export interface FanoutServiceOptions {
+export interface FanoutServiceOptions extends RetryOptions {
   readonly connections: ConnectionStore;
   readonly subscriptions: SubscriptionStore;
   readonly notifications: NotificationLog;
@@ -92,14 +85,6 @@ export interface FanoutServiceOptions {
    * @default DEFAULT_CHUNK_SIZE
    */
   readonly chunkSize?: number;
-  /** @default DEFAULT_RETRY_POLICY */
-  readonly retry?: RetryPolicy;
-  /** Waits between attempts and polls; injectable so tests need not sleep. */
-  readonly sleep?: (ms: number) => Promise<void>;
-  /** [0, 1) for backoff jitter; injectable for tests. */
-  readonly random?: () => number;
-  /** Time kept back from the invocation's budget. @default DEFAULT_TIME_RESERVE_MS */
-  readonly reserveMs?: number;
 }
 
 /** Connections per shard unless configured. */
@@ -122,22 +107,12 @@ export interface FailedRecordReport extends RecordPosition {
   readonly error: string;
 }
 
-/** What one batch came to. Post counts add up over the records. */
-export interface FanoutSummary {
+/** What one batch came to: the post counts (added up over the records) and the records'. */
+export interface FanoutSummary extends ShardCounts {
   /** Records in the batch, whatever became of them. */
   records: number;
   /** Connections targeted by the records that were delivered (not duplicates). */
   targets: number;
-  delivered: number;
-  gone: number;
-  /** Posts that failed for good; each is dead-lettered. */
-  failed: number;
-  /** Posts skipped because a crashed worker may have made them; recoverable from history. */
-  inDoubt: number;
-  /** Post attempts that were retries. */
-  retried: number;
-  /** Post attempts answered with 429. */
-  throttled: number;
   /** Letters sent to the on-failure queue: invalid records and failed posts. */
   deadLettered: number;
   /** Records whose messageId had already been delivered. */
@@ -183,12 +158,7 @@ export class FanoutService {
 
   constructor(options: FanoutServiceOptions) {
     this.#options = options;
-    this.#timing = {
-      policy: options.retry ?? DEFAULT_RETRY_POLICY,
-      sleep: options.sleep ?? realSleep,
-      random: options.random ?? Math.random,
-    };
-    this.#reserveMs = options.reserveMs ?? DEFAULT_TIME_RESERVE_MS;
+    ({ timing: this.#timing, reserveMs: this.#reserveMs } = retryTimingOf(options));
     const { worker, delivery } = createShardWorker(options);
     this.#worker = worker;
     this.#delivery = delivery;
@@ -513,11 +483,7 @@ export type ShardWorkerParts = Pick<
  * `worker` is undefined without a progress store.
  */
 export function createShardWorker(options: ShardWorkerParts): { worker: ShardWorker | undefined; delivery: ConnectionDelivery } {
-  const timing: RetryTiming = {
-    policy: options.retry ?? DEFAULT_RETRY_POLICY,
-    sleep: options.sleep ?? realSleep,
-    random: options.random ?? Math.random,
-  };
+  const { timing, reserveMs } = retryTimingOf(options);
   const delivery = new ConnectionDelivery({
     sender: options.sender,
     connections: options.connections,
@@ -526,7 +492,7 @@ export function createShardWorker(options: ShardWorkerParts): { worker: ShardWor
     retry: timing.policy,
     sleep: timing.sleep,
     random: timing.random,
-    ...(options.reserveMs !== undefined ? { reserveMs: options.reserveMs } : {}),
+    reserveMs,
   });
   if (!options.progress) return { worker: undefined, delivery };
   const worker = new ShardWorker({
@@ -538,7 +504,7 @@ export function createShardWorker(options: ShardWorkerParts): { worker: ShardWor
     log: options.log,
     chunkSize: Math.max(options.concurrency, options.chunkSize ?? DEFAULT_CHUNK_SIZE),
     timing,
-    ...(options.reserveMs !== undefined ? { reserveMs: options.reserveMs } : {}),
+    reserveMs,
   });
   return { worker, delivery };
 }

@@ -45,6 +45,11 @@ export interface NextClaim {
   readonly leaseUntilMs: number;
 }
 
+/** Throws when `next` cannot follow a completed `[.., until)`: never with `done`, and only forward. */
+export function assertNextClaim(until: number, done: boolean, next: NextClaim | undefined): void {
+  if (next && (done || next.until <= until)) throw new RangeError(`cannot claim [${until}, ${next.until}) with done=${done}`);
+}
+
 /** What became of the posts of a shard (or of a whole delivery). */
 export interface ShardCounts {
   delivered: number;

@@ -1,6 +1,6 @@
 import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ThrottledError, TransientError } from '../../domain/errors.js';
-import type { DeliveryJob, NextClaim, ShardCounts, ShardKey, ShardState } from '../../domain/fanout-shards.js';
+import { assertNextClaim, type DeliveryJob, type NextClaim, type ShardCounts, type ShardKey, type ShardState } from '../../domain/fanout-shards.js';
 import type { ConnectionRef } from '../../domain/model.js';
 import type { DeliveryProgressStore } from '../../domain/ports.js';
 import { batchGetAll, batchWriteAll } from './batch-operations.js';
@@ -177,7 +177,7 @@ export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
     done: boolean,
     next?: NextClaim,
   ): Promise<boolean> {
-    if (next && (done || next.until <= until)) throw new RangeError(`cannot claim [${until}, ${next?.until}) with done=${done}`);
+    assertNextClaim(until, done, next);
     const values: Record<string, unknown> = { ':owner': owner, ':from': from, ':until': until, ':done': done };
     for (const name of COUNT_NAMES) values[`:${name}`] = counts[name];
     if (next) Object.assign(values, { ':next': next.until, ':lease': next.leaseUntilMs });

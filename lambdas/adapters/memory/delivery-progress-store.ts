@@ -1,4 +1,4 @@
-import { addShardCounts, emptyShardCounts, type DeliveryJob, type NextClaim, type ShardCounts, type ShardKey, type ShardState } from '../../domain/fanout-shards.js';
+import { addShardCounts, assertNextClaim, emptyShardCounts, type DeliveryJob, type NextClaim, type ShardCounts, type ShardKey, type ShardState } from '../../domain/fanout-shards.js';
 import type { ConnectionRef } from '../../domain/model.js';
 import type { DeliveryProgressStore } from '../../domain/ports.js';
 
@@ -89,7 +89,7 @@ export class MemoryDeliveryProgressStore implements DeliveryProgressStore {
     done: boolean,
     next?: NextClaim,
   ): Promise<boolean> {
-    if (next && (done || next.until <= until)) throw new RangeError(`cannot claim [${until}, ${next?.until}) with done=${done}`);
+    assertNextClaim(until, done, next);
     const shard = this.#shards.get(keyOf(key));
     if (!shard || shard.owner !== owner || shard.cursor !== from || shard.claimedUntil !== until) return false;
     if (done && shard.total !== until) return false;
