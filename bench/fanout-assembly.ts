@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sourceRecordsFromMskEvent } from '../lambdas/adapters/kafka/msk-event.js';
-import { FanoutService } from '../lambdas/domain/fanout-service.js';
-import type { SourceRecord } from '../lambdas/domain/fanout-record.js';
+import { FanoutService } from '../lambdas/domain/fanout/fanout-service.js';
+import type { SourceRecord } from '../lambdas/domain/fanout/source-record.js';
 import type { ConnectionStore, Deduplicator, Log, MessageSender, NotificationLog, OnceOutcome, SubscriptionStore } from '../lambdas/domain/ports.js';
 import { MskEventBuilder } from '../local/kafka/msk-event.js';
 

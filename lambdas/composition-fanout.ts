@@ -6,7 +6,7 @@ import { LambdaShardDispatcher } from './adapters/lambda/shard-dispatcher.js';
 import { SqsDeadLetterSink } from './adapters/sqs/dead-letter-sink.js';
 import { lazy } from './composition-base.js';
 import { provideParts, type PartContext } from './composition.js';
-import { createShardWorker, FanoutService, type FanoutServiceOptions } from './domain/fanout-service.js';
+import { createShardWorker, FanoutService, type FanoutServiceOptions } from './domain/fanout/fanout-service.js';
 
 /**
  * The fan-out's pieces (duplicate check, dead-letter queue, worker invocations), imported

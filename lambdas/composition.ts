@@ -14,8 +14,8 @@ import { environmentKey, lazy, logger, readSettings, systemClock } from './compo
 import { required, type LambdaEnvironment } from './config/environment.js';
 import type { ServiceConfig } from './config/schema.js';
 import { CleanupService } from './domain/cleanup-service.js';
-import type { FanoutService } from './domain/fanout-service.js';
-import type { ShardWorker } from './domain/fanout-worker.js';
+import type { FanoutService } from './domain/fanout/fanout-service.js';
+import type { ShardWorker } from './domain/fanout/shard-worker.js';
 import type {
   Clock,
   ConnectionStore,

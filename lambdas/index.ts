@@ -12,13 +12,13 @@ import { createServices } from './composition.js';
 import './composition-fanout.js';
 import './composition-welcome.js';
 import type { ConnectOutcome } from './domain/connection-service.js';
-import type { NotificationOutcome } from './domain/fanout-service.js';
+import type { NotificationOutcome } from './domain/fanout/fanout-service.js';
 import { notificationPayload, type NotificationPayload, type StatsReplyPayload } from './protocol/frames.js';
 import { producerRecord, type ProducerRecord } from './protocol/records.js';
 import { StatsService } from './domain/stats-service.js';
 
 export type { ConnectOutcome } from './domain/connection-service.js';
-export type { NotificationOutcome } from './domain/fanout-service.js';
+export type { NotificationOutcome } from './domain/fanout/fanout-service.js';
 export type { NotificationPayload, ServerFrame, StatsReplyPayload as ConnectionStats } from './protocol/frames.js';
 export * as protocol from './protocol/index.js';
 

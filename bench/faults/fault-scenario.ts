@@ -7,7 +7,7 @@ import type { Context } from 'aws-lambda';
 import { batchWriteAll } from '../../lambdas/adapters/dynamodb/batch-operations.js';
 import { toConnectionItem } from '../../lambdas/adapters/dynamodb/connection-item.js';
 import { tableEnvironment } from '../../lambdas/adapters/dynamodb/tables.js';
-import type { PostDeadLetter, DeadLetter } from '../../lambdas/domain/fanout-dead-letter.js';
+import type { PostDeadLetter, DeadLetter } from '../../lambdas/domain/fanout/dead-letters.js';
 import { useLocalAwsIdentity } from '../../local/aws-identity.js';
 import { createTables } from '../../local/dynamodb-local.js';
 import { sendJson } from '../../local/http-messages.js';

@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { getServices } from '../../lambdas/composition.js';
-import { createShardWorker } from '../../lambdas/domain/fanout-service.js';
+import { createShardWorker } from '../../lambdas/domain/fanout/fanout-service.js';
 import { budgetOf } from '../../lambdas/handlers/fanout.js';
 import { parseShardRequest } from '../../lambdas/handlers/fanout-worker.js';
 import type { LambdaHandler } from '../../local/lambda/functions.js';

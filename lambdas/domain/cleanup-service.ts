@@ -1,4 +1,4 @@
-import { forEachBounded } from './delivery.js';
+import { forEachBounded } from './fanout/connection-delivery.js';
 import type { ConnectionSummary } from './model.js';
 import type { Clock, ConnectionStore, Log, MessageSender } from './ports.js';
 

@@ -45,6 +45,22 @@ export class ThrottledError extends NotificationServiceError {}
 /** A transient failure of a dependency (5xx, timeouts); worth a retry. */
 export class TransientError extends NotificationServiceError {}
 
+/**
+ * A post whose outcome is unknown: the request may have reached API Gateway and been
+ * delivered (a timeout, reset or cut-short answer after writing began). It must never be
+ * posted again, since a second post may deliver it twice; the notification stays
+ * recoverable (it is in the inbox or history, and `recover` returns it). Deliberately not
+ * a TransientError: nothing that retries transient faults may retry this.
+ */
+export class PostInDoubtError extends NotificationServiceError {
+  constructor(
+    readonly connectionId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`post to connection ${connectionId} may have been delivered; it is in doubt and not posted again`, options);
+  }
+}
+
 /** An error a client sees as an `error` frame with this code. */
 export class ProtocolError extends NotificationServiceError {
   constructor(

@@ -1,7 +1,7 @@
 import type { NotificationFrame } from '../protocol/frames.js';
 import type { Target } from '../protocol/records.js';
-import type { DeadLetter } from './fanout-dead-letter.js';
-import type { DeliveryJob, NextClaim, ShardCounts, ShardKey, ShardRequest, ShardState } from './fanout-shards.js';
+import type { DeadLetter } from './fanout/dead-letters.js';
+import type { DeliveryJob, NextClaim, ShardCounts, ShardKey, ShardRequest, ShardState } from './fanout/shard-plan.js';
 import type { Connection, ConnectionRef, ConnectionSummary, UserPresence } from './model.js';
 
 /**
@@ -112,9 +112,28 @@ export interface NotificationLog {
 }
 
 /** Posts frames to connections and closes them (API Gateway Management API). */
+/** Per-call options of {@link MessageSender.post}. */
+export interface PostOptions {
+  /**
+   * This attempt's deadline in ms from now; the sender uses the least of this and its own
+   * request timeout. A value <= 0 means: do not send at all (throw TransientError, the
+   * post never left).
+   * @default - the sender's own request timeout
+   */
+  readonly timeoutMs?: number;
+}
+
 export interface MessageSender {
-  /** @throws ConnectionGoneError (410), ThrottledError (429), TransientError (5xx). */
-  post(connectionId: string, data: string): Promise<void>;
+  /**
+   * Posts `data` to the connection.
+   * @throws ConnectionGoneError (410).
+   * @throws ThrottledError (429).
+   * @throws TransientError (5xx answered, or the request never left: refused, DNS,
+   *   connect timeout, no socket); another post cannot deliver twice.
+   * @throws PostInDoubtError (the request may have been written: timeout after writing
+   *   began, reset/EPIPE after writing began, answer cut short); never post it again.
+   */
+  post(connectionId: string, data: string, options?: PostOptions): Promise<void>;
   /** Closes the socket; a connection that is already gone is not an error. */
   close(connectionId: string): Promise<void>;
 }

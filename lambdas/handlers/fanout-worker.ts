@@ -5,8 +5,8 @@ import { getServices, logger } from '../composition.js';
 // Registers the fan-out's pieces (duplicate check, dead letters, shard progress).
 import '../composition-fanout.js';
 import { NotificationServiceError } from '../domain/errors.js';
-import type { ShardRequest } from '../domain/fanout-shards.js';
-import type { ShardRunOutcome } from '../domain/fanout-worker.js';
+import type { ShardRequest } from '../domain/fanout/shard-plan.js';
+import type { ShardRunOutcome } from '../domain/fanout/shard-worker.js';
 import { addPostMetrics, deliveryMetrics } from './delivery-metrics.js';
 import { budgetOf } from './fanout.js';
 

@@ -4,9 +4,9 @@ import { decodeMskEvent, kafkaItemIdentifier, readProducerRecord, type KafkaItem
 import { getServices, logger } from '../composition.js';
 // Registers the fan-out's pieces (duplicate check, dead letters, worker invocations).
 import '../composition-fanout.js';
-import type { SourceRecord } from '../domain/fanout-record.js';
-import { UNLIMITED_TIME } from '../domain/fanout-retry.js';
-import type { FanoutSummary } from '../domain/fanout-service.js';
+import type { SourceRecord } from '../domain/fanout/source-record.js';
+import { UNLIMITED_TIME } from '../domain/retry.js';
+import type { FanoutSummary } from '../domain/fanout/fanout-service.js';
 import type { TimeBudget } from '../domain/ports.js';
 import { addPostMetrics, deliveryMetrics } from './delivery-metrics.js';
 

@@ -6,7 +6,7 @@ import {
   kafkaItemIdentifier,
   sourceRecordsFromMskEvent,
 } from '../../lambdas/adapters/kafka/msk-event.js';
-import { isReadable, type UnreadableRecord } from '../../lambdas/domain/fanout-record.js';
+import { isReadable, type UnreadableRecord } from '../../lambdas/domain/fanout/source-record.js';
 import { mskEvent, notificationValue } from './kafka-msk-event-fixture.js';
 
 describe('decodeMskEvent', () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbDeliveryProgressStore } from '../../lambdas/adapters/dynamodb/delivery-progress-store.js';
 import { MemoryDeliveryProgressStore } from '../../lambdas/adapters/memory/delivery-progress-store.js';
-import { emptyShardCounts, type DeliveryJob } from '../../lambdas/domain/fanout-shards.js';
+import { emptyShardCounts, type DeliveryJob } from '../../lambdas/domain/fanout/shard-plan.js';
 import type { DeliveryProgressStore } from '../../lambdas/domain/ports.js';
 import { createTestTables } from '../support/dynamodb.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectionDelivery } from '../../lambdas/domain/delivery.js';
-import { TokenBucket } from '../../lambdas/domain/post-quota.js';
+import { ConnectionDelivery } from '../../lambdas/domain/fanout/connection-delivery.js';
+import { TokenBucket } from '../../lambdas/domain/fanout/post-quota.js';
 import type { ConnectionStore, Log, MessageSender } from '../../lambdas/domain/ports.js';
 
 const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };

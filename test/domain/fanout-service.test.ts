@@ -6,9 +6,9 @@ import {
   MemorySubscriptionStore,
 } from '../../lambdas/adapters/memory/index.js';
 import { ConnectionGoneError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
-import { messageIdForPosition } from '../../lambdas/domain/fanout-message-id.js';
-import type { SourceRecord } from '../../lambdas/domain/fanout-record.js';
-import { FanoutService, type FanoutServiceOptions } from '../../lambdas/domain/fanout-service.js';
+import { messageIdForPosition } from '../../lambdas/domain/fanout/message-id.js';
+import type { SourceRecord } from '../../lambdas/domain/fanout/source-record.js';
+import { FanoutService, type FanoutServiceOptions } from '../../lambdas/domain/fanout/fanout-service.js';
 import type { ConnectionRef } from '../../lambdas/domain/model.js';
 import type { Log, MessageSender, NotificationLog, StoredNotification, SubscriptionStore } from '../../lambdas/domain/ports.js';
 import { automaticChannels } from '../../lambdas/protocol/channels.js';

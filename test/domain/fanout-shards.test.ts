@@ -3,10 +3,10 @@ import { MemoryDeadLetterSink } from '../../lambdas/adapters/memory/dead-letter-
 import { MemoryDeliveryProgressStore } from '../../lambdas/adapters/memory/delivery-progress-store.js';
 import { MemoryConnectionStore, MemoryNotificationLog, MemoryState, MemorySubscriptionStore } from '../../lambdas/adapters/memory/index.js';
 import { ConnectionGoneError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
-import type { SourceRecord } from '../../lambdas/domain/fanout-record.js';
-import { createShardWorker, FanoutService, type FanoutServiceOptions } from '../../lambdas/domain/fanout-service.js';
-import type { ShardRequest } from '../../lambdas/domain/fanout-shards.js';
-import type { ShardWorker } from '../../lambdas/domain/fanout-worker.js';
+import type { SourceRecord } from '../../lambdas/domain/fanout/source-record.js';
+import { createShardWorker, FanoutService, type FanoutServiceOptions } from '../../lambdas/domain/fanout/fanout-service.js';
+import type { ShardRequest } from '../../lambdas/domain/fanout/shard-plan.js';
+import type { ShardWorker } from '../../lambdas/domain/fanout/shard-worker.js';
 import type { DeliveryProgressStore, Log, MessageSender, ShardDispatcher, TimeBudget } from '../../lambdas/domain/ports.js';
 import { producerRecord } from '../../lambdas/protocol/records.js';
 import { MemoryDeduplicator } from './fanout-memory-deduplicator.js';

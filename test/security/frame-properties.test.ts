@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidKafkaEventError, sourceRecordsFromMskEvent } from '../../lambdas/adapters/kafka/msk-event.js';
 import { ADMIN_ROLE, AccessPolicy } from '../../lambdas/domain/access-policy.js';
 import type { ClientRequestContext } from '../../lambdas/domain/client-requests.js';
-import { isReadable } from '../../lambdas/domain/fanout-record.js';
+import { isReadable } from '../../lambdas/domain/fanout/source-record.js';
 import { ownerOfPersonalChannel } from '../../lambdas/protocol/channels.js';
 import { serverFrame, type ServerFrame } from '../../lambdas/protocol/frames.js';
 import { producerRecord } from '../../lambdas/protocol/records.js';

@@ -1,6 +1,6 @@
 import * as z from '../../zod-mini.js';
 import { NotificationServiceError } from '../../domain/errors.js';
-import type { RecordPosition, SourceRecord, UnreadableRecord } from '../../domain/fanout-record.js';
+import type { RecordPosition, SourceRecord, UnreadableRecord } from '../../domain/fanout/source-record.js';
 import { producerRecord } from '../../protocol/records.js';
 
 /** One Kafka record of an MSK (or self-managed Kafka) event, key and value decoded to text. */

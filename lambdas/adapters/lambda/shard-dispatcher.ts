@@ -1,6 +1,6 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { NotificationServiceError, ThrottledError, TransientError } from '../../domain/errors.js';
-import type { ShardRequest } from '../../domain/fanout-shards.js';
+import type { ShardRequest } from '../../domain/fanout/shard-plan.js';
 import type { ShardDispatcher } from '../../domain/ports.js';
 
 export interface LambdaShardDispatcherProps {

@@ -1,4 +1,4 @@
-import type { DeadLetter } from '../../domain/fanout-dead-letter.js';
+import type { DeadLetter } from '../../domain/fanout/dead-letters.js';
 import type { DeadLetterSink } from '../../domain/ports.js';
 
 /** {@link DeadLetterSink} that keeps what it is sent, oldest first (tests, benchmarks). */

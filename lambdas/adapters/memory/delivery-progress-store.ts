@@ -1,4 +1,4 @@
-import { addShardCounts, assertNextClaim, emptyShardCounts, type DeliveryJob, type NextClaim, type ShardCounts, type ShardKey, type ShardState } from '../../domain/fanout-shards.js';
+import { addShardCounts, assertNextClaim, emptyShardCounts, type DeliveryJob, type NextClaim, type ShardCounts, type ShardKey, type ShardState } from '../../domain/fanout/shard-plan.js';
 import type { ConnectionRef } from '../../domain/model.js';
 import type { DeliveryProgressStore } from '../../domain/ports.js';
 

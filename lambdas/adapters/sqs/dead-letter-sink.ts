@@ -1,6 +1,6 @@
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { NotificationServiceError, ThrottledError, TransientError } from '../../domain/errors.js';
-import type { DeadLetter } from '../../domain/fanout-dead-letter.js';
+import type { DeadLetter } from '../../domain/fanout/dead-letters.js';
 import type { DeadLetterSink } from '../../domain/ports.js';
 
 export interface SqsDeadLetterSinkProps {

@@ -1,4 +1,4 @@
-import type { ConnectionRef } from './model.js';
+import type { ConnectionRef } from '../model.js';
 
 /**
  * A large delivery as durable data (issue 4, "large audiences"): the fan-out snapshots a

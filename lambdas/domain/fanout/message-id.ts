@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RecordPosition } from './fanout-record.js';
+import type { RecordPosition } from './source-record.js';
 
 // Namespace of the name-based ids below; fixed forever, or redeliveries of records
 // accepted before a change would get new ids and reach clients twice.

@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { isValidChannelName } from '../protocol/channels.js';
-import { notificationFrame, type NotificationFrame } from '../protocol/frames.js';
-import type { ProducerRecord, Target } from '../protocol/records.js';
-import { ConnectionDelivery } from './delivery.js';
-import { NotificationServiceError, TransientError } from './errors.js';
-import { DEAD_LETTER_VALUE_LIMIT, type RecordDeadLetter } from './fanout-dead-letter.js';
-import { messageIdForPosition } from './fanout-message-id.js';
-import { isReadable, type RecordPosition, type SourceRecord } from './fanout-record.js';
-import { retryTimingOf, retryWithinBudget, UNLIMITED_TIME, type RetryOptions, type RetryTiming } from './fanout-retry.js';
-import { addShardCounts, emptyShardCounts, splitIntoShards, type DeliveryJob, type ShardCounts, type ShardState } from './fanout-shards.js';
-import { ShardWorker } from './fanout-worker.js';
-import type { ConnectionRef } from './model.js';
+import { isValidChannelName } from '../../protocol/channels.js';
+import { notificationFrame, type NotificationFrame } from '../../protocol/frames.js';
+import type { ProducerRecord, Target } from '../../protocol/records.js';
+import { ConnectionDelivery } from './connection-delivery.js';
+import { NotificationServiceError, TransientError } from '../errors.js';
+import { DEAD_LETTER_VALUE_LIMIT, type RecordDeadLetter } from './dead-letters.js';
+import { messageIdForPosition } from './message-id.js';
+import { isReadable, type RecordPosition, type SourceRecord } from './source-record.js';
+import { retryTimingOf, retryWithinBudget, UNLIMITED_TIME, type RetryOptions, type RetryTiming } from '../retry.js';
+import { addShardCounts, emptyShardCounts, splitIntoShards, type DeliveryJob, type ShardCounts, type ShardState } from './shard-plan.js';
+import { ShardWorker } from './shard-worker.js';
+import type { ConnectionRef } from '../model.js';
 import { TokenBucket, UNLIMITED_POSTS } from './post-quota.js';
 import type {
   Clock,
@@ -24,7 +24,7 @@ import type {
   ShardDispatcher,
   SubscriptionStore,
   TimeBudget,
-} from './ports.js';
+} from '../ports.js';
 
 export interface FanoutServiceOptions extends RetryOptions {
   readonly connections: ConnectionStore;

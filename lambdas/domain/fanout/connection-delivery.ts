@@ -1,4 +1,4 @@
-import { ConnectionGoneError, ThrottledError } from './errors.js';
+import { ConnectionGoneError, ThrottledError } from '../errors.js';
 import {
   isRetryable,
   retryTimingOf,
@@ -6,12 +6,12 @@ import {
   waitBeforeRetry,
   type RetryOptions,
   type RetryTiming,
-} from './fanout-retry.js';
-import type { ConnectionRef } from './model.js';
+} from '../retry.js';
+import type { ConnectionRef } from '../model.js';
 import { UNLIMITED_POSTS, type PostQuota } from './post-quota.js';
-import type { ConnectionStore, Log, MessageSender, TimeBudget } from './ports.js';
+import type { ConnectionStore, Log, MessageSender, TimeBudget } from '../ports.js';
 
-export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './fanout-retry.js';
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../retry.js';
 
 /** What became of the posts to one audience. */
 export interface DeliveryCounts {

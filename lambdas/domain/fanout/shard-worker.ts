@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { ConnectionDelivery, DeliveryReport } from './delivery.js';
-import type { PostDeadLetter } from './fanout-dead-letter.js';
-import { DEFAULT_TIME_RESERVE_MS, retryWithinBudget, type RetryTiming } from './fanout-retry.js';
-import { addShardCounts, emptyShardCounts, type DeliveryJob, type ShardCounts, type ShardKey, type ShardState } from './fanout-shards.js';
+import type { ConnectionDelivery, DeliveryReport } from './connection-delivery.js';
+import type { PostDeadLetter } from './dead-letters.js';
+import { DEFAULT_TIME_RESERVE_MS, retryWithinBudget, type RetryTiming } from '../retry.js';
+import { addShardCounts, emptyShardCounts, type DeliveryJob, type ShardCounts, type ShardKey, type ShardState } from './shard-plan.js';
 import { TokenBucket, UNLIMITED_POSTS, type PostQuota } from './post-quota.js';
-import type { Clock, DeadLetterSink, DeliveryProgressStore, Log, ShardDispatcher, TimeBudget } from './ports.js';
+import type { Clock, DeadLetterSink, DeliveryProgressStore, Log, ShardDispatcher, TimeBudget } from '../ports.js';
 
 export interface ShardWorkerOptions {
   readonly progress: DeliveryProgressStore;
