@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { createServer, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -12,6 +13,7 @@ import {
 import {
   ConnectionGoneError,
   NotificationServiceError,
+  PostInDoubtError,
   ThrottledError,
   TransientError,
 } from '../../lambdas/domain/errors.js';
@@ -63,6 +65,10 @@ class ScriptedManagementApi {
     return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/prod`;
   }
 
+  get port(): string {
+    return String((this.#server.address() as AddressInfo).port);
+  }
+
   async stop(): Promise<void> {
     for (const socket of this.#sockets) socket.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
@@ -74,6 +80,24 @@ const apiError = (status: number, errorType: string, message = errorType): Answe
   response.writeHead(status, { 'content-type': 'application/json', 'x-amzn-ErrorType': errorType }).end(JSON.stringify({ message }));
 const resetSocket: Answer = (_response, request) => request.socket.destroy();
 const neverAnswer: Answer = () => undefined;
+/** Half a status line, then the socket closes: the answer is cut short before its status. */
+const cutShort: Answer = (_response, request) => request.socket.end('HTTP/1.1 2');
+const answerAfter = (delayMs: number, answer: Answer): Answer => (response, request) => {
+  setTimeout(() => {
+    if (!response.destroyed) answer(response, request);
+  }, delayMs);
+};
+
+/** Counts the requests this process starts to a port, whether or not any reached a server. */
+function countRequestsTo(port: string): { readonly count: () => number; readonly stop: () => void } {
+  let started = 0;
+  const onStart = (message: unknown) => {
+    const { request } = message as { request: ClientRequest };
+    if (request.getHeader('host') === `127.0.0.1:${port}`) started += 1;
+  };
+  subscribe('http.client.request.start', onStart);
+  return { count: () => started, stop: () => unsubscribe('http.client.request.start', onStart) };
+}
 
 let server: ScriptedManagementApi | undefined;
 let sender: ApiGatewayMessageSender | undefined;
@@ -89,6 +113,13 @@ async function senderAgainst(answers: Answer[], props: Partial<ApiGatewayMessage
     ...props,
   });
   return sender;
+}
+
+async function waitUntil(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited > 5_000) throw new Error('condition not met within 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 async function failure(calling: Promise<unknown>): Promise<Error> {
@@ -234,15 +265,6 @@ describe('ApiGatewayMessageSender', () => {
       expect(await failure(posting.post('conn-1', 'x'))).toBeInstanceOf(TransientError);
     });
 
-    it('turns a connection reset into TransientError', async () => {
-      const posting = await senderAgainst([resetSocket]);
-
-      const error = await failure(posting.post('conn-1', 'x'));
-
-      expect(error).toBeInstanceOf(TransientError);
-      expect((error.cause as { code?: string }).code).toBe('ECONNRESET');
-    });
-
     it('turns a refused connection into TransientError', async () => {
       const posting = await senderAgainst([ok()]);
       await server!.stop();
@@ -251,13 +273,147 @@ describe('ApiGatewayMessageSender', () => {
       expect(await failure(posting.post('conn-1', 'x'))).toBeInstanceOf(TransientError);
     });
 
-    it('fails a request that is not answered within requestTimeoutMs as a TransientError', async () => {
-      const posting = await senderAgainst([neverAnswer], { requestTimeoutMs: 50 });
+    it('treats HTTP 200 as delivered even when the rest of the answer is cut short', async () => {
+      // Prepare: the status line arrives, then the socket closes mid-body.
+      const posting = await senderAgainst([(response) => {
+        response.writeHead(200, { 'content-length': '10' }).write('ab');
+        setTimeout(() => response.socket?.destroy(), 20);
+      }]);
 
-      const error = await failure(posting.post('conn-1', 'x'));
+      // Act, Assess: API Gateway said it took the message.
+      await expect(posting.post('conn-1', 'x')).resolves.toBeUndefined();
+    });
 
-      expect(error).toBeInstanceOf(TransientError);
-      expect(error.cause).toBeInstanceOf(ManagementApiTimeoutError);
+    it('decides an error answer cut short by its status line', async () => {
+      const posting = await senderAgainst([(response) => {
+        response.writeHead(503, { 'content-length': '100', 'x-amzn-ErrorType': 'ServiceUnavailableException' }).write('{"mess');
+        setTimeout(() => response.socket?.destroy(), 20);
+      }]);
+
+      expect(await failure(posting.post('conn-1', 'x'))).toBeInstanceOf(TransientError);
+    });
+
+    /**
+     * The in-doubt rule: once the request may have reached API Gateway, a post without an
+     * answer may have been delivered, and posting it again may deliver it twice. Each case
+     * runs with `attempts: 3` to prove the sender's own retries leave it alone.
+     */
+    describe('a post whose outcome is unknown is never posted again', () => {
+      it('fails a post answered after its timeout as in doubt, sent exactly once', async () => {
+        // Prepare: the answer comes, but after the sender gave up.
+        const posting = await senderAgainst([answerAfter(200, ok())], { requestTimeoutMs: 50, attempts: 3 });
+
+        // Act
+        const error = await failure(posting.post('conn-1', 'x'));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+
+        // Assess
+        expect(error).toBeInstanceOf(PostInDoubtError);
+        expect((error as PostInDoubtError).connectionId).toBe('conn-1');
+        expect(error.cause).toBeInstanceOf(ManagementApiTimeoutError);
+        expect(server!.received).toHaveLength(1);
+      });
+
+      it('fails a post whose socket is destroyed after the server read it as in doubt, sent exactly once', async () => {
+        const posting = await senderAgainst([resetSocket, ok()], { attempts: 3 });
+
+        const error = await failure(posting.post('conn-1', 'x'));
+
+        expect(error).toBeInstanceOf(PostInDoubtError);
+        expect((error.cause as { code?: string }).code).toBe('ECONNRESET');
+        expect(server!.received).toHaveLength(1);
+      });
+
+      it('fails a post whose answer is cut short before its status as in doubt, sent exactly once', async () => {
+        const posting = await senderAgainst([cutShort, ok()], { attempts: 3 });
+
+        expect(await failure(posting.post('conn-1', 'x'))).toBeInstanceOf(PostInDoubtError);
+        expect(server!.received).toHaveLength(1);
+      });
+
+      it('holds a kept-alive socket to the same rule', async () => {
+        // Prepare: a first post leaves a connected socket in the agent's pool.
+        const posting = await senderAgainst([ok(), resetSocket, ok()], { attempts: 3, maxSockets: 1 });
+        await posting.post('conn-1', 'x');
+
+        // Act
+        const error = await failure(posting.post('conn-2', 'x'));
+
+        // Assess
+        expect(error).toBeInstanceOf(PostInDoubtError);
+        expect(server!.received.map((request) => request.url)).toEqual(['/prod/@connections/conn-1', '/prod/@connections/conn-2']);
+        expect(server!.connectionsOpened).toBe(1);
+      });
+
+      it('uses the caller\'s timeoutMs when it is less than requestTimeoutMs', async () => {
+        const posting = await senderAgainst([neverAnswer], { requestTimeoutMs: 10_000, attempts: 3 });
+        const started = performance.now();
+
+        const error = await failure(posting.post('conn-1', 'x', { timeoutMs: 50 }));
+
+        expect(error).toBeInstanceOf(PostInDoubtError);
+        expect((error.cause as ManagementApiTimeoutError).timeoutMs).toBeLessThanOrEqual(50);
+        expect(performance.now() - started).toBeLessThan(2_000);
+        expect(server!.received).toHaveLength(1);
+      });
+    });
+
+    describe('failures known not to have delivered are retried', () => {
+      it('retries a refused connection `attempts` times, as TransientError', async () => {
+        // Prepare: a closed port refuses every connection.
+        const posting = await senderAgainst([ok()], { attempts: 3 });
+        const port = server!.port;
+        await server!.stop();
+        server = undefined;
+        const requests = countRequestsTo(port);
+
+        // Act
+        const error = await failure(posting.post('conn-1', 'x'));
+        requests.stop();
+
+        // Assess
+        expect(error).toBeInstanceOf(TransientError);
+        expect((error.cause as { code?: string }).code).toBe('ECONNREFUSED');
+        expect(requests.count()).toBe(3);
+      });
+
+      it.each([
+        ['HTTP 500', apiError(500, 'InternalServerErrorException')],
+        ['HTTP 429', apiError(429, 'LimitExceededException')],
+      ])('retries an answered %s and then delivers', async (_label, answer) => {
+        const posting = await senderAgainst([answer, answer, ok()], { attempts: 3 });
+
+        await posting.post('conn-1', 'x');
+
+        expect(server!.received).toHaveLength(3);
+      });
+
+      it('fails a post that waited for a socket past its timeout as TransientError, and never sends it', async () => {
+        // Prepare: one socket, held by a post the server answers late.
+        const posting = await senderAgainst([answerAfter(150, ok()), ok()], { maxSockets: 1 });
+        const holding = posting.post('conn-1', 'x');
+        await waitUntil(() => server!.received.length === 1);
+
+        // Act: the second post waits in the agent's queue past its deadline.
+        const error = await failure(posting.post('conn-2', 'x', { timeoutMs: 50 }));
+        await holding;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+
+        // Assess: it failed at its deadline, and the socket freed later did not carry it.
+        expect(error).toBeInstanceOf(TransientError);
+        expect(error.cause).toBeInstanceOf(ManagementApiTimeoutError);
+        expect(server!.received.map((request) => request.url)).toEqual(['/prod/@connections/conn-1']);
+      });
+
+      it('sends nothing when the caller gives no time (timeoutMs <= 0)', async () => {
+        const posting = await senderAgainst([ok()], { attempts: 3 });
+
+        const errors = [await failure(posting.post('conn-1', 'x', { timeoutMs: 0 })), await failure(posting.post('conn-1', 'x', { timeoutMs: -5 }))];
+
+        expect(errors.every((error) => error instanceof TransientError)).toBe(true);
+        expect(server!.received).toHaveLength(0);
+        expect(server!.connectionsOpened).toBe(0);
+      });
     });
 
     it('turns other refusals into a domain error that is neither gone nor retryable', async () => {
@@ -282,7 +438,7 @@ describe('ApiGatewayMessageSender', () => {
 
     it('retries throttling and transient faults up to `attempts`, and nothing else', async () => {
       const posting = await senderAgainst(
-        [apiError(429, 'LimitExceededException'), resetSocket, ok(), apiError(410, 'GoneException')],
+        [apiError(429, 'LimitExceededException'), apiError(502, 'BadGateway'), ok(), apiError(410, 'GoneException')],
         { attempts: 3 },
       );
 
@@ -312,6 +468,23 @@ describe('ApiGatewayMessageSender', () => {
       const closing = await senderAgainst([apiError(410, 'GoneException')]);
 
       await expect(closing.close('conn-gone')).resolves.toBeUndefined();
+    });
+
+    it('retries a close whose outcome is unknown: closing twice does no harm', async () => {
+      const closing = await senderAgainst([answerAfter(200, ok(204)), ok(204)], { requestTimeoutMs: 50, attempts: 2 });
+
+      await closing.close('conn-1');
+
+      expect(server!.received.map((request) => request.method)).toEqual(['DELETE', 'DELETE']);
+    });
+
+    it('reports a close whose outcome is unknown as TransientError, never as a post in doubt', async () => {
+      const closing = await senderAgainst([resetSocket]);
+
+      const error = await failure(closing.close('conn-1'));
+
+      expect(error).toBeInstanceOf(TransientError);
+      expect(error).not.toBeInstanceOf(PostInDoubtError);
     });
 
     it('reports throttling and server faults', async () => {

@@ -1,4 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -6,10 +8,11 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import {
   ConnectionGoneError,
   NotificationServiceError,
+  PostInDoubtError,
   ThrottledError,
   TransientError,
 } from '../../domain/errors.js';
-import type { MessageSender } from '../../domain/ports.js';
+import type { MessageSender, PostOptions } from '../../domain/ports.js';
 import { cachedCredentials } from './cached-credentials.js';
 
 export interface ApiGatewayMessageSenderProps {
@@ -23,11 +26,16 @@ export interface ApiGatewayMessageSenderProps {
    * it should be the caller's concurrency (a smaller agent queues posts inside itself).
    */
   readonly maxSockets: number;
-  /** A request not answered within this many milliseconds fails as a TransientError. */
+  /**
+   * A request not answered within this many milliseconds is given up: a TransientError if
+   * it never left (no socket, still connecting), a PostInDoubtError once it may have been
+   * written.
+   */
   readonly requestTimeoutMs: number;
   /**
-   * Attempts per call: throttling and transient faults are retried with exponential
-   * backoff and full jitter, as the SDK's standard retry mode does. The fan-out retries
+   * Attempts per call: throttling and failures known not to have delivered (answered
+   * 5xx, the request never left) are retried with exponential backoff and full jitter, as
+   * the SDK's standard retry mode does; a post in doubt never is. The fan-out retries
    * itself, within its time budget, and wants 1.
    * @default 1
    */
@@ -51,7 +59,7 @@ export class ManagementApiResponseError extends Error {
   }
 }
 
-/** The request was not answered within `requestTimeoutMs`. */
+/** The request was not answered within its deadline (`requestTimeoutMs`, or less when the caller asked). */
 export class ManagementApiTimeoutError extends Error {
   readonly code = 'ETIMEDOUT';
   constructor(readonly timeoutMs: number) {
@@ -62,9 +70,19 @@ export class ManagementApiTimeoutError extends Error {
 
 const THROTTLING_ERROR_NAMES = new Set(['LimitExceededException', 'ThrottlingException', 'TooManyRequestsException']);
 
-// Failures below the HTTP layer: the request may not have reached API Gateway, or its
-// answer did not reach us; another attempt can succeed.
-const NETWORK_ERROR_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND']);
+// Failures below the HTTP layer. Before the socket connected they mean the request never
+// left, and another attempt cannot deliver twice; after it, a reset or EPIPE may come
+// after API Gateway read the request, so the outcome is unknown (see #request).
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 // The SDK's standard retry mode: 100 ms base, 20 s cap, full jitter.
 const RETRY_BASE_DELAY_MS = 100;
@@ -83,7 +101,9 @@ const EXECUTE_API_HOST = /^[^.]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.
  * PostToConnection / DeleteConnection do on the wire, for about a seventh of the CPU
  * (docs/benchmarks.md, B1): the fan-out's throughput is bounded by CPU per post.
  * Answers are translated into the domain's errors, so callers decide on retries and
- * removals without knowing HTTP.
+ * removals without knowing HTTP. A failure is classified by whether the request may have
+ * left: before its socket connected it is a TransientError (retried), after it any failure
+ * without an answer is a PostInDoubtError (never posted again, the caller counts it).
  */
 export class ApiGatewayMessageSender implements MessageSender {
   readonly #hostname: string;
@@ -124,13 +144,13 @@ export class ApiGatewayMessageSender implements MessageSender {
     });
   }
 
-  async post(connectionId: string, data: string): Promise<void> {
-    await this.#call('POST', connectionId, Buffer.from(data, 'utf8'), 'post to');
+  async post(connectionId: string, data: string, options?: PostOptions): Promise<void> {
+    await this.#call('POST', connectionId, Buffer.from(data, 'utf8'), 'post to', options?.timeoutMs);
   }
 
   async close(connectionId: string): Promise<void> {
     try {
-      await this.#call('DELETE', connectionId, undefined, 'close');
+      await this.#call('DELETE', connectionId, undefined, 'close', undefined);
     } catch (error) {
       // Closing a socket that is already closed has reached its goal.
       if (error instanceof ConnectionGoneError) return;
@@ -143,22 +163,43 @@ export class ApiGatewayMessageSender implements MessageSender {
     this.#agent.destroy();
   }
 
-  async #call(method: 'POST' | 'DELETE', connectionId: string, body: Buffer | undefined, action: string): Promise<void> {
+  async #call(
+    method: 'POST' | 'DELETE',
+    connectionId: string,
+    body: Buffer | undefined,
+    action: string,
+    callerTimeoutMs: number | undefined,
+  ): Promise<void> {
+    if (Number.isNaN(callerTimeoutMs)) throw new RangeError('timeoutMs must be a number of milliseconds, got NaN');
+    // The caller's deadline covers the whole call, retries and backoff included.
+    const deadline = callerTimeoutMs === undefined ? Infinity : performance.now() + callerTimeoutMs;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await this.#request(method, connectionId, body);
+        const timeoutMs = Math.min(this.#timeoutMs, deadline - performance.now());
+        if (timeoutMs <= 0) {
+          throw new TransientError(`no time left to ${action} connection ${connectionId}; the request was not sent`);
+        }
+        await this.#request(method, connectionId, body, timeoutMs);
         return;
       } catch (error) {
-        const translated = toDomainError(error, connectionId, action);
+        let translated = error instanceof NotificationServiceError ? error : toDomainError(error, connectionId, action, false);
+        // DELETE is idempotent: closing twice cannot do harm, so an unknown outcome is retried.
+        if (method === 'DELETE' && translated instanceof PostInDoubtError) {
+          translated = new TransientError(`Management API did not answer the ${action} connection ${connectionId}`, { cause: translated.cause });
+        }
+        // A PostInDoubtError is not among these: posting it again may deliver it twice.
         const retryable = translated instanceof ThrottledError || translated instanceof TransientError;
         if (!retryable || attempt >= this.#attempts) throw translated;
         const delayMs = Math.random() * Math.min(RETRY_MAX_DELAY_MS, RETRY_BASE_DELAY_MS * 2 ** (attempt - 1));
+        if (performance.now() + delayMs >= deadline) throw translated;
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }
   }
 
-  async #request(method: 'POST' | 'DELETE', connectionId: string, body: Buffer | undefined): Promise<void> {
+  /** One attempt; rejects with a domain error, classified by whether the request may have left. */
+  async #request(method: 'POST' | 'DELETE', connectionId: string, body: Buffer | undefined, timeoutMs: number): Promise<void> {
+    const action = method === 'POST' ? 'post to' : 'close';
     const path = `${this.#basePath}/@connections/${encodePathLabel(connectionId)}`;
     const headers: Record<string, string> = { host: this.#hostHeader };
     if (body) {
@@ -176,6 +217,14 @@ export class ApiGatewayMessageSender implements MessageSender {
       ...(body ? { body } : {}),
     });
     return new Promise<void>((resolve, reject) => {
+      // Whether any byte of the request may have reached API Gateway. The bytes are handed
+      // to the socket as soon as it is assigned, but a socket still connecting only
+      // buffers them: they leave once it has connected (TLS: once the handshake is done),
+      // or at once on a kept-alive socket. From then on the outcome is unknown until an
+      // answer arrives. Conservative: we do not wait for 'finish' (fully written), since
+      // API Gateway may act on a request whose last bytes we never saw leave.
+      let mayHaveLeft = false;
+      let settled = false;
       const outgoing = this.#send({
         agent: this.#agent,
         hostname: this.#hostname,
@@ -184,26 +233,51 @@ export class ApiGatewayMessageSender implements MessageSender {
         path,
         headers: signed.headers,
       });
-      // A deadline for the whole exchange, not an idle-socket timeout: a Management API
-      // that trickles its answer still fails within write_timeout.
-      const timer = setTimeout(() => outgoing.destroy(new ManagementApiTimeoutError(this.#timeoutMs)), this.#timeoutMs);
-      const fail = (error: Error) => {
-        clearTimeout(timer);
-        reject(error);
-      };
-      outgoing.on('error', fail);
-      outgoing.on('response', (response) => {
-        response.on('error', fail);
-        const status = response.statusCode ?? 0;
-        if (status >= 200 && status < 300) {
-          response.resume();
-          response.on('end', () => {
-            clearTimeout(timer);
-            resolve();
-          });
+      outgoing.on('socket', (socket: Socket) => {
+        // A kept-alive socket: the request is written to it at once.
+        if (!socket.connecting) {
+          mayHaveLeft = true;
           return;
         }
-        readErrorAnswer(response, status).then(fail, fail);
+        socket.once(socket instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
+          mayHaveLeft = true;
+        });
+      });
+      const settle = (error?: unknown) => {
+        if (settled) return;
+        settled = true;
+        if (error === undefined) resolve();
+        else reject(toDomainError(error, connectionId, action, mayHaveLeft));
+      };
+      // A deadline for the whole exchange, not an idle-socket timeout: a Management API
+      // that trickles its answer still fails within write_timeout. Settled here, not on
+      // the request's 'error': a request still queued in the agent reports its destruction
+      // only once a socket frees up, which may be long after the deadline.
+      const timer = setTimeout(() => {
+        const timeout = new ManagementApiTimeoutError(timeoutMs);
+        settle(timeout);
+        outgoing.destroy(timeout);
+      }, timeoutMs);
+      outgoing.on('error', (error) => {
+        clearTimeout(timer);
+        settle(error);
+      });
+      outgoing.on('response', (response) => {
+        const status = response.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          // The status line is API Gateway's word that it took the message: delivered,
+          // even if the rest of the answer is lost. The timer stays until the end, so a
+          // trickling body still frees its socket.
+          settle();
+          response.on('error', () => clearTimeout(timer));
+          response.on('end', () => clearTimeout(timer));
+          response.resume();
+          return;
+        }
+        readErrorAnswer(response, status).then((answer) => {
+          clearTimeout(timer);
+          settle(answer);
+        });
       });
       outgoing.end(body);
     });
@@ -220,12 +294,17 @@ function encodePathLabel(label: string): string {
   return encodeURIComponent(label).replace(/[!'()*]/g, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+/** An error answer is an answer from its status line on: a body cut short leaves the status and headers to decide. */
 async function readErrorAnswer(response: IncomingMessage, status: number): Promise<ManagementApiResponseError> {
   const chunks: Buffer[] = [];
   let length = 0;
-  for await (const chunk of response as AsyncIterable<Buffer>) {
-    if (length < MAX_ERROR_BODY_BYTES) chunks.push(chunk);
-    length += chunk.length;
+  try {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      if (length < MAX_ERROR_BODY_BYTES) chunks.push(chunk);
+      length += chunk.length;
+    }
+  } catch {
+    // Reset or deadline while reading the body: what was read is parsed as far as it goes.
   }
   const text = Buffer.concat(chunks).toString('utf8').slice(0, MAX_ERROR_BODY_BYTES);
   let document: { __type?: unknown; code?: unknown; message?: unknown; Message?: unknown } = {};
@@ -247,7 +326,11 @@ function stringOrUndefined(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-function toDomainError(error: unknown, connectionId: string, action: string): Error {
+/**
+ * The domain's reading of a failed attempt. `mayHaveLeft`: the request's socket had
+ * connected, so API Gateway may have read it; without an answer, the outcome is unknown.
+ */
+function toDomainError(error: unknown, connectionId: string, action: string, mayHaveLeft: boolean): Error {
   const options = { cause: error };
   const status = error instanceof ManagementApiResponseError ? error.status : undefined;
   const name = error instanceof ManagementApiResponseError ? error.errorType : undefined;
@@ -261,9 +344,14 @@ function toDomainError(error: unknown, connectionId: string, action: string): Er
   if (status !== undefined && status >= 500) {
     return new TransientError(`Management API failed (${status}) to ${action} connection ${connectionId}`, options);
   }
+  if (status === undefined && mayHaveLeft) {
+    // Timeout, reset, EPIPE or a garbled answer after the request may have been read:
+    // posting again could deliver it twice.
+    return new PostInDoubtError(connectionId, options);
+  }
   const code = typeof error === 'object' && error !== null && 'code' in error ? (error as { code: unknown }).code : undefined;
   if (error instanceof ManagementApiTimeoutError || (typeof code === 'string' && NETWORK_ERROR_CODES.has(code))) {
-    return new TransientError(`Management API unreachable to ${action} connection ${connectionId}`, options);
+    return new TransientError(`Management API unreachable to ${action} connection ${connectionId}; the request was not sent`, options);
   }
   const detail = name ?? (error instanceof Error ? error.message : String(error));
   return new NotificationServiceError(
