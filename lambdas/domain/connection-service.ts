@@ -1,7 +1,7 @@
 import type { WebSocketConfig } from '../config/schema.js';
 import { automaticChannels } from '../protocol/channels.js';
 import type { WelcomePayload } from '../protocol/frames.js';
-import { ConnectionGoneError, ConnectionLimitError, ProtocolError } from './errors.js';
+import { ConnectionGoneError, ConnectionLimitError, PostInDoubtError, ProtocolError } from './errors.js';
 import type { Connection, Identity } from './model.js';
 import type { Clock, ConnectionStore, Log, MessageSender, WelcomeScheduler } from './ports.js';
 import { serverFrame } from './server-frames.js';
@@ -10,7 +10,8 @@ export type ConnectOutcome =
   | { readonly status: 'accepted'; readonly subprotocol?: string; readonly connection: Connection }
   | { readonly status: 'refused'; readonly httpStatus: 400 | 429; readonly reason: string };
 
-export type WelcomeOutcome = 'delivered' | 'connection-removed' | 'not-postable';
+/** `in-doubt`: the post may have been delivered; it is not posted again. */
+export type WelcomeOutcome = 'delivered' | 'connection-removed' | 'not-postable' | 'in-doubt';
 
 export interface ConnectionServiceOptions {
   readonly connections: ConnectionStore;
@@ -106,7 +107,9 @@ export class ConnectionService {
 
   /**
    * Posts `welcome`, retrying while the connection is not yet postable (410 just after
-   * `$connect`), and giving up once the store no longer holds the connection.
+   * `$connect`), and giving up once the store no longer holds the connection. A post in
+   * doubt is an outcome, not an error: thrown, it would make Lambda's asynchronous retry
+   * post a second welcome.
    */
   async deliverWelcome(connectionId: string): Promise<WelcomeOutcome> {
     const { connections, sender, clock, log } = this.options;
@@ -119,6 +122,12 @@ export class ConnectionService {
         log.info('welcome delivered', { connectionId, messageId: frame.messageId, attempts: attempt + 1 });
         return 'delivered';
       } catch (error) {
+        if (error instanceof PostInDoubtError) {
+          // Maybe delivered: a second welcome could reach the client twice. A client that
+          // never got it times out waiting and reconnects.
+          log.warn('welcome in doubt: maybe delivered, not posted again', { connectionId, messageId: frame.messageId, attempts: attempt + 1 });
+          return 'in-doubt';
+        }
         if (!(error instanceof ConnectionGoneError)) throw error;
         const delay = WELCOME_RETRY_DELAYS_MS[attempt];
         if (delay === undefined) {

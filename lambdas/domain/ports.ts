@@ -134,7 +134,11 @@ export interface MessageSender {
    *   began, reset/EPIPE after writing began, answer cut short); never post it again.
    */
   post(connectionId: string, data: string, options?: PostOptions): Promise<void>;
-  /** Closes the socket; a connection that is already gone is not an error. */
+  /**
+   * Closes the socket; a connection that is already gone is not an error. Closing is
+   * idempotent, so an unknown outcome is retried or thrown as TransientError, never as
+   * PostInDoubtError.
+   */
   close(connectionId: string): Promise<void>;
 }
 

@@ -1,6 +1,6 @@
 import type { Target } from '../protocol/records.js';
 import { messageId as messageIdSchema } from '../protocol/frames.js';
-import { ProtocolError } from './errors.js';
+import { PostInDoubtError, ProtocolError } from './errors.js';
 import type { Identity } from './model.js';
 import type { Clock, ConnectionStore, Log, MessageSender, NotificationLog } from './ports.js';
 
@@ -60,10 +60,26 @@ export class RecoveryService {
     const replay = found.filter((notification) => notification.messageId !== skipMessageId).slice(0, RECOVER_LIMIT);
     const more = truncated || found.filter((n) => n.messageId !== skipMessageId).length > RECOVER_LIMIT;
     // Sequential posts keep the order; the `recovered` reply follows the last one.
+    let posted = 0;
     for (const notification of replay) {
-      await sender.post(connectionId, JSON.stringify(notification.frame));
+      try {
+        await sender.post(connectionId, JSON.stringify(notification.frame));
+      } catch (error) {
+        if (!(error instanceof PostInDoubtError)) throw error;
+        // Maybe delivered: not posted again. The replay stops here, since a later post
+        // could overtake it; `complete: false` tells the client to ask again from the
+        // last one it got, which replays this one only if it did not arrive.
+        this.options.log.warn('recover stopped at a post in doubt: maybe delivered, not posted again', {
+          connectionId,
+          messageId: notification.messageId,
+          posted,
+          left: replay.length - posted - 1,
+        });
+        return { count: posted, complete: false };
+      }
+      posted += 1;
     }
-    this.options.log.info('recovered', { connectionId, since, count: replay.length, complete: complete && !more });
-    return { count: replay.length, complete: complete && !more };
+    this.options.log.info('recovered', { connectionId, since, count: posted, complete: complete && !more });
+    return { count: posted, complete: complete && !more };
   }
 }
