@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
 import { FUNCTIONS, type FunctionDefinition } from '../../lambdas/routes.js';
 import { createLambdaContext } from './context.js';
+import { InvocationSandbox } from './sandbox.js';
 
 /** A Lambda entry point as the handler modules export it. */
 export type LambdaHandler = (event: any, context: Context) => unknown;
@@ -76,8 +77,8 @@ function statusOf(outcome: InvocationOutcome): number | string {
 /**
  * The functions of the route table, run in this process as Lambda would run them:
  * the entry module is imported once (the cold start), each invocation gets its own
- * Context and is cut at the function's timeout, and an error becomes a function error
- * rather than an exception. The process environment must be set before the first
+ * Context and is cut at the function's timeout (its sandbox frozen: it sends nothing
+ * more), and an error becomes a function error rather than an exception. The process environment must be set before the first
  * invocation, since handler modules read it when they load.
  */
 export class LocalFunctions {
@@ -121,26 +122,27 @@ export class LocalFunctions {
       return { ok: false, error: { errorType: 'Runtime.ImportModuleError', errorMessage: cause.errorMessage, trace: cause.trace } };
     }
     let timer: NodeJS.Timeout | undefined;
-    // Lambda stops a function at its timeout; here the handler's promise runs on, but
-    // its caller gets the timeout error Lambda would report.
+    const sandbox = new InvocationSandbox({ functionName: id, requestId: context.awsRequestId, timeoutMs });
+    // Lambda stops a function at its timeout; here the handler's promise runs on, so its
+    // sandbox is frozen instead (no request of it goes out any more), and its caller gets
+    // the timeout error Lambda would report.
     const timedOut = new Promise<InvocationOutcome>((resolveTimeout) => {
-      timer = setTimeout(
-        () =>
-          resolveTimeout({
-            ok: false,
-            error: { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds` },
-          }),
-        timeoutMs,
-      );
+      timer = setTimeout(() => {
+        sandbox.freeze();
+        resolveTimeout({
+          ok: false,
+          error: { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds` },
+        });
+      }, timeoutMs);
       timer.unref();
     });
-    const ran = (async (): Promise<InvocationOutcome> => {
+    const ran = sandbox.run(async (): Promise<InvocationOutcome> => {
       try {
         return { ok: true, result: await handler(structuredClone(event), context) };
       } catch (error) {
         return { ok: false, error: toFunctionError(error) };
       }
-    })();
+    });
     try {
       return await Promise.race([ran, timedOut]);
     } finally {
