@@ -142,7 +142,8 @@ describe('local runtime: a timed-out invocation is frozen, as Lambda freezes its
     expect(outcome).toMatchObject({ ok: false, error: { errorType: 'Sandbox.Timedout' } });
     expect(inFlight).toBeInstanceOf(SandboxFrozenError);
     expect((inFlight as Error).message).toMatch(/Heartbeat invocation .* timed out after 0.10 seconds and Lambda froze its sandbox/);
-    expect(silent.socketsClosedAt[0]! - frozenAt).toBeLessThan(100);
+    // Left open, it would have stayed so until the test's end.
+    expect(silent.socketsClosedAt[0]! - frozenAt).toBeLessThan(500);
     expect(silent.received).toBe(2);
     expect(await stats).toMatchObject({ ok: false, error: { errorType: 'Sandbox.Timedout' } });
   });

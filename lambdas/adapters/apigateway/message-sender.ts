@@ -175,11 +175,7 @@ export class ApiGatewayMessageSender implements MessageSender {
     const deadline = callerTimeoutMs === undefined ? Infinity : performance.now() + callerTimeoutMs;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const timeoutMs = Math.min(this.#timeoutMs, deadline - performance.now());
-        if (timeoutMs <= 0) {
-          throw new TransientError(`no time left to ${action} connection ${connectionId}; the request was not sent`);
-        }
-        await this.#request(method, connectionId, body, timeoutMs);
+        await this.#request(method, connectionId, body, deadline);
         return;
       } catch (error) {
         let translated = error instanceof NotificationServiceError ? error : toDomainError(error, connectionId, action, false);
@@ -198,7 +194,7 @@ export class ApiGatewayMessageSender implements MessageSender {
   }
 
   /** One attempt; rejects with a domain error, classified by whether the request may have left. */
-  async #request(method: 'POST' | 'DELETE', connectionId: string, body: Buffer | undefined, timeoutMs: number): Promise<void> {
+  async #request(method: 'POST' | 'DELETE', connectionId: string, body: Buffer | undefined, deadline: number): Promise<void> {
     const action = method === 'POST' ? 'post to' : 'close';
     const path = `${this.#basePath}/@connections/${encodePathLabel(connectionId)}`;
     const headers: Record<string, string> = { host: this.#hostHeader };
@@ -216,6 +212,9 @@ export class ApiGatewayMessageSender implements MessageSender {
       headers,
       ...(body ? { body } : {}),
     });
+    // Measured after signing, which may have waited for credentials.
+    const timeoutMs = Math.floor(Math.min(this.#timeoutMs, deadline - performance.now()));
+    if (timeoutMs <= 0) throw new TransientError(`no time left to ${action} connection ${connectionId}; the request was not sent`);
     return new Promise<void>((resolve, reject) => {
       // Whether any byte of the request may have reached API Gateway. The bytes are handed
       // to the socket as soon as it is assigned, but a socket still connecting only
@@ -274,10 +273,11 @@ export class ApiGatewayMessageSender implements MessageSender {
           response.resume();
           return;
         }
-        readErrorAnswer(response, status).then((answer) => {
+        const finish = (answer: unknown) => {
           clearTimeout(timer);
           settle(answer);
-        });
+        };
+        readErrorAnswer(response, status).then(finish, finish);
       });
       outgoing.end(body);
     });
