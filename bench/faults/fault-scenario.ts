@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { createServer, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Context } from 'aws-lambda';
 import { batchWriteAll } from '../../lambdas/adapters/dynamodb/batch-operations.js';
 import { toConnectionItem } from '../../lambdas/adapters/dynamodb/connection-item.js';
 import { tableEnvironment } from '../../lambdas/adapters/dynamodb/tables.js';
@@ -13,14 +13,15 @@ import { createTables } from '../../local/dynamodb-local.js';
 import { sendJson } from '../../local/http-messages.js';
 import { LOCAL_BOOTSTRAP_SERVERS, LOCAL_CLUSTER_ARN, type MskEvent, type MskRecord } from '../../local/kafka/msk-event.js';
 import { createLambdaContext } from '../../local/lambda/context.js';
-import { LocalFunctions, type LambdaHandler } from '../../local/lambda/functions.js';
+import { LocalFunctions } from '../../local/lambda/functions.js';
 import { handleInvokeRequest, INVOKE_PATH, type DeadLetter as FailedInvocation } from '../../local/lambda/invoke-api.js';
 import { PROJECT_ROOT } from '../../local/project-root.js';
 import { handleQueueRequest, isQueueRequest, localQueueUrl, type QueuedMessage } from '../../local/sqs/queue-api.js';
-import { CONNECTIONS_PATH, FaultyManagementApi } from './faulty-management-api.js';
+import { CONNECTIONS_PATH, type AcceptedPost } from './faulty-management-api.js';
+import { startFaultyManagementApi } from './management-api-host.js';
 import { startDynamoDbThrottlingProxy } from './dynamodb-throttling-proxy.js';
 import { seededRandom } from './seeded-random.js';
-import { crashingWorkerHandler, type CrashPlan } from './worker-crash.js';
+import { WorkerInvocations } from './worker-invocations.js';
 
 export interface FaultScenarioOptions {
   /** DynamoDB Local (the proxy that throttles sits in front of it). */
@@ -41,8 +42,22 @@ export interface FaultScenarioOptions {
   readonly throttleRate?: number;
   /** Share of other posts answered 500. @default 0.01 */
   readonly serverErrorRate?: number;
+  /** Share of other posts accepted and answered after the client's timeout. @default 0.01 */
+  readonly lateAnswerRate?: number;
+  /** Share of other posts accepted, then their connection reset (the answer is lost). @default 0.01 */
+  readonly lostAnswerRate?: number;
+  /** Share of other posts held unanswered until the client gives up, then accepted. @default 0.01 */
+  readonly heldRate?: number;
+  /** Share of other posts answered after a latency spike of 0.3-0.8 x write_timeout. @default 0.1 */
+  readonly spikeRate?: number;
   /** Share of DynamoDB data-plane requests throttled. @default 0.03 */
   readonly dynamoDbThrottleRate?: number;
+  /** `websocket.write_timeout`, seconds. @default 1 */
+  readonly writeTimeoutSeconds?: number;
+  /** `delivery.lease_seconds`: short, so that latency spikes make a lease lapse mid-chunk. @default 1 */
+  readonly leaseSeconds?: number;
+  /** One synchronous stall of the posting process, this long, at a seeded post mid-run. @default 1.5 x write_timeout; 0 for none */
+  readonly stallMs?: number;
   /** Crash one worker mid-shard. @default true */
   readonly crash?: boolean;
   /** The worker's timeout: a crashed worker's lease lasts at most this. @default 15000 */
@@ -58,46 +73,73 @@ export interface Reconciliation {
   readonly targets: number;
   readonly delivered: number;
   readonly gone: number;
+  /** Not posted, or in doubt, and in the channel's history, so that `recover` returns it. */
   readonly recoverable: number;
   readonly deadlettered: number;
+  /** What the domain reported in doubt (the fan-out's summaries). */
+  readonly indoubt: number;
+  /** Targets the Management API accepted a post for whose answer no client ever read. */
+  readonly unknownOutcomes: number;
   readonly lost: number;
   /** Targets that were posted more than once. */
   readonly duplicates: number;
+  /** Posts beyond the first to the same connection and messageId. */
+  readonly extra: number;
   /** Connections that got two notifications in another order than their partition's. */
   readonly outOfOrder: number;
+  /** Posts and dead letters from a worker after its lease had ended (as stored). */
+  readonly leaseViolations: number;
+  /** Targets dead-lettered although the Management API accepted a post for them (in doubt is not failed). */
+  readonly deadLetteredDelivered: number;
+  /** For a failing run: one line per duplicate, lease violation or wrong dead letter. */
+  readonly problems: string[];
   /** What happened on the way, for a failing run's diagnosis (stderr). */
   readonly details: Record<string, unknown>;
 }
 
 /** The one line `npm run faults` prints. */
 export function reconciliationLine(result: Reconciliation): string {
-  const { targets, delivered, gone, recoverable, deadlettered, lost, duplicates } = result;
-  return `targets=${targets} delivered=${delivered} gone=${gone} recoverable=${recoverable} deadlettered=${deadlettered} lost=${lost} duplicates=${duplicates}`;
+  const { targets, delivered, gone, recoverable, deadlettered, indoubt, lost, duplicates, extra } = result;
+  return `targets=${targets} delivered=${delivered} gone=${gone} recoverable=${recoverable} deadlettered=${deadlettered} indoubt=${indoubt} lost=${lost} duplicates=${duplicates} extra=${extra}`;
 }
 
-/** Nothing lost, nothing twice, every count accounted for, order kept. */
+/**
+ * Nothing lost, nothing twice, every count accounted for, order kept, every unknown
+ * outcome counted in doubt, nothing posted or dead-lettered past a lease.
+ */
 export function reconciles(result: Reconciliation): boolean {
   return (
     result.lost === 0 &&
     result.duplicates === 0 &&
     result.outOfOrder === 0 &&
-    result.delivered + result.gone + result.recoverable + result.deadlettered === result.targets
+    result.delivered + result.gone + result.recoverable + result.deadlettered === result.targets &&
+    result.indoubt >= result.unknownOutcomes &&
+    result.leaseViolations === 0 &&
+    result.deadLetteredDelivered === 0
   );
 }
 
 const TOPIC = 'booking-updates';
 /** Lambda retries a failed asynchronous invocation twice. */
 const ASYNC_RETRIES = 2;
+/**
+ * How late after a lease's end a post may still arrive: the loopback hop from the
+ * worker's socket to the API thread. A post started inside the lease arrives well within it.
+ */
+const LEASE_ARRIVAL_ALLOWANCE_MS = 100;
 
 /**
- * The fan-out under faults, end to end in this process: the real fan-out and worker
- * handlers with the composition's real adapters, against DynamoDB Local behind a proxy
- * that throttles, a Management API that answers 410/429/5xx, the local Lambda Invoke
- * API (asynchronous worker invocations, Lambda's retries emulated) and the local SQS
- * stand-in as on-failure queue. One worker crashes mid-shard. The event source mapping
- * is played here: a batch is redelivered from each failed record until none fails,
- * then once more whole (Kafka delivers at least once). The Management API's record of
- * what it accepted is the ground truth the result is counted from.
+ * The fan-out under faults, end to end: the real fan-out handler and, per worker
+ * invocation, the composition's shard worker with its own services (as a fresh sandbox),
+ * against DynamoDB Local behind a proxy that throttles, a Management API in its own
+ * thread that answers 410/429/5xx, answers late, loses answers, holds posts past the
+ * client's timeout and has latency spikes, the local Lambda Invoke API (asynchronous
+ * worker invocations, Lambda's retries emulated) and the local SQS stand-in as
+ * on-failure queue. One worker crashes mid-chunk, the posting process stalls once for
+ * longer than `write_timeout`, and the lease is a second long. The event source mapping
+ * is played here: a batch is redelivered from each failed record until none fails, then
+ * once more whole (Kafka delivers at least once). What the Management API accepted is
+ * the ground truth the result is counted from.
  */
 export async function runFaultScenario(options: FaultScenarioOptions): Promise<Reconciliation> {
   const seed = options.seed ?? 1;
@@ -107,6 +149,10 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
   const goneRate = options.goneRate ?? 0.05;
   const brokenRate = options.brokenRate ?? 0.002;
   const workerTimeoutMs = options.workerTimeoutMs ?? 15_000;
+  const writeTimeoutSeconds = options.writeTimeoutSeconds ?? 1;
+  const writeTimeoutMs = writeTimeoutSeconds * 1000;
+  const concurrency = options.concurrency ?? 50;
+  const startedAtMs = Date.now();
 
   // Tables, and the connections subscribed to the channel.
   useLocalAwsIdentity(process.env);
@@ -132,14 +178,23 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
   await batchWriteAll(documents, tables.Connections, connectionItems);
   await batchWriteAll(documents, tables.Subscriptions, subscriptionItems);
 
-  // The fakes: DynamoDB throttling, the Management API, Lambda's Invoke API, SQS.
+  // The fakes: DynamoDB throttling, the Management API (its own thread), Lambda's Invoke API, SQS.
   const proxy = await startDynamoDbThrottlingProxy(options.dynamodbEndpoint, options.dynamoDbThrottleRate ?? 0.03, seededRandom(seed + 1));
-  const managementApi = new FaultyManagementApi({
+  const managementApi = await startFaultyManagementApi({
     gone,
     broken,
-    throttleRate: options.throttleRate ?? 0.02,
-    serverErrorRate: options.serverErrorRate ?? 0.01,
-    random: seededRandom(seed + 2),
+    seed: seed + 2,
+    faults: {
+      throttleRate: options.throttleRate ?? 0.02,
+      serverErrorRate: options.serverErrorRate ?? 0.01,
+      lateAnswerRate: options.lateAnswerRate ?? 0.01,
+      lostAnswerRate: options.lostAnswerRate ?? 0.01,
+      heldRate: options.heldRate ?? 0.01,
+      spikeRate: options.spikeRate ?? 0.1,
+      writeTimeoutMs,
+      // Mid-chunk: half the posts a worker has in flight at once.
+      crashAfterPosts: Math.max(1, Math.floor(concurrency / 2)),
+    },
   });
   const queued: QueuedMessage[] = [];
   const failedInvocations: FailedInvocation[] = [];
@@ -148,12 +203,10 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
     background.add(work);
     void work.finally(() => background.delete(work));
   };
-  const crash: CrashPlan = { armed: options.crash ?? true, afterPosts: Math.max(1, Math.floor((options.concurrency ?? 50) / 2)), crashed: false };
-  const realWorker = async (event: unknown, context: Context) =>
-    (await import('../../lambdas/handlers/fanout-worker.js')).handler(event, context);
+  const workers = new WorkerInvocations(managementApi, options.crash ?? true);
   const functions = new LocalFunctions({
     projectRoot: PROJECT_ROOT,
-    handlers: { FanoutWorker: crashingWorkerHandler(crash, realWorker as LambdaHandler) },
+    handlers: { FanoutWorker: workers.handler },
     timeoutsMs: { FanoutWorker: workerTimeoutMs },
     log: () => {},
   });
@@ -176,8 +229,6 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     const route = async () => {
-      const connection = CONNECTIONS_PATH.exec(path);
-      if (connection) return managementApi.handle(request, response, connection[1]!);
       const invoke = INVOKE_PATH.exec(path);
       if (invoke) return handleInvokeRequest({ functions, onAsyncFailure, track }, request, response, invoke[1]!);
       if (isQueueRequest(request)) return handleQueueRequest(queued, request, response);
@@ -189,17 +240,52 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const httpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
+  // The client side of every post, seen through node:http's diagnostics channels: which
+  // posts' answers a client read (the rest have unknown outcomes), and the one stall.
+  const apiHost = new URL(managementApi.url).host;
+  const answeredPosts = new Map<string, number>();
+  const stallMs = options.stallMs ?? Math.round(1.5 * writeTimeoutMs);
+  const stallAtPost = stallMs > 0 ? Math.floor(audience.length * (0.2 + 0.3 * random())) + 1 : 0;
+  let postsStarted = 0;
+  let stalledAtMs: number | undefined;
+  const postKey = (request: ClientRequest): string | undefined => {
+    if (request.method !== 'POST' || request.getHeader('host') !== apiHost) return undefined;
+    const match = CONNECTIONS_PATH.exec(request.path);
+    return match ? `${match[1] ?? ''}|${decodeURIComponent(match[2]!)}` : undefined;
+  };
+  const onRequestStart = (message: unknown) => {
+    if (postKey((message as { request: ClientRequest }).request) === undefined) return;
+    postsStarted += 1;
+    if (postsStarted === stallAtPost) {
+      // The process that posts stalls, synchronously, with posts in flight: a GC pause,
+      // a noisy neighbour. Their timers all expire before any answer is read.
+      stalledAtMs = Date.now();
+      while (Date.now() - stalledAtMs < stallMs) {
+        // busy-wait
+      }
+    }
+  };
+  const onResponse = (message: unknown) => {
+    const { request, response } = message as { request: ClientRequest; response: { statusCode?: number } };
+    const key = postKey(request);
+    const status = response.statusCode ?? 0;
+    if (key !== undefined && status >= 200 && status < 300) answeredPosts.set(key, (answeredPosts.get(key) ?? 0) + 1);
+  };
+  diagnosticsChannel.subscribe('http.client.request.start', onRequestStart);
+  diagnosticsChannel.subscribe('http.client.response.finish', onResponse);
+
   // The environment the CDK stack gives the functions, pointed at the fakes.
   const saved = { ...process.env };
   Object.assign(process.env, {
     ...tableEnvironment(`f${run}-`),
     SERVICE_CONFIG: JSON.stringify({
-      websocket: { write_timeout: 2 },
-      kafka: { topics: [TOPIC], fanout_concurrency: options.concurrency ?? 50, topic_channels: { [TOPIC]: channel } },
-      delivery: { shard_size: options.shardSize ?? 1000, post_attempts: 10 },
+      websocket: { write_timeout: writeTimeoutSeconds },
+      kafka: { topics: [TOPIC], fanout_concurrency: concurrency, topic_channels: { [TOPIC]: channel } },
+      delivery: { shard_size: options.shardSize ?? 1000, post_attempts: 10, lease_seconds: options.leaseSeconds ?? 1 },
     }),
     DYNAMODB_ENDPOINT: proxy.endpoint,
-    MANAGEMENT_ENDPOINT: `${httpUrl}/faults`,
+    // The fan-out's own posts (small audiences) go to stage `fanout`; workers to their own.
+    MANAGEMENT_ENDPOINT: `${managementApi.url}/fanout`,
     LAMBDA_ENDPOINT: httpUrl,
     FANOUT_WORKER_FUNCTION_NAME: 'FanoutWorker',
     DEAD_LETTER_QUEUE_URL: localQueueUrl(httpUrl),
@@ -241,11 +327,13 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
     // The event source mapping: retry from the failed offset until the batch goes through.
     let redeliveries = 0;
     let from = 0;
+    let indoubt = 0;
     for (let round = 0; round < 200; round += 1) {
       const context = createLambdaContext({ functionName: 'Fanout', timeoutMs: options.fanoutTimeoutMs ?? 60_000 });
       let failedOffset: number | undefined;
       try {
         const answer = await fanout(deliverFrom(from) as never, context);
+        indoubt += answer.inDoubt ?? 0;
         failedOffset = answer.batchItemFailures[0]?.itemIdentifier.offset;
       } catch {
         failedOffset = from;
@@ -257,10 +345,12 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
     }
     // At least once: the whole batch arrives again; nothing may reach anyone twice.
     const again = await fanout(deliverFrom(0) as never, createLambdaContext({ functionName: 'Fanout', timeoutMs: 60_000 }));
+    indoubt += again.inDoubt ?? 0;
     while (background.size > 0) await Promise.allSettled([...background]);
     proxy.enable(false);
 
     // Reconcile against what the Management API accepted.
+    const api = await managementApi.report();
     const letters = queued.map((message) => JSON.parse(message.body) as DeadLetter);
     const postLetters = new Set(
       letters.filter((letter): letter is PostDeadLetter => letter.kind === 'post').map((letter) => `${letter.messageId}|${letter.connectionId}`),
@@ -268,55 +358,150 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
     const { getServices } = await import('../../lambdas/composition.js');
     const history = await getServices().notifications.readSince([{ kind: 'channel', channel }], '2000-01-01T00:00:00.000Z', options.records + 10);
     const kept = new Set(history.notifications.map((notification) => notification.messageId));
+    const answeredGone = new Set(api.answeredGone);
+    const acceptedByConnection = new Map<string, AcceptedPost[]>();
+    for (const post of api.accepted) {
+      const list = acceptedByConnection.get(post.connectionId) ?? [];
+      list.push(post);
+      acceptedByConnection.set(post.connectionId, list);
+    }
+    // Per stage and connection, the accepted posts no client read an answer to: the
+    // latest ones, when a stage posted there more than once.
+    const unanswered = new Set<AcceptedPost>();
+    const byStage = new Map<string, AcceptedPost[]>();
+    for (const post of api.accepted) {
+      const key = `${post.stage}|${post.connectionId}`;
+      byStage.set(key, [...(byStage.get(key) ?? []), post]);
+    }
+    for (const [key, posts] of byStage) {
+      for (const post of posts.slice(answeredPosts.get(key) ?? 0)) unanswered.add(post);
+    }
+    const at = (ms: number) => `+${((ms - startedAtMs) / 1000).toFixed(3)}s`;
+    const describe = (post: AcceptedPost) =>
+      `${post.stage} attempt ${post.attempt} arrived ${at(post.receivedAtMs)}${post.acceptedAtMs !== post.receivedAtMs ? ` accepted ${at(post.acceptedAtMs)}` : ''}${post.fault ? ` (${post.fault})` : ''}${unanswered.has(post) ? ' unanswered' : ''}`;
+    const problems: string[] = [];
     let delivered = 0;
     let goneCount = 0;
     let recoverable = 0;
     let deadlettered = 0;
     let lost = 0;
     let duplicates = 0;
+    let extra = 0;
     let outOfOrder = 0;
+    let unknownOutcomes = 0;
+    let deadLetteredDelivered = 0;
     const order = new Map<string, number>(messageIds.map((messageId, index) => [messageId, index]));
     for (const connectionId of audience) {
-      const accepted = managementApi.accepted.get(connectionId) ?? [];
-      const positions = accepted.map((messageId) => order.get(messageId) ?? -1);
-      if (positions.some((position, index) => index > 0 && position < positions[index - 1]!)) outOfOrder += 1;
+      const accepted = acceptedByConnection.get(connectionId) ?? [];
+      const positions = accepted.map((post) => order.get(post.messageId) ?? -1);
+      if (positions.some((position, index) => index > 0 && position < positions[index - 1]!)) {
+        outOfOrder += 1;
+        problems.push(`out of order: ${connectionId} got ${accepted.map((post) => `${post.messageId} by ${describe(post)}`).join(', ')}`);
+      }
       for (const messageId of messageIds) {
-        const times = accepted.filter((id) => id === messageId).length;
-        if (times > 1) duplicates += 1;
-        if (times >= 1) delivered += 1;
-        else if (managementApi.answeredGone.has(connectionId)) goneCount += 1;
-        else if (postLetters.has(`${messageId}|${connectionId}`)) deadlettered += 1;
+        const posts = accepted.filter((post) => post.messageId === messageId);
+        if (posts.length > 1) {
+          duplicates += 1;
+          extra += posts.length - 1;
+          problems.push(`duplicate: ${messageId} to ${connectionId}: ${posts.map(describe).join('; ')}`);
+        }
+        if (posts.length >= 1 && posts.every((post) => unanswered.has(post))) unknownOutcomes += 1;
+        const letter = postLetters.has(`${messageId}|${connectionId}`);
+        if (posts.length >= 1) {
+          delivered += 1;
+          if (letter) {
+            deadLetteredDelivered += 1;
+            problems.push(`dead-lettered though delivered: ${messageId} to ${connectionId}: ${posts.map(describe).join('; ')}`);
+          }
+        } else if (answeredGone.has(connectionId)) goneCount += 1;
+        else if (letter) deadlettered += 1;
         else if (kept.has(messageId)) recoverable += 1;
         else lost += 1;
       }
     }
+
+    // The lease as stored: an invocation holds its shard from its acquire until the
+    // latest lease end it wrote, or its release. Nothing of it may arrive later.
+    const leaseEnd = new Map<string, number>();
+    for (const invocation of workers.invocations) {
+      const events = workers.leaseEvents.filter((event) => event.stage === invocation.stage && event.ok);
+      if (!events.some((event) => event.kind === 'acquire')) {
+        leaseEnd.set(invocation.stage, Number.NEGATIVE_INFINITY);
+        continue;
+      }
+      let end = Math.max(...events.filter((event) => event.kind !== 'release').map((event) => event.leaseUntilMs ?? 0));
+      const release = events.find((event) => event.kind === 'release');
+      if (release) end = Math.min(end, release.startedAtMs);
+      leaseEnd.set(invocation.stage, end);
+    }
+    let leaseViolations = 0;
+    const pastLease = (stage: string, atMs: number) => {
+      const end = leaseEnd.get(stage);
+      return end !== undefined && atMs > end + LEASE_ARRIVAL_ALLOWANCE_MS ? end : undefined;
+    };
+    for (const post of api.arrived) {
+      if (post.status === 'dropped') continue;
+      const end = pastLease(post.stage, post.receivedAtMs);
+      if (end === undefined) continue;
+      leaseViolations += 1;
+      problems.push(`post past the lease: ${post.stage} to ${post.connectionId} (HTTP ${post.status}) arrived ${at(post.receivedAtMs)}, lease ended ${Number.isFinite(end) ? at(end) : 'never held'}`);
+    }
+    for (const send of workers.deadLetterSends) {
+      const end = pastLease(send.stage, send.atMs);
+      if (end === undefined) continue;
+      leaseViolations += 1;
+      problems.push(`dead letters past the lease: ${send.stage} sent ${send.connectionIds.length} at ${at(send.atMs)}, lease ended ${Number.isFinite(end) ? at(end) : 'never held'}`);
+    }
+
     return {
       targets: audience.length * messageIds.length,
       delivered,
       gone: goneCount,
       recoverable,
       deadlettered,
+      indoubt,
+      unknownOutcomes,
       lost,
       duplicates,
+      extra,
       outOfOrder,
+      leaseViolations,
+      deadLetteredDelivered,
+      problems,
       details: {
-        answers: managementApi.answers,
+        seed,
+        answers: api.answers,
+        unknownOutcomes,
+        leaseViolations,
+        deadLetteredDelivered,
+        stall: stalledAtMs === undefined ? null : { atPost: stallAtPost, at: at(stalledAtMs), ms: stallMs },
         dynamoDbThrottled: proxy.throttled(),
         kafkaRedeliveries: redeliveries,
         finalRedelivery: { duplicates: again.duplicates, delivered: again.delivered, failed: again.batchItemFailures.length },
-        workerCrashed: crash.crashed,
+        workerCrashed: managementApi.crashed(),
+        workerInvocations: workers.invocations.map((invocation) => ({
+          stage: invocation.stage,
+          shard: invocation.shard.split('|')[2],
+          from: at(invocation.startedAtMs),
+          to: invocation.endedAtMs === undefined ? null : at(invocation.endedAtMs),
+          ...(invocation.outcome ? { status: invocation.outcome.status, inDoubt: invocation.outcome.counts.inDoubt } : { error: invocation.error ?? 'still running' }),
+        })),
         recordLetters: letters.filter((letter) => letter.kind === 'record').length,
         failedInvocations: failedInvocations.length,
+        seconds: Math.round((Date.now() - startedAtMs) / 100) / 10,
       },
     };
   } finally {
     proxy.enable(false);
+    diagnosticsChannel.unsubscribe('http.client.request.start', onRequestStart);
+    diagnosticsChannel.unsubscribe('http.client.response.finish', onResponse);
     for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
     Object.assign(process.env, saved);
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
     });
+    await managementApi.stop();
     await proxy.stop();
   }
 }

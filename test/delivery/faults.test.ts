@@ -1,9 +1,10 @@
 import { inject, describe, expect, it } from 'vitest';
 import { reconciles, reconciliationLine, runFaultScenario } from '../../bench/faults/fault-scenario.js';
 
-describe('npm run faults, quick form (DynamoDB Local, injected faults, one worker crash)', () => {
-  it('accounts for every target: delivered, gone, recoverable or dead-lettered, none lost, none twice, order kept', async () => {
-    // Act: 2 records x 400 subscribers, shards of 100: four workers per record, one crashes.
+describe('npm run faults, quick form (DynamoDB Local, seeded faults, one worker crash, one stall, 1 s lease)', () => {
+  it('accounts for every target: none lost, none twice, order kept, unknown outcomes in doubt, nothing past a lease', async () => {
+    // Act: 2 records x 400 subscribers, shards of 100: four workers per record, one
+    // crashes. Fixed seeds: the same faults every run, whatever the machine's load.
     const result = await runFaultScenario({
       dynamodbEndpoint: inject('dynamodbEndpoint'),
       connections: 400,
@@ -11,26 +12,39 @@ describe('npm run faults, quick form (DynamoDB Local, injected faults, one worke
       shardSize: 100,
       concurrency: 20,
       workerTimeoutMs: 4000,
-      // Enough broken sockets that a small run dead-letters some.
+      // Enough of each fault that a small run meets every one.
       brokenRate: 0.01,
+      lateAnswerRate: 0.02,
+      lostAnswerRate: 0.02,
+      heldRate: 0.02,
       seed: 7,
     });
 
-    // Assess
-    expect(reconciliationLine(result)).toMatch(/^targets=800 delivered=\d+ gone=\d+ recoverable=\d+ deadlettered=\d+ lost=0 duplicates=0$/);
+    // Assess: on failure, who posted each duplicate, when, which attempt (and every
+    // post or dead letter past a lease).
+    expect(result.problems).toEqual([]);
+    expect(reconciliationLine(result)).toMatch(
+      /^targets=800 delivered=\d+ gone=\d+ recoverable=\d+ deadlettered=\d+ indoubt=\d+ lost=0 duplicates=0 extra=0$/,
+    );
     expect(reconciles(result)).toBe(true);
     expect(result.outOfOrder).toBe(0);
+    expect(result.leaseViolations).toBe(0);
+    expect(result.deadLetteredDelivered).toBe(0);
     expect(result.delivered + result.gone + result.recoverable + result.deadlettered).toBe(800);
     // Every fault was really met.
     expect(result.details).toMatchObject({ workerCrashed: true, recordLetters: 2 });
-    const answers = result.details.answers as { gone: number; throttled: number; serverError: number };
-    expect(answers.gone).toBeGreaterThan(0);
-    expect(answers.throttled).toBeGreaterThan(0);
-    expect(answers.serverError).toBeGreaterThan(0);
+    expect(result.details.stall).not.toBeNull();
+    const answers = result.details.answers as Record<string, number>;
+    for (const fault of ['gone', 'throttled', 'serverError', 'lateAnswer', 'lostAnswer', 'held', 'spike']) {
+      expect(answers[fault], fault).toBeGreaterThan(0);
+    }
     expect(result.details.dynamoDbThrottled).toBeGreaterThan(0);
     expect(result.gone).toBeGreaterThan(0);
     expect(result.deadlettered).toBeGreaterThan(0);
-    // The crash left posts in doubt: skipped, and recoverable from the channel's history.
+    // Posts whose outcome the sender could not know are counted in doubt, never posted again.
+    expect(result.unknownOutcomes).toBeGreaterThan(0);
+    expect(result.indoubt).toBeGreaterThanOrEqual(result.unknownOutcomes);
+    // In doubt or never posted, and in the channel's history: `recover` returns it.
     expect(result.recoverable).toBeGreaterThan(0);
     // The whole batch delivered once more reaches nobody.
     expect(result.details.finalRedelivery).toMatchObject({ duplicates: 2, delivered: 0, failed: 0 });
