@@ -201,7 +201,8 @@ function attachMeter(stack: Stack): void {
       const operation = context.commandName ?? 'unknown';
       const kind = METERED[operation] ?? 'write';
       const input = args.input as Record<string, unknown>;
-      if (METERED[operation]) input.ReturnConsumedCapacity = 'TOTAL';
+      // A caller's own setting (INDEXES) is kept: its total is the same.
+      if (METERED[operation]) input.ReturnConsumedCapacity ??= 'TOTAL';
       // The existing item prices a failed condition; the caller sees the error as it
       // asked for it (the item is removed again when only the meter wanted it).
       const askedForOldItem = input.ReturnValuesOnConditionCheckFailure !== undefined;

@@ -3,11 +3,12 @@ import type { B1Input, B1Run } from './b1-fanout-efficiency.js';
 import type { B2Input } from './b2-store-cost.js';
 import type { B3Input } from './b3-end-to-end.js';
 import type { B4Input } from './b4-cold-start.js';
+import type { B5Input } from './b5-batch-parallelism.js';
 
 /**
  * What each benchmark runs, by mode. `full` is `npm run bench` (within 10 minutes on two
- * cores), `quick` is `--quick` (within a minute: smaller audiences, fewer rounds, the
- * same headline B1 point), `tiny` is the smoke test's (shape only, seconds).
+ * cores), `quick` is `--quick` (within a minute or two: smaller audiences, fewer rounds,
+ * the same headline B1 and B5 points), `tiny` is the smoke test's (shape only, seconds).
  */
 
 export type BenchMode = 'full' | 'quick' | 'tiny';
@@ -20,12 +21,16 @@ export const POST_BURST = 100;
 /** The B1 point the issue's target is set at. */
 export const B1_HEADLINE = { connections: 10_000, latencyMs: 20 } as const;
 
+/** The B5 point issue 10's batch target is set at. */
+export const B5_HEADLINE = { batchSize: 100, postLatencyMs: 20 } as const;
+
 export interface BenchPlan {
   readonly b0: B0Input;
   readonly b1: Omit<B1Input, 'runs'> & { readonly runs: readonly B1Run[] };
   readonly b2: Omit<B2Input, 'dynamodbEndpoint'>;
   readonly b3: Omit<B3Input, 'dynamodbEndpoint'>;
   readonly b4: B4Input;
+  readonly b5: Omit<B5Input, 'dynamodbEndpoint'>;
 }
 
 /** The concurrency at which N*L/C falls to N/rate: more than this only waits on the quota. */
@@ -65,8 +70,14 @@ function b1Runs(mode: BenchMode, configured: number): B1Run[] {
 export function benchPlan(mode: BenchMode, configuredConcurrency: number): BenchPlan {
   const sizes = {
     full: { clients: 1_000, warmupRounds: 3, b0Rounds: 30, b3Rounds: 15, channelSizes: [1, 100, 10_000], notifications: 3, initRuns: 5, floor: 10_000, warmupPosts: 2_000 },
-    quick: { clients: 200, warmupRounds: 2, b0Rounds: 10, b3Rounds: 6, channelSizes: [1, 100, 500], notifications: 1, initRuns: 1, floor: 2_000, warmupPosts: 2_000 },
-    tiny: { clients: 10, warmupRounds: 1, b0Rounds: 2, b3Rounds: 2, channelSizes: [1, 10], notifications: 1, initRuns: 1, floor: 200, warmupPosts: 100 },
+    quick: { clients: 200, warmupRounds: 2, b0Rounds: 10, b3Rounds: 6, channelSizes: [1, 100, 500], notifications: 2, initRuns: 1, floor: 2_000, warmupPosts: 2_000 },
+    tiny: { clients: 10, warmupRounds: 1, b0Rounds: 2, b3Rounds: 2, channelSizes: [10], notifications: 1, initRuns: 1, floor: 200, warmupPosts: 100 },
+  }[mode];
+  // Issue 10 part 5: 100 records to 100 users at L = 20 ms, against one record alone.
+  const batch = {
+    full: { batchSize: B5_HEADLINE.batchSize, rounds: 5, warmupRecords: 3 },
+    quick: { batchSize: B5_HEADLINE.batchSize, rounds: 2, warmupRecords: 2 },
+    tiny: { batchSize: 10, rounds: 1, warmupRecords: 0 },
   }[mode];
   return {
     b0: { clients: sizes.clients, warmupRounds: sizes.warmupRounds, rounds: sizes.b0Rounds },
@@ -77,8 +88,9 @@ export function benchPlan(mode: BenchMode, configuredConcurrency: number): Bench
       warmupPosts: sizes.warmupPosts,
       transportFloor: { connections: sizes.floor, latencyMs: B1_HEADLINE.latencyMs, concurrency: configuredConcurrency },
     },
-    b2: { channelSizes: sizes.channelSizes, notificationsPerScenario: sizes.notifications },
+    b2: { channelSizes: sizes.channelSizes, userConnections: mode === 'tiny' ? [1] : [1, 3], notificationsPerScenario: sizes.notifications },
     b3: { clients: sizes.clients, warmupRounds: sizes.warmupRounds, rounds: sizes.b3Rounds },
     b4: { initRuns: sizes.initRuns, ...(mode === 'tiny' ? { only: ['Fanout'] } : {}) },
+    b5: { ...batch, postLatencyMs: B5_HEADLINE.postLatencyMs },
   };
 }

@@ -1,4 +1,5 @@
-import type { BenchResults } from './results.js';
+import type { B2Scenario } from './b2-store-cost.js';
+import { ISSUE_10_LIMITS, SMALL_CHANNEL, type BenchResults } from './results.js';
 
 /** The table printed at the end of a run: one section per benchmark, then the targets. */
 
@@ -14,7 +15,7 @@ const count = (value: number) => value.toLocaleString('en-US');
 
 export function renderResults(results: BenchResults): string {
   const sections: string[] = [];
-  const { b0, b1, b2, b3, b4 } = results;
+  const { b0, b1, b2, b3, b4, b5 } = results;
 
   if (b0 || b3) {
     const rows: string[][] = [];
@@ -51,6 +52,18 @@ export function renderResults(results: BenchResults): string {
   }
 
   if (b2) {
+    const limits = ISSUE_10_LIMITS;
+    const largestChannel = b2.subscribers;
+    // Issue 10's limits beside the figures they bound.
+    const limitOf = (scenario: B2Scenario): string => {
+      if (scenario.kind === 'user' || scenario.audience === SMALL_CHANNEL) {
+        return `<= ${limits.leanRequests} req, <= ${limits.leanWriteUnits} WCU, <= ${limits.leanRoundTrips} RT`;
+      }
+      if (scenario.kind === 'channel' && scenario.audience === largestChannel && scenario.audience > SMALL_CHANNEL) {
+        return `<= ${limits.largeChannelRequestsPerDelivery} req/delivery`;
+      }
+      return '';
+    };
     const rows = b2.scenarios.map((scenario) => [
       scenario.name,
       fixed(scenario.requestsPerNotification, 1),
@@ -58,13 +71,40 @@ export function renderResults(results: BenchResults): string {
       fixed(scenario.readRequestsPerDelivery, 4),
       fixed(scenario.readCapacityUnitsPerNotification, 1),
       fixed(scenario.writeCapacityUnitsPerNotification, 1),
+      fixed(scenario.failedRequestsPerNotification, 1),
+      `${scenario.roundTripsBeforeFirstPost} (${scenario.roundTripsBeforeFirstPostEach.join(', ')})`,
+      limitOf(scenario),
       Object.entries(scenario.byOperationPerNotification)
         .map(([operation, perNotification]) => `${operation.replace(/Command$/, '')} ${fixed(perNotification, 1)}`)
         .join(', '),
     ]);
+    const connectionHour =
+      b2.connectionHour === null
+        ? `write units per connection-hour: not measured; limit <= ${limits.writeUnitsPerConnectionHour}`
+        : `an idle connection, per hour (${b2.connectionHour.heartbeats} heartbeats): ${fixed(b2.connectionHour.requests, 0)} requests, ` +
+          `${fixed(b2.connectionHour.readUnits, 1)} RCU, ${fixed(b2.connectionHour.writeUnits, 1)} WCU (limit <= ${limits.writeUnitsPerConnectionHour} WCU)`;
     sections.push(
-      `B2 DynamoDB cost per notification (DynamoDB Local, ReturnConsumedCapacity)\n` +
-        table(['audience', 'requests', 'requests/delivery', 'reads/delivery', 'RCU', 'WCU', 'requests by operation'], rows),
+      `B2 DynamoDB cost per notification (DynamoDB Local, ReturnConsumedCapacity; failed conditional writes billed as AWS does)\n` +
+        table(
+          ['audience', 'requests', 'requests/delivery', 'reads/delivery', 'RCU', 'WCU', 'failed', 'RT before 1st post (each)', 'limit (issue 10)', 'requests by operation'],
+          rows,
+        ) +
+        `\nRT: store round trips one after another before the first post (overlapping requests count once); the most over the notifications.\n` +
+        connectionHour,
+    );
+  }
+
+  if (b5) {
+    sections.push(
+      `B5 batch parallelism (Management API stand-in answering after ${b5.postLatencyMs} ms; medians of ${b5.rounds} rounds side by side)\n` +
+        table(
+          ['', 'ms (median)', 'ms each round'],
+          [
+            ['one record', fixed(b5.singleMsMedian, 1), b5.singleMs.map((ms) => fixed(ms, 0)).join(', ')],
+            [`${b5.batchSize} records to ${b5.batchSize} users, one event`, fixed(b5.batchMsMedian, 1), b5.batchMs.map((ms) => fixed(ms, 0)).join(', ')],
+          ],
+        ) +
+        `\nbatch ratio ${fixed(b5.batchRatio, 2)} (limit <= ${ISSUE_10_LIMITS.batchRatio})`,
     );
   }
 

@@ -3,6 +3,7 @@ import type { B1Measurement, B1Output } from './b1-fanout-efficiency.js';
 import type { B2Output, B2Scenario } from './b2-store-cost.js';
 import type { B3Output } from './b3-end-to-end.js';
 import type { B4Function, B4Output } from './b4-cold-start.js';
+import type { B5Output } from './b5-batch-parallelism.js';
 import { B1_HEADLINE, type BenchMode } from './plan.js';
 import type { DeliveryFigures } from './round-measurement.js';
 
@@ -49,6 +50,12 @@ export interface BenchResults {
     /** At the largest channel measured (10,000 subscribers in the full run). */
     readonly requestsPerDelivery: number | null;
     readonly subscribers: number | null;
+    /** A user-targeted notification (issue 10 part 3): the most over the user scenarios (1 and 3 connections). */
+    readonly userTargeted: LeanPathFigures | null;
+    /** A channel of 100 subscribers, one shard (issue 10 part 3 covers small channels too). */
+    readonly smallChannel: LeanPathFigures | null;
+    /** DynamoDB write units per connection-hour (issue 10 part 6); null when not measured. */
+    readonly writeUnitsPerConnectionHour: number | null;
   };
   readonly b3?: B3Output & {
     readonly p50RatioToB0: number | null;
@@ -60,8 +67,29 @@ export interface BenchResults {
     readonly maxBundleKb: number;
     readonly maxInitMs: number;
   };
+  readonly b5?: B5Output;
   readonly targets: TargetVerdict[];
 }
+
+/** Issue 10 part 3's three figures for an audience posted in one chunk. */
+export interface LeanPathFigures {
+  readonly requestsPerNotification: number;
+  readonly writeCapacityUnitsPerNotification: number;
+  readonly roundTripsBeforeFirstPost: number;
+}
+
+/** Issue 10's limits (parts 3 to 6). */
+export const ISSUE_10_LIMITS = {
+  leanRequests: 4,
+  leanWriteUnits: 3,
+  leanRoundTrips: 2,
+  largeChannelRequestsPerDelivery: 0.003,
+  batchRatio: 5,
+  writeUnitsPerConnectionHour: 24,
+} as const;
+
+/** The channel size of issue 10's "small channel" figures. */
+export const SMALL_CHANNEL = 100;
 
 export interface Measured {
   readonly b0?: DeliveryFigures;
@@ -69,6 +97,7 @@ export interface Measured {
   readonly b2?: B2Output;
   readonly b3?: B3Output;
   readonly b4?: B4Output;
+  readonly b5?: B5Output;
 }
 
 const ratio = (value: number | undefined, base: number | undefined) =>
@@ -76,6 +105,16 @@ const ratio = (value: number | undefined, base: number | undefined) =>
 
 function largestChannel(b2: B2Output): B2Scenario | undefined {
   return b2.scenarios.filter((scenario) => scenario.name.startsWith('channel')).sort((a, b) => b.audience - a.audience)[0];
+}
+
+/** The worst of each figure over these scenarios; null when there are none. */
+function leanPath(scenarios: readonly B2Scenario[]): LeanPathFigures | null {
+  if (scenarios.length === 0) return null;
+  return {
+    requestsPerNotification: Math.max(...scenarios.map((scenario) => scenario.requestsPerNotification)),
+    writeCapacityUnitsPerNotification: Math.max(...scenarios.map((scenario) => scenario.writeCapacityUnitsPerNotification)),
+    roundTripsBeforeFirstPost: Math.max(...scenarios.map((scenario) => scenario.roundTripsBeforeFirstPost)),
+  };
 }
 
 function verdict(id: string, description: string, value: number | null | undefined, limit: string, holds: (value: number) => boolean): TargetVerdict {
@@ -108,6 +147,9 @@ export function assembleResults(
   const b2 = measured.b2 && {
     requestsPerDelivery: largest?.requestsPerDelivery ?? null,
     subscribers: largest?.audience ?? null,
+    userTargeted: leanPath(measured.b2.scenarios.filter((scenario) => scenario.kind === 'user')),
+    smallChannel: leanPath(measured.b2.scenarios.filter((scenario) => scenario.kind === 'channel' && scenario.audience === SMALL_CHANNEL)),
+    writeUnitsPerConnectionHour: measured.b2.connectionHour?.writeUnits ?? null,
     ...measured.b2,
   };
   const b3 = measured.b3 && {
@@ -131,9 +173,27 @@ export function assembleResults(
   }
   if (b2) {
     targets.push(
-      verdict('b2.requestsPerDelivery', `B2 DynamoDB requests per delivery, channel of ${b2.subscribers ?? '?'}`, b2.requestsPerDelivery, '<= 0.001', (v) => v <= 0.001),
+      verdict('b2.requestsPerDelivery', `B2 DynamoDB requests per delivery, channel of ${b2.subscribers ?? '?'} (issue 7)`, b2.requestsPerDelivery, '<= 0.001', (v) => v <= 0.001),
       // A read per recipient would show as at least one read request per delivery.
       verdict('b2.readRequestsPerDelivery', `B2 no read per recipient: read requests per delivery, channel of ${b2.subscribers ?? '?'}`, largest?.readRequestsPerDelivery, '< 1', (v) => v < 1),
+    );
+    const limits = ISSUE_10_LIMITS;
+    const lean = (prefix: string, what: string, figures: LeanPathFigures | null) => [
+      verdict(`${prefix}.requestsPerNotification`, `B2 ${what}: DynamoDB requests per notification`, figures?.requestsPerNotification, `<= ${limits.leanRequests}`, (v) => v <= limits.leanRequests),
+      verdict(`${prefix}.writeUnitsPerNotification`, `B2 ${what}: write units per notification`, figures?.writeCapacityUnitsPerNotification, `<= ${limits.leanWriteUnits}`, (v) => v <= limits.leanWriteUnits),
+      verdict(`${prefix}.roundTripsBeforeFirstPost`, `B2 ${what}: store round trips one after another before the first post`, figures?.roundTripsBeforeFirstPost, `<= ${limits.leanRoundTrips}`, (v) => v <= limits.leanRoundTrips),
+    ];
+    targets.push(
+      ...lean('b2.userTargeted', 'user-targeted (1 and 3 connections, the worse)', b2.userTargeted),
+      ...lean('b2.smallChannel', `channel of ${SMALL_CHANNEL} (one shard)`, b2.smallChannel),
+      verdict(
+        'b2.largeChannelRequestsPerDelivery',
+        `B2 requests per delivery, channel of ${b2.subscribers ?? '?'} (issue 10)`,
+        b2.requestsPerDelivery,
+        `<= ${limits.largeChannelRequestsPerDelivery}`,
+        (v) => v <= limits.largeChannelRequestsPerDelivery,
+      ),
+      verdict('b2.writeUnitsPerConnectionHour', 'B2 DynamoDB write units per connection-hour, default heartbeat', b2.writeUnitsPerConnectionHour, `<= ${limits.writeUnitsPerConnectionHour}`, (v) => v <= limits.writeUnitsPerConnectionHour),
     );
   }
   if (b3) {
@@ -146,6 +206,19 @@ export function assembleResults(
     targets.push(
       verdict('b4.maxBundleKb', 'B4 largest bundle, KB', b4.maxBundleKb, '< 250', (v) => v < 250),
       verdict('b4.maxInitMs', 'B4 slowest module initialisation (median), ms', b4.maxInitMs, '< 50', (v) => v < 50),
+    );
+  }
+
+  const { b5 } = measured;
+  if (b5) {
+    targets.push(
+      verdict(
+        'b5.batchRatio',
+        `B5 time of ${b5.batchSize} user-targeted records to ${b5.batchSize} users / one record, L=${b5.postLatencyMs} ms (medians)`,
+        Number.isFinite(b5.batchRatio) ? b5.batchRatio : null,
+        `<= ${ISSUE_10_LIMITS.batchRatio}`,
+        (v) => v <= ISSUE_10_LIMITS.batchRatio,
+      ),
     );
   }
 
@@ -167,6 +240,7 @@ export function assembleResults(
     ...(b2 ? { b2 } : {}),
     ...(b3 ? { b3 } : {}),
     ...(b4 ? { b4 } : {}),
+    ...(b5 ? { b5 } : {}),
     targets,
   };
 }

@@ -3,9 +3,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import type { B1Measurement } from '../../bench/b1-fanout-efficiency.js';
 import type { B2Scenario } from '../../bench/b2-store-cost.js';
+import type { B5Output } from '../../bench/b5-batch-parallelism.js';
 import { assembleResults, type BenchResults } from '../../bench/results.js';
 import { renderResults } from '../../bench/results-table.js';
 import type { DeliveryFigures } from '../../bench/round-measurement.js';
@@ -44,8 +45,9 @@ const b1Run = (overrides: Partial<B1Measurement>): B1Measurement => ({
   ...overrides,
 });
 
-const channel = (audience: number, requests: number): B2Scenario => ({
-  name: `channel, ${audience} subscribers`,
+const scenario = (kind: B2Scenario['kind'], audience: number, requests: number, overrides: Partial<B2Scenario> = {}): B2Scenario => ({
+  name: `${kind}, ${audience}`,
+  kind,
   audience,
   notifications: 1,
   deliveries: audience,
@@ -53,9 +55,27 @@ const channel = (audience: number, requests: number): B2Scenario => ({
   readRequestsPerDelivery: 1 / audience,
   capacityUnitsPerDelivery: 1,
   requestsPerNotification: requests,
+  failedRequestsPerNotification: 0,
   readCapacityUnitsPerNotification: 1,
   writeCapacityUnitsPerNotification: 1,
   byOperationPerNotification: { QueryCommand: 1 },
+  roundTripsBeforeFirstPost: 2,
+  roundTripsBeforeFirstPostEach: [2],
+  requestsBeforeFirstPostEach: [2],
+  msToFirstPostEach: [10],
+  ...overrides,
+});
+const channel = (audience: number, requests: number, overrides: Partial<B2Scenario> = {}) => scenario('channel', audience, requests, overrides);
+
+const batch = (batchRatio: number): B5Output => ({
+  batchSize: 100,
+  postLatencyMs: 20,
+  rounds: 1,
+  singleMs: [100],
+  batchMs: [100 * batchRatio],
+  singleMsMedian: 100,
+  batchMsMedian: 100 * batchRatio,
+  batchRatio,
 });
 
 describe('bench results', () => {
@@ -67,7 +87,17 @@ describe('bench results', () => {
         measurements: [b1Run({ connections: 1000, efficiency: 0.5 }), b1Run({}), b1Run({ concurrency: 200, efficiency: 0.3 })],
         transportFloor: { connections: 10_000, latencyMs: 20, concurrency: 50, measuredMs: 4100, cpuUsPerPost: 60 },
       },
-      b2: { scenarios: [channel(1, 4), channel(10_000, 6), channel(100, 4)] },
+      b2: {
+        scenarios: [
+          scenario('user', 1, 4, { writeCapacityUnitsPerNotification: 3 }),
+          // The worse of the user scenarios is judged: 3 round trips here.
+          scenario('user', 3, 4, { roundTripsBeforeFirstPost: 3, roundTripsBeforeFirstPostEach: [2, 3] }),
+          channel(1, 4),
+          channel(10_000, 25),
+          channel(100, 4),
+        ],
+        connectionHour: { heartbeats: 12, requests: 24, readUnits: 0, writeUnits: 24, failedConditions: 0, byOperation: {} },
+      },
       b3: { ...delivery({ p50Ms: 30, p99Ms: 60, deliveriesPerSecond: 5000 }), fanoutConcurrency: 50, undelivered: 0, notices: 0 },
       b4: {
         nodeVersion: 'v20',
@@ -76,6 +106,7 @@ describe('bench results', () => {
           { id: 'Connect', entry: 'lambdas/handlers/connect.ts', bundleKb: 300, initMsMedian: 30, initMsRuns: [30], largestParts: [] },
         ],
       },
+      b5: batch(5.5),
     };
 
     // Act
@@ -90,22 +121,54 @@ describe('bench results', () => {
 
     // Assess
     expect(results.b1?.efficiency).toBe(0.8);
-    expect(results.b2?.requestsPerDelivery).toBe(6 / 10_000);
+    expect(results.b2?.requestsPerDelivery).toBe(25 / 10_000);
     expect(results.b2?.subscribers).toBe(10_000);
+    expect(results.b2?.userTargeted).toEqual({ requestsPerNotification: 4, writeCapacityUnitsPerNotification: 3, roundTripsBeforeFirstPost: 3 });
+    expect(results.b2?.writeUnitsPerConnectionHour).toBe(24);
+    expect(results.b5?.batchRatio).toBe(5.5);
     expect(results.b3?.p99RatioToB0).toBe(1.5);
     expect(results.b3?.throughputRatioToB0).toBe(0.25);
     expect(results.b4?.maxBundleKb).toBe(300);
     const verdicts = Object.fromEntries(results.targets.map((target) => [target.id, target.met]));
     expect(verdicts).toEqual({
       'b1.efficiency': false,
-      'b2.requestsPerDelivery': true,
+      'b2.requestsPerDelivery': false,
       'b2.readRequestsPerDelivery': true,
+      'b2.userTargeted.requestsPerNotification': true,
+      'b2.userTargeted.writeUnitsPerNotification': true,
+      'b2.userTargeted.roundTripsBeforeFirstPost': false,
+      'b2.smallChannel.requestsPerNotification': true,
+      'b2.smallChannel.writeUnitsPerNotification': true,
+      'b2.smallChannel.roundTripsBeforeFirstPost': true,
+      'b2.largeChannelRequestsPerDelivery': true,
+      'b2.writeUnitsPerConnectionHour': true,
       'b3.p99RatioToB0': true,
       'b3.throughputRatioToB0': false,
       'b4.maxBundleKb': false,
       'b4.maxInitMs': true,
+      'b5.batchRatio': false,
     });
-    expect(renderResults(results)).toContain('NOT MET');
+    const printed = renderResults(results);
+    expect(printed).toContain('NOT MET');
+    // Issue 10's limits are printed beside the figures they bound.
+    expect(printed).toContain('<= 4 req, <= 3 WCU, <= 2 RT');
+    expect(printed).toContain('<= 0.003 req/delivery');
+    expect(printed).toContain('batch ratio 5.50 (limit <= 5)');
+    expect(printed).toContain('24.0 WCU (limit <= 24 WCU)');
+  });
+
+  it('reports issue 10 targets as not measured when their figure is missing', () => {
+    // Prepare: no user scenario, no connection-hour figure.
+    const measured = { b2: { scenarios: [channel(10, 12)], connectionHour: null } };
+
+    // Act
+    const results = assembleResults(measured, { mode: 'tiny', startedAt: new Date(), loadAverageAtStart: 0, configuredConcurrency: 50, ratePerSecond: 10_000, burst: 100 });
+
+    // Assess
+    const verdicts = Object.fromEntries(results.targets.map((target) => [target.id, target.met]));
+    expect(verdicts['b2.userTargeted.roundTripsBeforeFirstPost']).toBeNull();
+    expect(verdicts['b2.writeUnitsPerConnectionHour']).toBeNull();
+    expect(renderResults(results)).toContain('write units per connection-hour: not measured');
   });
 
   it('runs end to end at tiny sizes: every process stops and the JSON has its shape', async () => {
@@ -134,4 +197,34 @@ describe('bench results', () => {
       await rm(directory, { recursive: true, force: true });
     }
   }, 30_000);
+
+  it('runs B2 and B5 end to end at tiny sizes on the production composition: round trips before the first post, batch ratio', async () => {
+    // Prepare: the test run's DynamoDB Local, so that the runner starts none.
+    const directory = await mkdtemp(join(tmpdir(), 'bench-smoke-'));
+    const out = join(directory, 'results.json');
+
+    try {
+      // Act
+      const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--tiny', '--only', 'b2,b5', '--out', out], {
+        timeout: 40_000,
+        env: { ...process.env, DYNAMODB_ENDPOINT: inject('dynamodbEndpoint') },
+      });
+
+      // Assess: figures measured, whatever they are (the delivery path is not judged here).
+      const results = JSON.parse(await readFile(out, 'utf8')) as BenchResults;
+      const user = results.b2?.scenarios.find((entry) => entry.kind === 'user');
+      expect(user).toMatchObject({ audience: 1, deliveries: 1, requestsPerNotification: expect.any(Number) });
+      expect(user!.requestsPerNotification).toBeGreaterThan(0);
+      // At least one store round trip precedes the first post (the audience is read).
+      expect(user!.roundTripsBeforeFirstPost).toBeGreaterThanOrEqual(1);
+      expect(user!.roundTripsBeforeFirstPost).toBeLessThanOrEqual(user!.requestsBeforeFirstPostEach[0]!);
+      expect(results.b2?.scenarios.find((entry) => entry.kind === 'channel')).toMatchObject({ audience: 10, deliveries: 10 });
+      expect(results.b5).toMatchObject({ batchSize: 10, batchRatio: expect.any(Number) });
+      expect(results.b5!.batchMsMedian).toBeGreaterThan(0);
+      expect(results.targets).toContainEqual(expect.objectContaining({ id: 'b5.batchRatio', met: expect.any(Boolean) }));
+      expect(stdout).toContain('RT before 1st post');
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  }, 45_000);
 });
