@@ -42,6 +42,7 @@ export function createApplication(services: Services): Application {
         log: logger,
         rateLimiter: services.rateLimiter,
         maxFrameSize: config.websocket.max_frame_size,
+        websocket: config.websocket,
         connections: connectionService(),
         subscriptions: new SubscriptionService({
           connections: services.connections,

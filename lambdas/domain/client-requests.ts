@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { WebSocketConfig } from '../config/schema.js';
 import type * as z from '../zod-mini.js';
 import {
   clientEnvelope,
@@ -10,7 +11,7 @@ import { ADMIN_ROLE } from './access-policy.js';
 import type { ConnectionService } from './connection-service.js';
 import { ConnectionNotFoundError, ProtocolError } from './errors.js';
 import type { Identity } from './model.js';
-import type { Clock, Log, RateLimiter } from './ports.js';
+import type { Clock, HeartbeatActivity, Log, RateLimiter } from './ports.js';
 import type { PresenceService } from './presence-service.js';
 import type { RecoveryService } from './recovery-service.js';
 import { errorFrame, serverFrame } from './server-frames.js';
@@ -30,6 +31,8 @@ export interface ClientRequestsOptions {
   readonly log: Log;
   readonly rateLimiter: RateLimiter;
   readonly maxFrameSize: number;
+  /** idle_timeout and heartbeat_interval: how often a heartbeat moves the activity index. */
+  readonly websocket: Pick<WebSocketConfig, 'idle_timeout' | 'heartbeat_interval'>;
   readonly connections: ConnectionService;
   readonly subscriptions: SubscriptionService;
   readonly presence: PresenceService;
@@ -62,23 +65,25 @@ export class ClientRequests {
       } catch (error) {
         malformed = error;
       }
-      if (!(await this.options.rateLimiter.tryTake(context.connectionId, clock.now().getTime()))) {
+      // Checked before the rate check too, but refused after it (a refused frame still
+      // spends its token), so that a valid heartbeat is known when its token is taken.
+      let request: ParsedRequest | undefined;
+      let refusal: unknown = malformed;
+      if (document !== undefined) {
+        try {
+          request = parseRequest(document, context.connectionId);
+        } catch (error) {
+          refusal = error;
+        }
+      }
+      const now = clock.now();
+      // A heartbeat is recorded by the write that takes its token: one write, not two.
+      const heartbeat = request?.type === 'heartbeat' ? this.heartbeatActivity(now) : undefined;
+      if (!(await this.options.rateLimiter.tryTake(context.connectionId, now.getTime(), heartbeat))) {
         throw new ProtocolError('RATE_LIMITED', 'too many messages; slow down');
       }
-      if (document === undefined) throw malformed;
-      const envelope = parseEnvelope(document);
-      // Own keys only: `in` would take "constructor" or "__proto__" for request types.
-      if (!Object.hasOwn(clientPayloads, envelope.type)) {
-        throw new ProtocolError('UNKNOWN_TYPE', `unknown type ${JSON.stringify(envelope.type)}; known: ${Object.keys(clientPayloads).join(', ')}`);
-      }
-      const type = envelope.type as ClientRequestType;
-      const payload = parsePayload(clientPayloads[type], envelope.payload);
-      const claimed = (payload as { connectionId?: string }).connectionId;
-      if (claimed !== undefined && claimed !== context.connectionId) {
-        throw new ProtocolError('FORBIDDEN', 'payload.connectionId must be your own connection id');
-      }
-      // A request without a messageId gets one from the server; the reply names it.
-      return await this.dispatch(context, type, payload, envelope.messageId ?? randomUUID());
+      if (request === undefined) throw refusal;
+      return await this.dispatch(context, request, now);
     } catch (error) {
       if (error instanceof ProtocolError) {
         log.info('request refused', { connectionId: context.connectionId, messageId: replyTo, code: error.code, reason: error.message });
@@ -92,14 +97,10 @@ export class ClientRequests {
     }
   }
 
-  private async dispatch(
-    context: ClientRequestContext,
-    type: ClientRequestType,
-    payload: unknown,
-    replyTo: string,
-  ): Promise<ServerFrame> {
+  private async dispatch(context: ClientRequestContext, request: ParsedRequest, now: Date): Promise<ServerFrame> {
     const { clock } = this.options;
     const { connectionId, identity } = context;
+    const { type, payload, messageId: replyTo } = request;
     this.options.log.debug('request', { connectionId, messageId: replyTo, type });
     switch (type) {
       case 'subscribe': {
@@ -114,10 +115,9 @@ export class ClientRequests {
         const request = payload as z.infer<typeof clientPayloads.unsubscribe>;
         return serverFrame(clock, 'subscription', await this.options.subscriptions.unsubscribe(connectionId, request.channels), replyTo);
       }
-      case 'heartbeat': {
-        const { timestamp } = await this.options.connections.heartbeat(connectionId);
-        return serverFrame(clock, 'heartbeat', { connectionId, timestamp, status: 'alive' }, replyTo);
-      }
+      case 'heartbeat':
+        // Already recorded: the write that took its token (see handle).
+        return serverFrame(clock, 'heartbeat', { connectionId, timestamp: now.toISOString(), status: 'alive' }, replyTo);
       case 'presence': {
         const request = payload as z.infer<typeof clientPayloads.presence>;
         return serverFrame(clock, 'presence', await this.options.presence.query(context, request.userIds), replyTo);
@@ -132,6 +132,53 @@ export class ClientRequests {
       }
     }
   }
+
+  /**
+   * What a heartbeat records. lastSeenAt (exact, `heartbeatAt` in DynamoDB) is written
+   * with every heartbeat's token at no extra cost; the activity index's copy only when
+   * older than {@link activityIndexRefreshSeconds}, because each move of it costs two
+   * index writes.
+   */
+  private heartbeatActivity(now: Date): HeartbeatActivity {
+    const refreshMs = activityIndexRefreshSeconds(this.options.websocket) * 1000;
+    return { at: now.toISOString(), indexIfBefore: new Date(now.getTime() - refreshMs).toISOString() };
+  }
+}
+
+/**
+ * How old the activity index's lastSeenAt may get before a heartbeat moves it:
+ * idle_timeout less half a heartbeat interval (750 s by default, so every third beat at
+ * 300 s). Cleanup lists by the index and decides on the exact value, so this bounds no
+ * promise; it only keeps a connection that beats on time out of cleanup's listing (its
+ * index copy stays younger than idle_timeout as long as no beat is half an interval
+ * late), where each one listed costs cleanup a consistent read.
+ */
+export function activityIndexRefreshSeconds(websocket: Pick<WebSocketConfig, 'idle_timeout' | 'heartbeat_interval'>): number {
+  return Math.max(0, websocket.idle_timeout - websocket.heartbeat_interval / 2);
+}
+
+/** A frame that passed every check: what dispatch needs. */
+interface ParsedRequest {
+  readonly type: ClientRequestType;
+  readonly payload: unknown;
+  readonly messageId: string;
+}
+
+/** Envelope, type, payload and the connectionId claim; throws the ProtocolError to answer. */
+function parseRequest(document: object, connectionId: string): ParsedRequest {
+  const envelope = parseEnvelope(document);
+  // Own keys only: `in` would take "constructor" or "__proto__" for request types.
+  if (!Object.hasOwn(clientPayloads, envelope.type)) {
+    throw new ProtocolError('UNKNOWN_TYPE', `unknown type ${JSON.stringify(envelope.type)}; known: ${Object.keys(clientPayloads).join(', ')}`);
+  }
+  const type = envelope.type as ClientRequestType;
+  const payload = parsePayload(clientPayloads[type], envelope.payload);
+  const claimed = (payload as { connectionId?: string }).connectionId;
+  if (claimed !== undefined && claimed !== connectionId) {
+    throw new ProtocolError('FORBIDDEN', 'payload.connectionId must be your own connection id');
+  }
+  // A request without a messageId gets one from the server; the reply names it.
+  return { type, payload, messageId: envelope.messageId ?? randomUUID() };
 }
 
 function parseJsonObject(body: string): object {

@@ -147,10 +147,25 @@ export interface WelcomeScheduler {
   schedule(connectionId: string): Promise<void>;
 }
 
+/** What a heartbeat records, in the same write that spends its token. */
+export interface HeartbeatActivity {
+  /** When it arrived (ISO): the connection's lastSeenAt from now on. */
+  readonly at: string;
+  /**
+   * The activity index's copy of lastSeenAt (what cleanup lists by) moves to `at` only
+   * when it is before this (ISO): each move costs two index writes.
+   */
+  readonly indexIfBefore: string;
+}
+
 /** Per-connection token bucket for client frames. */
 export interface RateLimiter {
-  /** Takes one token; false when the bucket is empty. */
-  tryTake(connectionId: string, nowMs: number): Promise<boolean>;
+  /**
+   * Takes one token; false when the bucket is empty, and then nothing is recorded. With
+   * `heartbeat`, the write that takes the token records the heartbeat too.
+   * @throws ConnectionNotFoundError for a heartbeat of a connection the store does not know.
+   */
+  tryTake(connectionId: string, nowMs: number, heartbeat?: HeartbeatActivity): Promise<boolean>;
 }
 
 export interface Clock {

@@ -50,6 +50,7 @@ export function buildInMemoryService(serviceConfig: Record<string, unknown> = {}
       burst: config.websocket.rate_limit_burst,
     }),
     maxFrameSize: config.websocket.max_frame_size,
+    websocket: config.websocket,
     connections: connectionService,
     subscriptions: new SubscriptionService({ connections, subscriptions: new MemorySubscriptionStore(state), access, config: config.channels }),
     presence: new PresenceService({ presence: new MemoryPresenceStore(state), connections, access }),

@@ -17,7 +17,16 @@ export interface ConnectionItem {
   readonly userId: string;
   readonly roles: string[];
   readonly connectedAt: string;
+  /**
+   * The activity index's sort key: the connect, then the heartbeats that find it older
+   * than their `indexIfBefore`. It lags the last heartbeat, never leads it.
+   */
   readonly lastSeenAt: string;
+  /**
+   * The last heartbeat, exactly: written with the heartbeat's rate token, in no index,
+   * so keeping it exact costs nothing. Absent until the first heartbeat.
+   */
+  readonly heartbeatAt?: string;
   /** A string set; absent when the connection holds no channel (DynamoDB has no empty sets). */
   readonly channels?: Set<string>;
   readonly subprotocol?: string;
@@ -64,12 +73,27 @@ export function fromConnectionItem(item: Record<string, unknown>): Connection {
     userId: item.userId as string,
     roles: (item.roles as string[] | undefined) ?? [],
     connectedAt: item.connectedAt as string,
-    lastSeenAt: item.lastSeenAt as string,
+    lastSeenAt: lastSeenAtOf(item),
     channels: sortedChannels(item.channels),
     ...(typeof item.subprotocol === 'string' ? { subprotocol: item.subprotocol } : {}),
   };
 }
 
+/**
+ * When the connection was last seen, exactly: the later of the index's `lastSeenAt` and
+ * `heartbeatAt`. Every decision that a connection is stale is taken on this value.
+ */
+export function lastSeenAtOf(item: Record<string, unknown>): string {
+  const indexed = item.lastSeenAt as string;
+  const beat = item.heartbeatAt;
+  return typeof beat === 'string' && beat > indexed ? beat : indexed;
+}
+
+/**
+ * A connection as the activity index lists it. Its `lastSeenAt` is the index's copy and
+ * may lag the last heartbeat (heartbeatAt is not projected: projecting it would cost two
+ * index writes per heartbeat), so a listing by age is a superset to check with a read.
+ */
 export function fromActivityIndexItem(item: Record<string, unknown>): ConnectionSummary {
   return {
     connectionId: item.connectionId as string,

@@ -1,7 +1,7 @@
 import {
   DeleteCommand,
   GetCommand,
-    TransactWriteCommand,
+  TransactWriteCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
   type QueryCommandInput,
@@ -14,6 +14,7 @@ import { batchGetAll, batchWriteAll } from './batch-operations.js';
 import {
   fromActivityIndexItem,
   fromConnectionItem,
+  lastSeenAtOf,
   sortedChannels,
   toConnectionItem,
   type ConnectionItem,
@@ -173,9 +174,9 @@ export class DynamoDbConnectionStore implements ConnectionStore {
       this.client,
       this.tables.Connections,
       listed.map((connectionId) => ({ connectionId })),
-      { consistentRead: true, projection: ['connectionId', 'lastSeenAt'] },
+      { consistentRead: true, projection: ['connectionId', 'lastSeenAt', 'heartbeatAt'] },
     );
-    const lastSeen = new Map(found.map((item) => [item.connectionId as string, item.lastSeenAt as string]));
+    const lastSeen = new Map(found.map((item) => [item.connectionId as string, lastSeenAtOf(item)]));
     const stale = listed.filter((connectionId) => {
       const seen = lastSeen.get(connectionId);
       return seen === undefined || seen < staleBefore;
@@ -187,23 +188,38 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     return true;
   }
 
-  /** Deletes ids from the user's set, retrying the conflicts that concurrent opens cause. */
-  private async removeFromUserSet(userId: string, connectionIds: readonly string[]): Promise<void> {
+  /**
+   * Deletes ids from the user's set, retrying the conflicts that concurrent opens cause.
+   * With `seenAt` (a closing connection's last activity), the same write moves presence's
+   * lastSeenAt forward to it: heartbeats do not write the Users item, closes do.
+   */
+  private async removeFromUserSet(userId: string, connectionIds: readonly string[], seenAt?: string): Promise<void> {
+    let moveSeen = seenAt !== undefined;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.client.send(
           new UpdateCommand({
             TableName: this.tables.Users,
             Key: { userId },
-            UpdateExpression: 'DELETE #ids :ids',
-            ConditionExpression: 'attribute_exists(userId)',
-            ExpressionAttributeNames: { '#ids': 'connectionIds' },
-            ExpressionAttributeValues: { ':ids': new Set(connectionIds) },
+            UpdateExpression: moveSeen ? 'DELETE #ids :ids SET #seen = :seen' : 'DELETE #ids :ids',
+            ConditionExpression: moveSeen
+              ? 'attribute_exists(userId) AND (attribute_not_exists(#seen) OR #seen < :seen)'
+              : 'attribute_exists(userId)',
+            ExpressionAttributeNames: { '#ids': 'connectionIds', ...(moveSeen ? { '#seen': 'lastSeenAt' } : {}) },
+            ExpressionAttributeValues: { ':ids': new Set(connectionIds), ...(moveSeen ? { ':seen': seenAt } : {}) },
+            ReturnValuesOnConditionCheckFailure: moveSeen ? 'ALL_OLD' : 'NONE',
           }),
         );
         return;
       } catch (error) {
-        if (isConditionalCheckFailed(error)) return;
+        if (isConditionalCheckFailed(error)) {
+          // The user item exists but was seen later (another connection): delete only.
+          if (moveSeen && (error as { Item?: unknown }).Item !== undefined) {
+            moveSeen = false;
+            continue;
+          }
+          return;
+        }
         if (errorName(error) === 'TransactionConflictException' && attempt < MAX_CONFLICT_RETRIES) {
           await pause(backoffDelayMs(attempt, 10, 250));
           continue;
@@ -228,7 +244,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     // The connection item goes last: if anything before fails, a retry still finds it
     // and knows which subscriptions and which user entry to remove.
     await this.deleteSubscriptions(connectionId, current.channels);
-    await this.removeFromUserSet(current.userId, [connectionId]);
+    await this.removeFromUserSet(current.userId, [connectionId], current.lastSeenAt);
     const deleted = await translatingErrors('DeleteItem', () =>
       this.client.send(
         new DeleteCommand({ TableName: this.tables.Connections, Key: { connectionId }, ReturnValues: 'ALL_OLD' }),

@@ -1,5 +1,6 @@
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { RateLimiter } from '../../domain/ports.js';
+import { ConnectionNotFoundError } from '../../domain/errors.js';
+import type { HeartbeatActivity, RateLimiter } from '../../domain/ports.js';
 import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import type { DynamoDbStoreProps } from './store-props.js';
 import type { TableNames } from './tables.js';
@@ -9,6 +10,12 @@ export interface DynamoDbRateLimiterProps extends DynamoDbStoreProps {
   readonly ratePerSecond: number;
   /** Bucket size: the most frames a connection may send at once after a quiet spell. */
   readonly burst: number;
+}
+
+/** The connection's activity as stored: the index's lastSeenAt and the last heartbeat. */
+interface Activity {
+  readonly lastSeenAt?: string | undefined;
+  readonly heartbeatAt?: string | undefined;
 }
 
 interface Bucket {
@@ -34,6 +41,11 @@ const MAX_REMEMBERED = 10_000;
  * `rateAt`). Each container remembers the last state it saw; the write is conditional on
  * the stored pair still being that state, so concurrent containers never both spend the
  * same token, and an accepted frame costs exactly one write (a refused one none).
+ *
+ * A heartbeat reads the item first and records itself in the same write that takes its
+ * token (`heartbeatAt`, and `lastSeenAt` when the activity index's copy is due): an idle
+ * connection's heartbeat costs half a read unit and one write unit, plus two index write
+ * units on the beats that move `lastSeenAt` (docs/decisions.md, "Idle connections").
  */
 export class DynamoDbRateLimiter implements RateLimiter {
   private readonly client: DynamoDBDocumentClient;
@@ -51,20 +63,43 @@ export class DynamoDbRateLimiter implements RateLimiter {
     this.burst = props.burst;
   }
 
-  async tryTake(connectionId: string, nowMs: number): Promise<boolean> {
-    let bucket = this.known.get(connectionId) ?? { tokens: this.burst };
+  async tryTake(connectionId: string, nowMs: number, heartbeat?: HeartbeatActivity): Promise<boolean> {
+    let bucket: Bucket;
+    let seen: Activity = {};
+    if (heartbeat) {
+      // A heartbeat's write may also move lastSeenAt, which only a read can tell: an
+      // eventually consistent read costs half a read unit, a write that fails its
+      // condition a whole write unit. Containers rarely hold a connection's last state
+      // when its frames are minutes apart, so the bucket is read as well.
+      const stored = (await this.read(connectionId, false)) ?? (await this.read(connectionId, true));
+      if (!stored) {
+        this.known.delete(connectionId);
+        throw new ConnectionNotFoundError(connectionId);
+      }
+      ({ bucket, seen } = stored);
+    } else {
+      bucket = this.known.get(connectionId) ?? { tokens: this.burst };
+    }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const available = this.refill(bucket, nowMs);
       // Others only ever take tokens, so if our view is empty the real bucket is too.
       if (available < 1) return false;
       // Never moves `rateAt` back (clocks of containers differ): time is only credited once.
       const taken: Bucket = { tokens: available - 1, at: Math.max(nowMs, bucket.at ?? nowMs) };
+      const sets = ['rateTokens = :tokens', 'rateAt = :at'];
+      if (heartbeat) {
+        // heartbeatAt never moves back; lastSeenAt (the activity index's sort key: two
+        // index writes per move) only when the index's copy is older than asked.
+        if (seen.heartbeatAt === undefined || seen.heartbeatAt < heartbeat.at) sets.push('heartbeatAt = :seen');
+        if (seen.lastSeenAt === undefined || seen.lastSeenAt < heartbeat.indexIfBefore) sets.push('lastSeenAt = :seen');
+      }
+      const recordsSeen = sets.length > 2;
       try {
         await this.client.send(
           new UpdateCommand({
             TableName: this.tables.Connections,
             Key: { connectionId },
-            UpdateExpression: 'SET rateTokens = :tokens, rateAt = :at',
+            UpdateExpression: `SET ${sets.join(', ')}`,
             // The pair, not rateAt alone, identifies the state we computed from: two takes
             // in the same millisecond leave rateAt unchanged but not rateTokens.
             ConditionExpression:
@@ -74,6 +109,7 @@ export class DynamoDbRateLimiter implements RateLimiter {
             ExpressionAttributeValues: {
               ':tokens': taken.tokens,
               ':at': taken.at,
+              ...(recordsSeen ? { ':seen': heartbeat?.at } : {}),
               ...(bucket.at === undefined ? {} : { ':knownAt': bucket.at, ':knownTokens': bucket.tokens }),
             },
             // A lost race hands back the state that won, saving the read.
@@ -84,20 +120,22 @@ export class DynamoDbRateLimiter implements RateLimiter {
         return true;
       } catch (error) {
         if (!isConditionalCheckFailed(error)) throw translateSdkError(error, 'UpdateItem');
-        const old = (error as { Item?: Record<string, { N?: string }> }).Item;
+        const old = (error as { Item?: Record<string, { N?: string; S?: string }> }).Item;
         if (old) {
           bucket = this.bucketOf(old.rateTokens?.N, old.rateAt?.N);
+          seen = { lastSeenAt: old.lastSeenAt?.S, heartbeatAt: old.heartbeatAt?.S };
           this.remember(connectionId, bucket);
           continue;
         }
       }
-      const stored = await this.read(connectionId);
+      const stored = await this.read(connectionId, true);
       if (!stored) {
-        // Nothing to charge: the route handler deals with connections that are gone.
         this.known.delete(connectionId);
+        if (heartbeat) throw new ConnectionNotFoundError(connectionId);
+        // Nothing to charge: the route handler deals with connections that are gone.
         return true;
       }
-      bucket = stored;
+      ({ bucket, seen } = stored);
       this.remember(connectionId, bucket);
     }
     return false;
@@ -116,19 +154,26 @@ export class DynamoDbRateLimiter implements RateLimiter {
     return Math.min(this.burst, bucket.tokens + elapsedSeconds * this.ratePerSecond);
   }
 
-  private async read(connectionId: string): Promise<Bucket | undefined> {
+  private async read(connectionId: string, consistent: boolean): Promise<{ bucket: Bucket; seen: Activity } | undefined> {
     const output = await translatingErrors('GetItem', () =>
       this.client.send(
         new GetCommand({
           TableName: this.tables.Connections,
           Key: { connectionId },
-          ConsistentRead: true,
-          ProjectionExpression: 'connectionId, rateTokens, rateAt',
+          ConsistentRead: consistent,
+          ProjectionExpression: 'connectionId, rateTokens, rateAt, lastSeenAt, heartbeatAt',
         }),
       ),
     );
     if (!output.Item) return undefined;
-    return this.bucketOf(output.Item.rateTokens, output.Item.rateAt);
+    const { rateTokens, rateAt, lastSeenAt, heartbeatAt } = output.Item;
+    return {
+      bucket: this.bucketOf(rateTokens, rateAt),
+      seen: {
+        ...(typeof lastSeenAt === 'string' ? { lastSeenAt } : {}),
+        ...(typeof heartbeatAt === 'string' ? { heartbeatAt } : {}),
+      },
+    };
   }
 
   private bucketOf(rateTokens: unknown, rateAt: unknown): Bucket {

@@ -43,7 +43,12 @@ export class MemoryConnectionStore implements ConnectionStore {
     const connection = this.state.connections.get(connectionId);
     if (!connection) return undefined;
     for (const channel of connection.channels) this.state.subscriptions.get(channel)?.delete(connectionId);
-    this.state.users.get(connection.userId)?.connectionIds.delete(connectionId);
+    const user = this.state.users.get(connection.userId);
+    if (user) {
+      user.connectionIds.delete(connectionId);
+      // As DynamoDbConnectionStore: presence's lastSeenAt moves on close, not per heartbeat.
+      if (user.lastSeenAt === undefined || user.lastSeenAt < connection.lastSeenAt) user.lastSeenAt = connection.lastSeenAt;
+    }
     this.state.connections.delete(connectionId);
     this.state.rateBuckets.delete(connectionId);
     return copyOf(connection);

@@ -1,4 +1,5 @@
-import type { RateLimiter } from '../../domain/ports.js';
+import { ConnectionNotFoundError } from '../../domain/errors.js';
+import type { HeartbeatActivity, RateLimiter } from '../../domain/ports.js';
 import type { MemoryState } from './state.js';
 
 /** The in-memory twin of DynamoDbRateLimiter: a token bucket per known connection. */
@@ -11,9 +12,13 @@ export class MemoryRateLimiter implements RateLimiter {
     if (!(options.burst >= 1)) throw new Error(`burst: ${options.burst}; it must be at least 1`);
   }
 
-  async tryTake(connectionId: string, nowMs: number): Promise<boolean> {
-    // Nothing to charge: the route handler deals with connections that are gone.
-    if (!this.state.connections.has(connectionId)) return true;
+  async tryTake(connectionId: string, nowMs: number, heartbeat?: HeartbeatActivity): Promise<boolean> {
+    const connection = this.state.connections.get(connectionId);
+    if (!connection) {
+      if (heartbeat) throw new ConnectionNotFoundError(connectionId);
+      // Nothing to charge: the route handler deals with connections that are gone.
+      return true;
+    }
     const bucket = this.state.rateBuckets.get(connectionId);
     const available = bucket
       ? Math.min(this.options.burst, bucket.tokens + (Math.max(0, nowMs - bucket.at) / 1000) * this.options.ratePerSecond)
@@ -21,6 +26,11 @@ export class MemoryRateLimiter implements RateLimiter {
     if (available < 1) return false;
     // As DynamoDbRateLimiter: `at` never moves back, so time is only credited once.
     this.state.rateBuckets.set(connectionId, { tokens: available - 1, at: Math.max(nowMs, bucket?.at ?? nowMs) });
+    // No index to spare here: lastSeenAt is the exact last heartbeat, as
+    // DynamoDbConnectionStore.get reports it (the later of lastSeenAt and heartbeatAt).
+    if (heartbeat && heartbeat.at > connection.lastSeenAt) {
+      this.state.connections.set(connectionId, { ...connection, lastSeenAt: heartbeat.at });
+    }
     return true;
   }
 }

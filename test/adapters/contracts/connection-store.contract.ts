@@ -161,6 +161,23 @@ export function describeConnectionStoreContract(implementation: string, createPo
         expect(unknown).toBeUndefined();
       });
 
+      it('leaves the user\'s presence lastSeenAt at the closed connection\'s last activity, never moving it back', async () => {
+        // Prepare: two connections of one user, the later one seen later.
+        const userId = `user-${randomUUID()}`;
+        const early = aConnection({ userId, connectedAt: '2030-01-01T00:00:00.000Z', lastSeenAt: '2030-01-01T00:10:00.000Z' });
+        const late = aConnection({ userId, connectedAt: '2030-01-01T00:20:00.000Z', lastSeenAt: '2030-01-01T00:20:00.000Z' });
+        await ports.connections.open(early, GENEROUS_LIMIT);
+        await ports.connections.open(late, GENEROUS_LIMIT);
+        const seen = async () => (await ports.presence.getPresence([userId])).get(userId);
+
+        // Act / Assess: closing the later one moves nothing back (its lastSeenAt is the Users item's already) ...
+        await ports.connections.remove(late.connectionId);
+        expect(await seen()).toEqual({ connections: 1, lastSeenAt: '2030-01-01T00:20:00.000Z' });
+        // ... nor does closing the one last seen earlier: the user was seen at 00:20.
+        await ports.connections.remove(early.connectionId);
+        expect(await seen()).toEqual({ connections: 0, lastSeenAt: '2030-01-01T00:20:00.000Z' });
+      });
+
       it('frees a place under the per-user limit', async () => {
         // Prepare
         const userId = `freed-${randomUUID()}`;
