@@ -76,7 +76,7 @@ export function benchPlan(mode: BenchMode, configuredConcurrency: number): Bench
   // Issue 10 part 5: 100 records to 100 users at L = 20 ms, against one record alone.
   const batch = {
     full: { batchSize: B5_HEADLINE.batchSize, rounds: 5, warmupRecords: 3 },
-    quick: { batchSize: B5_HEADLINE.batchSize, rounds: 2, warmupRecords: 2 },
+    quick: { batchSize: B5_HEADLINE.batchSize, rounds: 2, warmupRecords: 3 },
     tiny: { batchSize: 10, rounds: 1, warmupRecords: 0 },
   }[mode];
   return {
