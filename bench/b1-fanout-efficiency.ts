@@ -5,9 +5,10 @@ import {
   MemoryNotificationLog,
   MemoryState,
   MemorySubscriptionStore,
+  MemoryDeliveryLedger,
 } from '../lambdas/adapters/memory/index.js';
 import { ChildTask, childInput, reportProgress, runChildTask } from './child-process.js';
-import { BenchDeduplicator, buildFanout, notificationValue, sourceRecords } from './fanout-assembly.js';
+import { buildFanout, notificationValue, sourceRecords } from './fanout-assembly.js';
 import type { ManagementApiCounts, ManagementApiSettings } from './servers/management-api-server.js';
 
 /**
@@ -128,7 +129,7 @@ async function measure(server: ChildTask, endpoint: string, run: B1Run, input: B
     subscriptions: new MemorySubscriptionStore(state),
     notifications: new MemoryNotificationLog(state),
     sender,
-    deduplicator: new BenchDeduplicator(),
+    ledger: new MemoryDeliveryLedger(state),
     concurrency: run.concurrency,
   });
   const settings: ManagementApiSettings = { latencyMs: run.latencyMs, ratePerSecond: input.ratePerSecond, burst: input.burst };
@@ -216,7 +217,7 @@ async function warmUp(endpoint: string, server: ChildTask, size: number): Promis
       subscriptions: new MemorySubscriptionStore(state),
       notifications: new MemoryNotificationLog(state),
       sender,
-      deduplicator: new BenchDeduplicator(),
+      ledger: new MemoryDeliveryLedger(state),
       concurrency: 50,
     });
     await fanout.fanOut(sourceRecords(CHANNEL, [notificationValue({ channel: CHANNEL })]));

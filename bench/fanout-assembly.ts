@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sourceRecordsFromMskEvent } from '../lambdas/adapters/kafka/msk-event.js';
 import { FanoutService } from '../lambdas/domain/fanout/fanout-service.js';
 import type { SourceRecord } from '../lambdas/domain/fanout/source-record.js';
-import type { ConnectionStore, Deduplicator, Log, MessageSender, NotificationLog, OnceOutcome, SubscriptionStore } from '../lambdas/domain/ports.js';
+import type { ConnectionStore, DeliveryLedger, Log, MessageSender, NotificationLog, SubscriptionStore } from '../lambdas/domain/ports.js';
 import { MskEventBuilder } from '../local/kafka/msk-event.js';
 
 /**
@@ -16,7 +16,7 @@ export interface FanoutParts {
   readonly subscriptions: SubscriptionStore;
   readonly notifications: NotificationLog;
   readonly sender: MessageSender;
-  readonly deduplicator: Deduplicator;
+  readonly ledger: DeliveryLedger;
   readonly concurrency: number;
 }
 
@@ -33,18 +33,6 @@ export function buildFanout(parts: FanoutParts): FanoutService {
     log: silentLog,
     historyTtlSeconds: HISTORY_TTL_SECONDS,
   });
-}
-
-/** Runs each key once, in memory: B1 measures posting, not the duplicate check. */
-export class BenchDeduplicator implements Deduplicator {
-  readonly #done = new Set<string>();
-
-  async once<T>(key: string, work: () => Promise<T>): Promise<OnceOutcome<T>> {
-    if (this.#done.has(key)) return { duplicate: true };
-    const result = await work();
-    this.#done.add(key);
-    return { duplicate: false, result };
-  }
 }
 
 /** A producer record of a typical size (about 300 bytes as a frame). */

@@ -1,7 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { PowertoolsDeduplicator } from './adapters/lambda/idempotency-deduplicator.js';
 import { LambdaShardDispatcher } from './adapters/lambda/shard-dispatcher.js';
 import { SqsDeadLetterSink } from './adapters/sqs/dead-letter-sink.js';
 import { lazy } from './composition-base.js';
@@ -9,9 +7,8 @@ import { provideParts, type PartContext } from './composition.js';
 import { createShardWorker, FanoutService, type FanoutServiceOptions } from './domain/fanout/fanout-service.js';
 
 /**
- * The fan-out's pieces (duplicate check, dead-letter queue, worker invocations), imported
- * by the fan-out and fan-out worker functions: only they load Powertools idempotency and
- * the SQS and Lambda clients.
+ * The fan-out's pieces (dead-letter queue, worker invocations), imported by the fan-out
+ * and fan-out worker functions: only they load the SQS and Lambda clients.
  */
 
 // One set of options per services object, shared by the fan-out and the shard worker.
@@ -29,7 +26,7 @@ function optionsOf({ services, fanoutSender }: PartContext): FanoutServiceOption
         subscriptions: services.subscriptions,
         notifications: services.notifications,
         sender: fanoutSender(),
-        deduplicator: services.deduplicator,
+        ledger: services.deliveryLedger,
         progress: services.deliveryProgress,
         ...(letters ? { deadLetters: letters } : {}),
         ...(dispatcher ? { dispatcher } : {}),
@@ -41,6 +38,7 @@ function optionsOf({ services, fanoutSender }: PartContext): FanoutServiceOption
         shardSize: config.delivery.shard_size,
         postsPerSecond: config.delivery.api_quota_per_second * config.delivery.quota_share,
         retry: { attempts: config.delivery.post_attempts, baseDelayMs: 50, maxDelayMs: 2000 },
+        leaseMs: config.delivery.lease_seconds * 1000,
       };
     });
     fanoutOptions.set(services, options);
@@ -49,14 +47,6 @@ function optionsOf({ services, fanoutSender }: PartContext): FanoutServiceOption
 }
 
 provideParts({
-  deduplicator: ({ services: { config, tables }, dynamoDbClientConfig }) =>
-    new PowertoolsDeduplicator({
-      // A plain client: Powertools marshals its items itself.
-      client: new DynamoDBClient(dynamoDbClientConfig),
-      tableName: tables.Idempotency,
-      // A redelivery later than this is outside `recover`'s reach as well.
-      expiresAfterSeconds: config.websocket.history_ttl,
-    }),
   deadLetters: ({ services: { env } }) => {
     const queueUrl = env.DEAD_LETTER_QUEUE_URL;
     if (!queueUrl) return undefined;

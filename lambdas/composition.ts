@@ -3,13 +3,13 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { ApiGatewayMessageSender } from './adapters/apigateway/message-sender.js';
 import { DynamoDbConnectionStore } from './adapters/dynamodb/connection-store.js';
+import { DynamoDbDeliveryLedger } from './adapters/dynamodb/delivery-ledger.js';
 import { DynamoDbDeliveryProgressStore } from './adapters/dynamodb/delivery-progress-store.js';
 import { DynamoDbNotificationLog } from './adapters/dynamodb/notification-log.js';
 import { DynamoDbPresenceStore } from './adapters/dynamodb/presence-store.js';
 import { DynamoDbRateLimiter } from './adapters/dynamodb/rate-limiter.js';
 import { DynamoDbSubscriptionStore } from './adapters/dynamodb/subscription-store.js';
 import { tableNamesFromEnvironment, type TableNames } from './adapters/dynamodb/tables.js';
-import type { PowertoolsDeduplicator } from './adapters/lambda/idempotency-deduplicator.js';
 import { environmentKey, lazy, logger, readSettings, systemClock } from './composition-base.js';
 import { required, type LambdaEnvironment } from './config/environment.js';
 import type { ServiceConfig } from './config/schema.js';
@@ -20,6 +20,7 @@ import type {
   Clock,
   ConnectionStore,
   DeadLetterSink,
+  DeliveryLedger,
   DeliveryProgressStore,
   ShardDispatcher,
   MessageSender,
@@ -40,7 +41,7 @@ export { logger, systemClock } from './composition-base.js';
  * This module builds what nearly every function uses (the DynamoDB stores, the
  * Management API senders, cleanup). The pieces only some functions use come from
  * their own modules, which the functions that use them import: `composition-welcome.ts`
- * (Lambda client) and `composition-fanout.ts` (Powertools idempotency, SQS, Lambda).
+ * (Lambda client) and `composition-fanout.ts` (SQS, Lambda).
  * A function's bundle holds only the clients its modules import (the AWS SDK is bundled,
  * see lib/service-function.ts), so the Authorizer, say, carries no DynamoDB client.
  */
@@ -58,8 +59,8 @@ export interface Services {
   readonly rateLimiter: RateLimiter;
   readonly sender: MessageSender;
   readonly welcome: WelcomeScheduler;
-  /** Powertools idempotency on the Idempotency table: the fan-out's duplicate check. */
-  readonly deduplicator: PowertoolsDeduplicator;
+  /** The fan-out's duplicate check and in-progress marker per messageId (Notifications table). */
+  readonly deliveryLedger: DeliveryLedger;
   readonly fanout: FanoutService;
   /** Jobs and shard progress of large deliveries (Deliveries table). */
   readonly deliveryProgress: DeliveryProgressStore;
@@ -75,7 +76,6 @@ export interface Services {
 /** The pieces built by the modules only some functions import. */
 export interface OptionalParts {
   readonly welcome: WelcomeScheduler;
-  readonly deduplicator: PowertoolsDeduplicator;
   readonly fanout: FanoutService;
   readonly deadLetters: DeadLetterSink | undefined;
   readonly shardDispatcher: ShardDispatcher | undefined;
@@ -95,7 +95,6 @@ export type PartBuilders = { readonly [K in keyof OptionalParts]?: (context: Par
 
 const MODULE_OF_PART: Readonly<Record<keyof OptionalParts, string>> = {
   welcome: 'lambdas/composition-welcome.ts',
-  deduplicator: 'lambdas/composition-fanout.ts',
   fanout: 'lambdas/composition-fanout.ts',
   deadLetters: 'lambdas/composition-fanout.ts',
   shardDispatcher: 'lambdas/composition-fanout.ts',
@@ -148,6 +147,7 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
   // The fan-out retries posts itself (backoff within the invocation's remaining time,
   // counted in its metrics), so its sender makes one attempt per call.
   const fanoutSender = lazy(() => new ApiGatewayMessageSender({ ...managementApi(), attempts: 1 }));
+  const deliveryLedger = lazy(() => new DynamoDbDeliveryLedger({ client: dynamoDb(), tables: tables() }));
   const deliveryProgress = lazy(() => new DynamoDbDeliveryProgressStore({ client: dynamoDb(), tables: tables() }));
   const cleanup = lazy(
     () =>
@@ -201,8 +201,8 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
     get welcome() {
       return part('welcome');
     },
-    get deduplicator() {
-      return part('deduplicator');
+    get deliveryLedger() {
+      return deliveryLedger();
     },
     get fanout() {
       return part('fanout');

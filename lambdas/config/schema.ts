@@ -69,7 +69,8 @@ export const kafkaSchema = z.strictObject({
   /** Kafka topics the fan-out consumes. */
   topics: z._default(
     z.array(z.string().check(z.regex(/^[a-zA-Z0-9._-]{2,249}$/, 'a Kafka topic name of 2 to 249 letters, digits, ".", "_" or "-" (Lambda\'s Kafka trigger refuses 1-character names)'))).check(z.minLength(1)),
-    ['booking-updates'],
+    // The channels of the original module (protocol section 5), each its own topic.
+    ['booking-updates', 'waitlist-notifications', 'system-announcements'],
   ),
   /** Topic -> channel, for records that name no target. Default: the topic's own name. */
   topic_channels: z._default(z.record(z.string(), z.string()), {}),
@@ -94,6 +95,12 @@ export const deliverySchema = z.strictObject({
   quota_share: z._default(z.number().check(z.gt(0), z.maximum(1)), 0.25),
   /** Attempts per post (the first included) on 429 and 5xx; fewer when the invocation's time runs out. */
   post_attempts: z._default(integer(1, 20), 6),
+  /**
+   * How long a shard's (or a small delivery's) lease lasts past each claim, never past the
+   * invocation: after a crash, the work waits at most this long for another run. Posts are
+   * fenced on it: no attempt is started that could end after the lease.
+   */
+  lease_seconds: z._default(integer(1, 900), 60),
 });
 
 export const notificationServiceSchema = z.strictObject({

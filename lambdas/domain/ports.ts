@@ -1,6 +1,7 @@
 import type { NotificationFrame } from '../protocol/frames.js';
 import type { Target } from '../protocol/records.js';
 import type { DeadLetter } from './fanout/dead-letters.js';
+import type { LedgerClaim, LedgerEntry, NotificationCounts } from './fanout/delivery-ledger.js';
 import type { DeliveryJob, NextClaim, ShardCounts, ShardKey, ShardRequest, ShardState } from './fanout/shard-plan.js';
 import type { Connection, ConnectionRef, ConnectionSummary, UserPresence } from './model.js';
 
@@ -92,7 +93,10 @@ export interface StoredNotification {
 
 /** Per-user inboxes and per-channel (and broadcast) history, kept `history_ttl`. */
 export interface NotificationLog {
-  /** Appends the notification to each stream, and a messageId -> acceptedAt lookup. */
+  /**
+   * Keeps the notification on each stream (idempotent for the same acceptedAt). The
+   * messageId -> acceptedAt lookup is the ledger's entry (DeliveryLedger.begin).
+   */
   append(notification: StoredNotification, streams: readonly Target[], ttlSeconds: number): Promise<void>;
 
   /** When the service accepted `messageId`, if it is still kept. */
@@ -180,21 +184,44 @@ export interface Log {
   error(message: string, ...attributes: Record<string, unknown>[]): void;
 }
 
-/** The outcome of {@link Deduplicator.once}. */
-export type OnceOutcome<T> = { readonly duplicate: false; readonly result: T } | { readonly duplicate: true };
-
 /**
- * Runs a unit of work once per key, for as long as the store keeps the key (the
- * fan-out's "a record Kafka delivers twice reaches each client once").
+ * The fan-out's ledger: per messageId, the duplicate check and in-progress marker
+ * ({@link LedgerEntry}), kept `history_ttl`. Its entry also answers when a message was
+ * accepted (`NotificationLog.acceptedAt` reads it).
  */
-export interface Deduplicator {
+export interface DeliveryLedger {
   /**
-   * Runs `work` unless a run for `key` has already completed; its result must be JSON.
-   * @returns `{ duplicate: true }` when an earlier run completed, without running `work`.
-   * @throws TransientError when another run for `key` is still in progress (retry later);
-   *   whatever `work` throws, after releasing `key` so that a retry runs it again.
+   * At once: claims `messageId` for `claim.owner` (a conditional write: no entry yet) and
+   * keeps the notification on each stream (as NotificationLog.append), so that it is
+   * recoverable before the first post, in one round trip.
+   * @returns undefined when this call claimed it; otherwise the entry as it stands (its
+   *   owner is `claim.owner` when an earlier attempt of this same call claimed it), and
+   *   the stream items this call wrote are removed again unless they are the entry's own.
    */
-  once<T>(key: string, work: () => Promise<T>): Promise<OnceOutcome<T>>;
+  begin(notification: StoredNotification, streams: readonly Target[], claim: LedgerClaim, ttlSeconds: number): Promise<LedgerEntry | undefined>;
+
+  /** The entry, read strongly consistent, or undefined. */
+  get(messageId: string): Promise<LedgerEntry | undefined>;
+
+  /**
+   * Takes over an entry still `posting` whose lease ended before `nowMs`.
+   * @returns the entry as it now stands, owned by `claim.owner`; undefined when it is done,
+   *   gone, or another owner's lease still holds.
+   */
+  takeOver(messageId: string, claim: LedgerClaim, nowMs: number): Promise<LedgerEntry | undefined>;
+
+  /** Extends `owner`'s lease. False when another run owns the entry now. */
+  extend(messageId: string, owner: string, leaseUntilMs: number): Promise<boolean>;
+
+  /** Marks it done with its counts. False when another run owns the entry now. */
+  finish(messageId: string, owner: string, counts: NotificationCounts): Promise<boolean>;
+
+  /**
+   * Gives a claim up when nothing was posted (a store failed before the first post): the
+   * entry and the stream items `begin` wrote go, so that the redelivery starts afresh.
+   * Idempotent; does nothing when another run owns the entry.
+   */
+  release(notification: StoredNotification, streams: readonly Target[], owner: string): Promise<void>;
 }
 
 /**

@@ -2,7 +2,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, MSKEvent } from 'aws-lambda';
 import { decodeMskEvent, kafkaItemIdentifier, readProducerRecord, type KafkaItemIdentifier } from '../adapters/kafka/msk-event.js';
 import { getServices, logger } from '../composition.js';
-// Registers the fan-out's pieces (duplicate check, dead letters, worker invocations).
+// Registers the fan-out's pieces (dead letters, worker invocations).
 import '../composition-fanout.js';
 import type { SourceRecord } from '../domain/fanout/source-record.js';
 import { UNLIMITED_TIME } from '../domain/retry.js';
@@ -30,10 +30,7 @@ export function budgetOf(context: Context | undefined): TimeBudget {
 /** Triggered by MSK: fans each record out to its WebSocket connections. */
 export async function handler(event: MSKEvent, context?: Context): Promise<FanoutResponse> {
   const services = getServices();
-  if (context) {
-    logger.addContext(context);
-    services.deduplicator.registerLambdaContext(context);
-  }
+  if (context) logger.addContext(context);
   const startedAt = performance.now();
   const messages = decodeMskEvent(event);
   // The raw value travels with each record so that a dead letter can show it.

@@ -3,6 +3,7 @@ import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { activityShard, CONNECTION_TTL_SECONDS } from '../../lambdas/adapters/dynamodb/connection-item.js';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
+import { DynamoDbDeliveryLedger } from '../../lambdas/adapters/dynamodb/delivery-ledger.js';
 import { DynamoDbNotificationLog } from '../../lambdas/adapters/dynamodb/notification-log.js';
 import { ACTIVITY_SHARDS, TABLES } from '../../lambdas/adapters/dynamodb/tables.js';
 import { createTables } from '../../local/dynamodb-local.js';
@@ -109,8 +110,9 @@ describe('DynamoDB data model', () => {
       };
       const before = Math.floor(Date.now() / 1000);
 
-      // Act
-      await log.append({ messageId, acceptedAt, frame }, [{ kind: 'channel', channel: 'booking-updates' }, { kind: 'user', userId: 'alice' }], 600);
+      // Act: the fan-out's ledger writes the lookup item (its entry) and the stream items at once.
+      await log.append({ messageId, acceptedAt, frame }, [{ kind: 'channel', channel: 'booking-updates' }], 600);
+      await new DynamoDbDeliveryLedger(dynamoDb).begin({ messageId, acceptedAt, frame }, [{ kind: 'user', userId: 'alice' }], { owner: 'run-1', leaseUntilMs: 1 }, 600);
 
       // Assess
       for (const pk of ['channel#booking-updates', 'user#alice']) {
@@ -123,7 +125,8 @@ describe('DynamoDB data model', () => {
       const { Item: lookup } = await dynamoDb.client.send(
         new GetCommand({ TableName: dynamoDb.tables.Notifications, Key: { pk: `message#${messageId}`, sk: 'message' } }),
       );
-      expect(lookup).toMatchObject({ acceptedAt });
+      expect(lookup).toMatchObject({ acceptedAt, status: 'posting', owner: 'run-1', leaseUntilMs: 1 });
+      expect(lookup?.expiresAt).toBeGreaterThanOrEqual(before + 600);
     });
   });
 });

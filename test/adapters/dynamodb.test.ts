@@ -2,12 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { batchWriteAll } from '../../lambdas/adapters/dynamodb/batch-operations.js';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
+import { DynamoDbDeliveryLedger } from '../../lambdas/adapters/dynamodb/delivery-ledger.js';
 import { DynamoDbNotificationLog } from '../../lambdas/adapters/dynamodb/notification-log.js';
 import { DynamoDbPresenceStore } from '../../lambdas/adapters/dynamodb/presence-store.js';
 import { DynamoDbRateLimiter } from '../../lambdas/adapters/dynamodb/rate-limiter.js';
 import { DynamoDbSubscriptionStore } from '../../lambdas/adapters/dynamodb/subscription-store.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { describeConnectionStoreContract } from './contracts/connection-store.contract.js';
+import { describeDeliveryLedgerContract } from './contracts/delivery-ledger.contract.js';
 import { describeNotificationLogContract } from './contracts/notification-log.contract.js';
 import type { PortSetFactory } from './contracts/port-set.js';
 import { describePresenceStoreContract } from './contracts/presence-store.contract.js';
@@ -24,6 +26,7 @@ const createDynamoDbPorts: PortSetFactory = async () => {
     subscriptions: new DynamoDbSubscriptionStore({ ...props, pageSize: 1000 }),
     presence: new DynamoDbPresenceStore(props),
     notifications: new DynamoDbNotificationLog(props),
+    ledger: new DynamoDbDeliveryLedger(props),
     rateLimiter: (options) => new DynamoDbRateLimiter({ ...props, ...options }),
     loseConnectionItem: async (connectionId) => {
       await client.send(new DeleteCommand({ TableName: tables.Connections, Key: { connectionId } }));
@@ -41,6 +44,7 @@ describeConnectionStoreContract('DynamoDB', createDynamoDbPorts);
 describeSubscriptionStoreContract('DynamoDB', createDynamoDbPorts);
 describePresenceStoreContract('DynamoDB', createDynamoDbPorts);
 describeNotificationLogContract('DynamoDB', createDynamoDbPorts);
+describeDeliveryLedgerContract('DynamoDB', createDynamoDbPorts);
 describeRateLimiterContract('DynamoDB', createDynamoDbPorts);
 
 describe('DynamoDbSubscriptionStore without a page size', () => {

@@ -1,5 +1,6 @@
 import {
   MemoryConnectionStore,
+  MemoryDeliveryLedger,
   MemoryNotificationLog,
   MemoryPresenceStore,
   MemoryRateLimiter,
@@ -7,6 +8,7 @@ import {
   MemorySubscriptionStore,
 } from '../../lambdas/adapters/memory/index.js';
 import { describeConnectionStoreContract } from './contracts/connection-store.contract.js';
+import { describeDeliveryLedgerContract } from './contracts/delivery-ledger.contract.js';
 import { describeNotificationLogContract } from './contracts/notification-log.contract.js';
 import type { PortSetFactory } from './contracts/port-set.js';
 import { describePresenceStoreContract } from './contracts/presence-store.contract.js';
@@ -20,6 +22,7 @@ const createMemoryPorts: PortSetFactory = async () => {
     subscriptions: new MemorySubscriptionStore(state),
     presence: new MemoryPresenceStore(state),
     notifications: new MemoryNotificationLog(state),
+    ledger: new MemoryDeliveryLedger(state),
     rateLimiter: (options) => new MemoryRateLimiter(state, options),
     loseConnectionItem: async (connectionId) => {
       state.connections.delete(connectionId);
@@ -36,4 +39,5 @@ describeConnectionStoreContract('memory', createMemoryPorts);
 describeSubscriptionStoreContract('memory', createMemoryPorts);
 describePresenceStoreContract('memory', createMemoryPorts);
 describeNotificationLogContract('memory', createMemoryPorts);
+describeDeliveryLedgerContract('memory', createMemoryPorts);
 describeRateLimiterContract('memory', createMemoryPorts);

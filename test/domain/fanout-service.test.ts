@@ -10,13 +10,14 @@ import { messageIdForPosition } from '../../lambdas/domain/fanout/message-id.js'
 import type { SourceRecord } from '../../lambdas/domain/fanout/source-record.js';
 import { FanoutService, type FanoutServiceOptions } from '../../lambdas/domain/fanout/fanout-service.js';
 import type { ConnectionRef } from '../../lambdas/domain/model.js';
-import type { Log, MessageSender, NotificationLog, StoredNotification, SubscriptionStore } from '../../lambdas/domain/ports.js';
+import type { DeliveryLedger, Log, MessageSender, StoredNotification } from '../../lambdas/domain/ports.js';
+import { withOverrides } from '../support/overrides.js';
 import { automaticChannels } from '../../lambdas/protocol/channels.js';
 import { notificationFrame } from '../../lambdas/protocol/frames.js';
 import { producerRecord, type Target } from '../../lambdas/protocol/records.js';
 import { MemoryDeadLetterSink } from '../../lambdas/adapters/memory/dead-letter-sink.js';
 import { MemoryDeliveryProgressStore } from '../../lambdas/adapters/memory/delivery-progress-store.js';
-import { MemoryDeduplicator } from './fanout-memory-deduplicator.js';
+import { MemoryDeliveryLedger } from '../../lambdas/adapters/memory/delivery-ledger.js';
 
 const NOW = new Date('2024-06-01T12:00:00.000Z');
 const TOPIC = 'booking-updates';
@@ -64,7 +65,7 @@ interface World {
   subscriptions: MemorySubscriptionStore;
   notifications: MemoryNotificationLog;
   sender: ScriptedSender;
-  deduplicator: MemoryDeduplicator;
+  ledger: MemoryDeliveryLedger;
   progress: MemoryDeliveryProgressStore;
   deadLetters: MemoryDeadLetterSink;
   sleeps: number[];
@@ -79,7 +80,7 @@ function createWorld(): World {
   const subscriptions = new MemorySubscriptionStore(state, { pageSize: 2 });
   const notifications = new MemoryNotificationLog(state);
   const sender = new ScriptedSender();
-  const deduplicator = new MemoryDeduplicator();
+  const ledger = new MemoryDeliveryLedger(state);
   const progress = new MemoryDeliveryProgressStore();
   const deadLetters = new MemoryDeadLetterSink();
   const sleeps: number[] = [];
@@ -89,7 +90,7 @@ function createWorld(): World {
     subscriptions,
     notifications,
     sender,
-    deduplicator,
+    ledger,
     progress,
     deadLetters,
     sleeps,
@@ -99,7 +100,7 @@ function createWorld(): World {
         subscriptions,
         notifications,
         sender,
-        deduplicator,
+        ledger,
         progress,
         deadLetters,
         clock: { now: () => NOW },
@@ -349,61 +350,36 @@ describe('FanoutService', () => {
       expect(summary.delivered).toBe(25);
       expect(world.sender.maxInFlight).toBe(3);
     });
-
-    it('without a progress store, starts posting before the last page of subscribers has been read', async () => {
-      // Prepare: a subscription store that notes when each page is handed out.
-      for (let index = 0; index < 6; index += 1) await world.connect(`c${index}`, `u${index}`, ['paged']);
-      const timeline: string[] = [];
-      const inner = world.subscriptions;
-      const noting: SubscriptionStore = {
-        subscribe: (ref, channels) => inner.subscribe(ref, channels),
-        unsubscribe: (id, channels) => inner.unsubscribe(id, channels),
-        async *listSubscribers(channel) {
-          let page = 0;
-          for await (const refs of inner.listSubscribers(channel)) {
-            timeline.push(`page ${page++}`);
-            yield refs;
-          }
-        },
-      };
-      world.sender.onPost = (connectionId) => timeline.push(`post ${connectionId}`);
-
-      // Act: without a progress store (benchmarks, the library API) posts stream from the listing.
-      await world.service({ subscriptions: noting, concurrency: 1, progress: undefined }).fanOut([sourceRecord({ channel: 'paged' })]);
-
-      // Assess
-      expect(timeline.indexOf('post c0')).toBeLessThan(timeline.indexOf('page 2'));
-      expect(timeline.filter((entry) => entry.startsWith('page'))).toHaveLength(3);
-    });
   });
 
   describe('fanOut: history', () => {
-    it('appends the notification to its stream with the history TTL before the first post', async () => {
-      // Prepare
+    it('keeps the notification on its stream, with the history TTL, before the first post', async () => {
+      // Prepare: a ledger that notes what begin stores.
       await world.connect('sub', 'dave', ['booking-updates']);
       const timeline: string[] = [];
-      const appended: Array<{ notification: StoredNotification; streams: readonly Target[]; ttlSeconds: number }> = [];
-      const inner = world.notifications;
-      const noting: NotificationLog = {
-        async append(notification, streams, ttlSeconds) {
-          timeline.push('append');
-          appended.push({ notification, streams, ttlSeconds });
-          await inner.append(notification, streams, ttlSeconds);
+      const begun: Array<{ notification: StoredNotification; streams: readonly Target[]; ttlSeconds: number }> = [];
+      const inner = world.ledger;
+      const noting = withOverrides(inner, {
+        begin: async (...args: Parameters<DeliveryLedger['begin']>) => {
+          const [notification, streams, , ttlSeconds] = args;
+          timeline.push('begin');
+          begun.push({ notification, streams, ttlSeconds });
+          return inner.begin(...args);
         },
-        acceptedAt: (messageId) => inner.acceptedAt(messageId),
-        readSince: (streams, since, limit) => inner.readSince(streams, since, limit),
-      };
+      });
       world.sender.onPost = () => timeline.push('post');
 
       // Act
-      await world.service({ notifications: noting, historyTtlSeconds: 604800 }).fanOut([sourceRecord({ channel: 'booking-updates' })]);
+      await world.service({ ledger: noting, historyTtlSeconds: 604800 }).fanOut([sourceRecord({ channel: 'booking-updates' })]);
 
       // Assess
-      expect(timeline).toEqual(['append', 'post']);
-      expect(appended[0]!.streams).toEqual([{ kind: 'channel', channel: 'booking-updates' }]);
-      expect(appended[0]!.ttlSeconds).toBe(604800);
-      expect(appended[0]!.notification.acceptedAt).toBe(NOW.toISOString());
-      expect(appended[0]!.notification.frame).toEqual(world.sender.posts[0]!.frame);
+      expect(timeline).toEqual(['begin', 'post']);
+      expect(begun[0]!.streams).toEqual([{ kind: 'channel', channel: 'booking-updates' }]);
+      expect(begun[0]!.ttlSeconds).toBe(604800);
+      expect(begun[0]!.notification.acceptedAt).toBe(NOW.toISOString());
+      expect(begun[0]!.notification.frame).toEqual(world.sender.posts[0]!.frame);
+      const kept = await world.notifications.readSince([{ kind: 'channel', channel: 'booking-updates' }], '2000-01-01T00:00:00.000Z', 10);
+      expect(kept.notifications).toHaveLength(1);
     });
 
     it.each([
@@ -459,18 +435,16 @@ describe('FanoutService', () => {
 
   describe('fanOut: unexpected failures', () => {
     it('reports the first failing record of a partition, leaves the rest of it for redelivery, and goes on with other partitions', async () => {
-      // Prepare: the notification log fails once.
+      // Prepare: the ledger fails once.
       await world.connect('alice-1', 'alice');
       let failures = 1;
-      const inner = world.notifications;
-      const flaky: NotificationLog = {
-        async append(notification, streams, ttlSeconds) {
+      const inner = world.ledger;
+      const flaky = withOverrides(inner, {
+        begin: async (...args: Parameters<DeliveryLedger['begin']>) => {
           if (failures-- > 0) throw new Error('store unavailable');
-          await inner.append(notification, streams, ttlSeconds);
+          return inner.begin(...args);
         },
-        acceptedAt: (messageId) => inner.acceptedAt(messageId),
-        readSince: (streams, since, limit) => inner.readSince(streams, since, limit),
-      };
+      });
       const batch = [
         sourceRecord({ targetUserId: 'alice' }, { partition: 0, offset: 10 }),
         sourceRecord({ targetUserId: 'alice' }, { partition: 0, offset: 11 }),
@@ -478,7 +452,7 @@ describe('FanoutService', () => {
       ];
 
       // Act
-      const { summary, failedRecords } = await world.service({ notifications: flaky }).fanOut(batch);
+      const { summary, failedRecords } = await world.service({ ledger: flaky }).fanOut(batch);
 
       // Assess
       expect(failedRecords).toEqual([{ topic: TOPIC, partition: 0, offset: 10, error: 'Error: store unavailable' }]);
@@ -486,7 +460,7 @@ describe('FanoutService', () => {
       expect(world.sender.framesTo('alice-1')).toHaveLength(1);
 
       // The key of the failed record was released: its redelivery goes through.
-      const retry = await world.service({ notifications: flaky }).fanOut(batch.slice(0, 2));
+      const retry = await world.service({ ledger: flaky }).fanOut(batch.slice(0, 2));
       expect(retry.failedRecords).toEqual([]);
       expect(retry.summary).toMatchObject({ delivered: 2, duplicates: 0 });
     });

@@ -9,7 +9,7 @@ import type { ShardRequest } from '../../lambdas/domain/fanout/shard-plan.js';
 import type { ShardWorker } from '../../lambdas/domain/fanout/shard-worker.js';
 import type { DeliveryProgressStore, Log, MessageSender, ShardDispatcher, TimeBudget } from '../../lambdas/domain/ports.js';
 import { producerRecord } from '../../lambdas/protocol/records.js';
-import { MemoryDeduplicator } from './fanout-memory-deduplicator.js';
+import { MemoryDeliveryLedger } from '../../lambdas/adapters/memory/delivery-ledger.js';
 
 const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
 const NOW = new Date('2024-06-01T12:00:00.000Z');
@@ -63,7 +63,7 @@ function world(connectionCount: number) {
   const progress = new MemoryDeliveryProgressStore();
   const deadLetters = new MemoryDeadLetterSink();
   const dispatcher = new BackgroundDispatcher();
-  const deduplicator = new MemoryDeduplicator();
+  const ledger = new MemoryDeliveryLedger(state);
   let nowMs = NOW.getTime();
   const clock = { now: () => new Date(nowMs) };
   const options = (overrides: Partial<FanoutServiceOptions> = {}): FanoutServiceOptions => ({
@@ -71,7 +71,7 @@ function world(connectionCount: number) {
     subscriptions,
     notifications,
     sender,
-    deduplicator,
+    ledger,
     progress,
     deadLetters,
     dispatcher,
@@ -228,7 +228,7 @@ describe('FanoutService with shards', () => {
           return completed;
         },
       });
-      const crashing = new FanoutService({ ...w.options(), dispatcher: undefined, progress: dying, deduplicator: new MemoryDeduplicator() });
+      const crashing = new FanoutService({ ...w.options(), dispatcher: undefined, progress: dying });
 
       // Act
       const crashed = await crashing.fanOut([record(MESSAGE_1)]);

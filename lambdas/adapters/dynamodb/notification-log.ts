@@ -9,6 +9,31 @@ import type { DynamoDbStoreProps } from './store-props.js';
 import type { TableNames } from './tables.js';
 import { instantKey, streamKey } from '../../domain/notification-streams.js';
 
+/** The items that keep `notification` on each stream (one per distinct stream). */
+export function streamItems(notification: StoredNotification, streams: readonly Target[], ttlSeconds: number): Record<string, unknown>[] {
+  const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
+  const acceptedAt = instantKey(notification.acceptedAt);
+  const frame = JSON.stringify(notification.frame);
+  return [...new Set(streams.map(streamKey))].map((pk) => ({
+    pk,
+    sk: streamSortKey(acceptedAt, notification.messageId),
+    messageId: notification.messageId,
+    acceptedAt,
+    frame,
+    expiresAt,
+  }));
+}
+
+/** A stream item's sort key: oldest first, then by messageId. */
+export function streamSortKey(acceptedAt: string, messageId: string): string {
+  return `${instantKey(acceptedAt)}#${messageId}`;
+}
+
+/** The key of the item that tells when `messageId` was accepted: the fan-out ledger's entry. */
+export function messageKey(messageId: string): { pk: string; sk: string } {
+  return { pk: `message#${messageId}`, sk: 'message' };
+}
+
 /**
  * Inboxes and channel histories in the Notifications table: one partition per stream
  * (`user#{id}`, `channel#{name}`, `broadcast`), sorted by `{acceptedAt}#{messageId}`, so
@@ -25,35 +50,17 @@ export class DynamoDbNotificationLog implements NotificationLog {
   }
 
   async append(notification: StoredNotification, streams: readonly Target[], ttlSeconds: number): Promise<void> {
-    const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
-    const acceptedAt = instantKey(notification.acceptedAt);
-    const frame = JSON.stringify(notification.frame);
-    const partitions = [...new Set(streams.map(streamKey))];
-    await batchWriteAll(this.client, this.tables.Notifications, [
-      ...partitions.map((pk) => ({
-        PutRequest: {
-          Item: {
-            pk,
-            sk: `${acceptedAt}#${notification.messageId}`,
-            messageId: notification.messageId,
-            acceptedAt,
-            frame,
-            expiresAt,
-          },
-        },
-      })),
-      {
-        PutRequest: {
-          Item: { pk: `message#${notification.messageId}`, sk: 'message', acceptedAt, expiresAt },
-        },
-      },
-    ]);
+    await batchWriteAll(
+      this.client,
+      this.tables.Notifications,
+      streamItems(notification, streams, ttlSeconds).map((Item) => ({ PutRequest: { Item } })),
+    );
   }
 
   async acceptedAt(messageId: string): Promise<string | undefined> {
     const output = await translatingErrors('GetItem', () =>
       this.client.send(
-        new GetCommand({ TableName: this.tables.Notifications, Key: { pk: `message#${messageId}`, sk: 'message' } }),
+        new GetCommand({ TableName: this.tables.Notifications, Key: messageKey(messageId) }),
       ),
     );
     return output.Item?.acceptedAt as string | undefined;

@@ -22,7 +22,6 @@ export class MemoryNotificationLog implements NotificationLog {
       }
       log.set(stored.messageId, stored);
     }
-    this.state.acceptedAt.set(stored.messageId, stored.acceptedAt);
   }
 
   async acceptedAt(messageId: string): Promise<string | undefined> {

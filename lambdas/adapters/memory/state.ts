@@ -1,3 +1,4 @@
+import type { LedgerEntry } from '../../domain/fanout/delivery-ledger.js';
 import type { Connection } from '../../domain/model.js';
 import type { StoredNotification } from '../../domain/ports.js';
 
@@ -14,6 +15,8 @@ export class MemoryState {
   readonly users = new Map<string, { connectionIds: Set<string>; lastSeenAt?: string }>();
   /** Stream key -> messageId -> notification (the Notifications table). */
   readonly notifications = new Map<string, Map<string, StoredNotification>>();
+  /** messageId -> the fan-out's ledger entry (the `message#` items). */
+  readonly ledger = new Map<string, LedgerEntry>();
   /** messageId -> acceptedAt (the `message#` lookup items). */
   readonly acceptedAt = new Map<string, string>();
   /** Token buckets per connection (rateTokens / rateAt on the Connections item). */

@@ -1,4 +1,4 @@
-import { ConnectionGoneError, ThrottledError } from '../errors.js';
+import { ConnectionGoneError, PostInDoubtError, ThrottledError } from '../errors.js';
 import {
   isRetryable,
   retryTimingOf,
@@ -22,6 +22,12 @@ export interface DeliveryCounts {
   gone: number;
   /** Posts that failed for good: after every retry the time allowed, or for a reason retries cannot fix. */
   failed: number;
+  /**
+   * Posts whose outcome is unknown (the request may have reached API Gateway: a timeout
+   * or a reset after it was written), and posts not attempted because the lease or the
+   * invocation's time ran out. Never posted again; the notification stays recoverable.
+   */
+  inDoubt: number;
   /** Attempts that were retries. */
   retried: number;
   /** Attempts answered with throttling (429). */
@@ -56,7 +62,20 @@ export interface DeliveryLimits {
   readonly budget?: TimeBudget;
   /** Every attempt takes a token first. @default - unlimited */
   readonly quota?: PostQuota;
+  /**
+   * The fence: epoch ms after which no attempt of this delivery may still be running (the
+   * end of the lease on the work, less a margin). Every attempt's timeout ends before it;
+   * a target whose attempt could not start in time is left in doubt, never posted late.
+   * Read before each attempt, so a lease that is extended moves it.
+   * @default - no fence but the budget
+   */
+  readonly postUntilMs?: () => number;
+  /** Epoch ms now, for the fence. @default Date.now */
+  readonly nowMs?: () => number;
 }
+
+/** The least time worth starting an attempt with: below it, the answer could not come back in time. */
+export const MIN_ATTEMPT_MS = 50;
 
 /**
  * Runs `work` for every item of every page, never more than `limit` at once, starting
@@ -115,7 +134,7 @@ export async function forEachBounded<T>(
 }
 
 type PostOutcome =
-  | { readonly status: 'delivered' | 'gone'; readonly retried: number; readonly throttled: number }
+  | { readonly status: 'delivered' | 'gone' | 'inDoubt'; readonly retried: number; readonly throttled: number }
   | { readonly status: 'failed'; readonly retried: number; readonly throttled: number; readonly failure: PostFailure };
 
 /**
@@ -141,7 +160,7 @@ export class ConnectionDelivery {
     data: string,
     limits: DeliveryLimits = {},
   ): Promise<DeliveryReport> {
-    const report: DeliveryReport = { targets: 0, delivered: 0, gone: 0, failed: 0, retried: 0, throttled: 0, failures: [] };
+    const report: DeliveryReport = { targets: 0, delivered: 0, gone: 0, failed: 0, inDoubt: 0, retried: 0, throttled: 0, failures: [] };
     // A connection listed twice (pages of a changing index) still gets the frame once.
     const seen = new Set<string>();
     await forEachBounded(audience, this.#options.concurrency, async (ref) => {
@@ -161,17 +180,33 @@ export class ConnectionDelivery {
     const { sender, log } = this.#options;
     const quota = limits.quota ?? UNLIMITED_POSTS;
     const budget = limits.budget ?? UNLIMITED_TIME;
+    const nowMs = limits.nowMs ?? Date.now;
     let throttled = 0;
     for (let attempt = 1; ; attempt += 1) {
       const retried = attempt - 1;
       try {
         await quota.take();
-        await sender.post(ref.connectionId, data);
+        // The fence: an attempt must end before the invocation's reserve and before the
+        // lease, or another run (the lease's next owner) could find this post in flight.
+        const timeoutMs = Math.min(budget.remainingMs() - this.#reserveMs, (limits.postUntilMs?.() ?? Number.POSITIVE_INFINITY) - nowMs());
+        if (timeoutMs < MIN_ATTEMPT_MS) {
+          // Never attempted (or, after a retryable failure, not again): recoverable, and
+          // posting it late could race the next owner.
+          log.warn('post not attempted: the lease or the time ran out', { ...limits.context, connectionId: ref.connectionId, attempts: retried });
+          return { status: 'inDoubt', retried, throttled };
+        }
+        await sender.post(ref.connectionId, data, { timeoutMs });
         return { status: 'delivered', retried, throttled };
       } catch (error) {
         if (error instanceof ConnectionGoneError) {
           await this.#remove(ref, limits.context ?? {});
           return { status: 'gone', retried, throttled };
+        }
+        // The request may have reached the socket: posting it again could deliver it
+        // twice. It is in doubt, counted, and left to `recover`; never retried.
+        if (error instanceof PostInDoubtError) {
+          log.warn('post in doubt', { ...limits.context, connectionId: ref.connectionId, userId: ref.userId, attempts: attempt });
+          return { status: 'inDoubt', retried, throttled };
         }
         if (error instanceof ThrottledError) throttled += 1;
         if (isRetryable(error) && (await waitBeforeRetry(this.#timing, attempt, budget, this.#reserveMs))) continue;

@@ -1,22 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { isValidChannelName } from '../../protocol/channels.js';
 import { notificationFrame, type NotificationFrame } from '../../protocol/frames.js';
 import type { ProducerRecord, Target } from '../../protocol/records.js';
-import { ConnectionDelivery } from './connection-delivery.js';
-import { NotificationServiceError, TransientError } from '../errors.js';
-import { DEAD_LETTER_VALUE_LIMIT, type RecordDeadLetter } from './dead-letters.js';
-import { messageIdForPosition } from './message-id.js';
-import { isReadable, type RecordPosition, type SourceRecord } from './source-record.js';
-import { retryTimingOf, retryWithinBudget, UNLIMITED_TIME, type RetryOptions, type RetryTiming } from '../retry.js';
-import { addShardCounts, emptyShardCounts, splitIntoShards, type DeliveryJob, type ShardCounts, type ShardState } from './shard-plan.js';
-import { ShardWorker } from './shard-worker.js';
-import type { ConnectionRef } from '../model.js';
-import { TokenBucket, UNLIMITED_POSTS } from './post-quota.js';
+import { NotificationServiceError } from '../errors.js';
 import type {
   Clock,
   ConnectionStore,
   DeadLetterSink,
-  Deduplicator,
+  DeliveryLedger,
   DeliveryProgressStore,
   Log,
   MessageSender,
@@ -25,17 +15,37 @@ import type {
   SubscriptionStore,
   TimeBudget,
 } from '../ports.js';
+import { retryTimingOf, retryWithinBudget, UNLIMITED_TIME, type RetryOptions } from '../retry.js';
+import { targetOf } from './audience.js';
+import { runBatch } from './batch.js';
+import { ConnectionDelivery } from './connection-delivery.js';
+import { DEAD_LETTER_VALUE_LIMIT, type RecordDeadLetter } from './dead-letters.js';
+import { messageIdForPosition } from './message-id.js';
+import { NotificationDelivery, type NotificationOutcome } from './notification-delivery.js';
+import { PlannedDelivery } from './planned-delivery.js';
+import { addShardCounts, type ShardCounts } from './shard-plan.js';
+import { DEFAULT_LEASE_MS, ShardWorker } from './shard-worker.js';
+import { isReadable, type RecordPosition, type SourceRecord } from './source-record.js';
+
+export { DeliveryInProgressError, type NotificationOutcome } from './notification-delivery.js';
+export type { NotificationCounts } from './delivery-ledger.js';
 
 export interface FanoutServiceOptions extends RetryOptions {
   readonly connections: ConnectionStore;
   readonly subscriptions: SubscriptionStore;
   readonly notifications: NotificationLog;
+  /** The duplicate check and in-progress marker per messageId. */
+  readonly ledger: DeliveryLedger;
   readonly sender: MessageSender;
-  readonly deduplicator: Deduplicator;
   readonly clock: Clock;
   readonly log: Log;
-  /** Most posts in flight at once (`kafka.fanout_concurrency`). */
+  /** Most posts in flight at once, per record (`kafka.fanout_concurrency`). */
   readonly concurrency: number;
+  /**
+   * Records of a batch delivered at once, where order allows (docs/delivery.md, "Batches").
+   * @default DEFAULT_RECORD_CONCURRENCY
+   */
+  readonly recordConcurrency?: number;
   /** Seconds a notification stays recoverable (`websocket.history_ttl`). */
   readonly historyTtlSeconds: number;
   /**
@@ -44,10 +54,10 @@ export interface FanoutServiceOptions extends RetryOptions {
    */
   readonly topicChannels?: Readonly<Record<string, string>>;
   /**
-   * Jobs and shard progress: what makes a crash resume rather than restart, and large
-   * audiences go to workers.
-   * @default - none: each notification is posted straight from the audience listing, in
-   *   this invocation; a crash mid-way re-posts on the retry (benchmarks, the library API)
+   * Jobs and shard progress: what lets an audience larger than one chunk go to workers
+   * and resume after a crash rather than restart.
+   * @default - none: every audience is posted by this invocation, a chunk at a time
+   *   (benchmarks); a crash leaves the rest in doubt
    */
   readonly progress?: DeliveryProgressStore;
   /**
@@ -61,9 +71,8 @@ export interface FanoutServiceOptions extends RetryOptions {
    */
   readonly dispatcher?: ShardDispatcher;
   /**
-   * Connections per shard (`delivery.shard_size`); an audience up to this size is
-   * delivered by the fan-out itself, a larger one by workers in parallel.
-   * @default 1000
+   * Connections per shard (`delivery.shard_size`).
+   * @default DEFAULT_SHARD_SIZE
    */
   readonly shardSize?: number;
   /**
@@ -79,12 +88,14 @@ export interface FanoutServiceOptions extends RetryOptions {
    */
   readonly redispatchAfterMs?: number;
   /**
-   * Connections a worker claims, posts and records at a time: each chunk costs one
-   * progress write, and a crash leaves at most one chunk in doubt (recoverable, never
+   * Connections claimed, posted and recorded at a time: an audience up to this size takes
+   * the lean path (no plan); a crash leaves at most one chunk in doubt (recoverable, never
    * posted twice). Never below `concurrency`, so that a chunk keeps every post slot busy.
    * @default DEFAULT_CHUNK_SIZE
    */
   readonly chunkSize?: number;
+  /** How long a lease lasts past each claim, never past the invocation (`delivery.lease_seconds`). @default DEFAULT_LEASE_MS */
+  readonly leaseMs?: number;
 }
 
 /** Connections per shard unless configured. */
@@ -96,6 +107,13 @@ export const DEFAULT_SHARD_SIZE = 1000;
  * fan-out posting alone. See docs/delivery.md, "What progress costs".
  */
 export const DEFAULT_CHUNK_SIZE = 250;
+
+/**
+ * Records of one batch in flight at once. A user-targeted record spends most of its time
+ * waiting on DynamoDB and the Management API, so a few dozen overlap well on one vCPU;
+ * each still posts at most `concurrency` at a time (benchmarks: the batch ratio).
+ */
+export const DEFAULT_RECORD_CONCURRENCY = 32;
 
 /** A record set aside, and why. */
 export interface InvalidRecordReport extends RecordPosition {
@@ -120,56 +138,71 @@ export interface FanoutSummary extends ShardCounts {
   invalid: InvalidRecordReport[];
 }
 
-/** What became of the posts of one notification. */
-export interface NotificationCounts extends ShardCounts {
-  /** Connections the notification was meant for (each once). */
-  targets: number;
-  /** Shards its audience was split into (0 when it had none). */
-  shards: number;
-}
-
 export interface FanoutOutcome {
   readonly summary: FanoutSummary;
   /**
    * The first record of each partition that failed unexpectedly. The records after it
-   * in that partition were not attempted: Kafka redelivers the partition from it.
+   * in that partition were not attempted (or were, and the redelivery finds them done):
+   * Kafka redelivers the partition from it.
    */
   readonly failedRecords: FailedRecordReport[];
 }
 
-/** What became of one notification. */
-export type NotificationOutcome =
-  | ({ readonly status: 'delivered'; readonly messageId: string; readonly target: Target } & NotificationCounts)
-  | { readonly status: 'duplicate'; readonly messageId: string; readonly target: Target };
-
 /**
  * Fans producer records out to WebSocket connections (protocol section 6): resolves
- * each record's audience, keeps the notification for `recover`, plans its delivery
- * durably, posts it to every connection of the audience at most once (a large audience
- * in shards, by worker invocations in parallel), and reports what became of it.
+ * each record's audience, and delivers it once per connection ({@link NotificationDelivery}),
+ * records of a batch side by side where the order per connection allows ({@link runBatch}).
  */
 export class FanoutService {
   readonly #options: FanoutServiceOptions;
-  /** Undefined without a progress store. */
-  readonly #worker: ShardWorker | undefined;
-  readonly #delivery: ConnectionDelivery;
-  readonly #timing: RetryTiming;
-  readonly #reserveMs: number;
+  readonly #notification: NotificationDelivery;
+  readonly #retry: ReturnType<typeof retryTimingOf>;
 
   constructor(options: FanoutServiceOptions) {
     this.#options = options;
-    ({ timing: this.#timing, reserveMs: this.#reserveMs } = retryTimingOf(options));
-    const { worker, delivery } = createShardWorker(options);
-    this.#worker = worker;
-    this.#delivery = delivery;
+    this.#retry = retryTimingOf(options);
+    const { worker, delivery, chunkSize } = createShardWorker(options);
+    const { timing, reserveMs } = this.#retry;
+    this.#notification = new NotificationDelivery({
+      ledger: options.ledger,
+      notifications: options.notifications,
+      connections: options.connections,
+      subscriptions: options.subscriptions,
+      delivery,
+      planned:
+        worker && options.progress
+          ? new PlannedDelivery({
+              progress: options.progress,
+              worker,
+              ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+              clock: options.clock,
+              log: options.log,
+              timing,
+              reserveMs,
+              historyTtlSeconds: options.historyTtlSeconds,
+              shardSize: options.shardSize ?? DEFAULT_SHARD_SIZE,
+              postsPerSecond: options.postsPerSecond ?? 0,
+              ...(options.redispatchAfterMs !== undefined ? { redispatchAfterMs: options.redispatchAfterMs } : {}),
+            })
+          : undefined,
+      ...(options.deadLetters ? { deadLetters: options.deadLetters } : {}),
+      clock: options.clock,
+      log: options.log,
+      timing,
+      reserveMs,
+      historyTtlSeconds: options.historyTtlSeconds,
+      chunkSize,
+      leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
+      postsPerSecond: options.postsPerSecond ?? 0,
+    });
   }
 
   /**
-   * Delivers a batch in order. An unreadable record is dead-lettered, reported in
-   * `invalid` and skipped; it never holds up the records after it. A record whose
-   * processing throws, or whose shards are still being delivered when the budget runs
-   * low, is reported in `failedRecords`, and the rest of its partition waits for the
-   * retry, so that per connection the order of a partition holds.
+   * Delivers a batch. An unreadable record is dead-lettered, reported in `invalid` and
+   * skipped; it never holds up the records after it. A record whose processing throws,
+   * or whose shards are still being delivered when the budget runs low, is reported in
+   * `failedRecords`, and the records after it in its partition that might reach the same
+   * connections wait for the retry, so that per connection the order of a partition holds.
    */
   async fanOut(records: readonly SourceRecord[], budget: TimeBudget = UNLIMITED_TIME): Promise<FanoutOutcome> {
     const summary: FanoutSummary = {
@@ -185,58 +218,46 @@ export class FanoutService {
       duplicates: 0,
       invalid: [],
     };
-    const failedRecords: FailedRecordReport[] = [];
-    const haltedPartitions = new Set<string>();
-    const { log } = this.#options;
-
-    for (const source of records) {
+    const { log, topicChannels } = this.#options;
+    const prepared = records.map((source) => {
       const position = { topic: source.topic, partition: source.partition, offset: source.offset };
-      const partitionKey = `${source.topic}\u0000${source.partition}`;
-      if (haltedPartitions.has(partitionKey)) {
-        log.debug('record left for redelivery', { ...position, reason: 'an earlier record of its partition failed' });
-        continue;
-      }
-      try {
-        if (!isReadable(source)) {
-          await this.#setAside(summary, position, source.reason, source.value, budget);
-          continue;
-        }
-        const target = this.#targetOf(source.record, source.topic);
-        if (typeof target === 'string') {
-          await this.#setAside(summary, position, target, source.value, budget);
-          continue;
-        }
+      if (!isReadable(source)) return { source, position, target: source.reason };
+      return { source, position, target: targetOf(source.record, source.topic, topicChannels) };
+    });
+    const failures = await runBatch(prepared, {
+      limit: this.#options.recordConcurrency ?? DEFAULT_RECORD_CONCURRENCY,
+      laneOf: ({ position }) => `${position.topic}\u0000${position.partition}`,
+      overlapOf: ({ target }) =>
+        typeof target === 'string' ? { kind: 'none' } : target.kind === 'user' ? { kind: 'key', key: target.userId } : { kind: 'everyone' },
+      run: async ({ source, position, target }) => {
+        if (typeof target === 'string') return this.#setAside(summary, position, target, source.value, budget);
+        if (!isReadable(source)) return;
         const messageId = source.record.messageId ?? messageIdForPosition(position);
         let outcome: NotificationOutcome;
         try {
-          outcome = await this.#deliverOnce(source.record, target, messageId, position, budget);
+          outcome = await this.#notification.deliver(this.#frameFor(source.record, target, messageId), target, position, budget);
         } catch (error) {
           if (!(error instanceof InvalidNotificationError)) throw error;
-          await this.#setAside(summary, position, error.message, source.value, budget);
-          continue;
+          return this.#setAside(summary, position, error.message, source.value, budget);
         }
         if (outcome.status === 'duplicate') {
           summary.duplicates += 1;
-        } else {
-          summary.targets += outcome.targets;
-          summary.delivered += outcome.delivered;
-          summary.gone += outcome.gone;
-          summary.failed += outcome.failed;
-          summary.inDoubt += outcome.inDoubt;
-          summary.retried += outcome.retried;
-          summary.throttled += outcome.throttled;
-          if (this.#options.deadLetters) summary.deadLettered += outcome.failed;
+          return;
         }
-      } catch (error) {
-        haltedPartitions.add(partitionKey);
-        const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        failedRecords.push({ ...position, error: message });
-        log.error('record failed; its partition will be redelivered from it', {
-          ...position,
-          messageId: isReadable(source) ? source.record.messageId : undefined,
-          error: message,
-        });
-      }
+        summary.targets += outcome.targets;
+        addShardCounts(summary, outcome);
+        if (this.#options.deadLetters) summary.deadLettered += outcome.failed;
+      },
+    });
+    const failedRecords: FailedRecordReport[] = [];
+    for (const { item, error } of failures.values()) {
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      failedRecords.push({ ...item.position, error: message });
+      log.error('record failed; its partition will be redelivered from it', {
+        ...item.position,
+        messageId: isReadable(item.source) ? item.source.record.messageId : undefined,
+        error: message,
+      });
     }
     return { summary, failedRecords };
   }
@@ -248,9 +269,9 @@ export class FanoutService {
    * @throws NotificationServiceError when it names none or its frame is not valid.
    */
   async publish(record: ProducerRecord, budget: TimeBudget = UNLIMITED_TIME): Promise<NotificationOutcome> {
-    const target = this.#targetOf(record, undefined);
+    const target = targetOf(record, undefined);
     if (typeof target === 'string') throw new InvalidNotificationError(target);
-    return this.#deliverOnce(record, target, record.messageId ?? randomUUID(), undefined, budget);
+    return this.#notification.deliver(this.#frameFor(record, target, record.messageId ?? randomUUID()), target, undefined, budget);
   }
 
   // A record that can never be delivered goes to the on-failure queue with its reason, so
@@ -265,168 +286,10 @@ export class FanoutService {
       ...(value !== undefined ? { value: value.slice(0, DEAD_LETTER_VALUE_LIMIT) } : {}),
       at: clock.now().toISOString(),
     };
-    if (deadLetters) await retryWithinBudget(() => deadLetters.send([letter]), this.#timing, budget, this.#reserveMs);
+    if (deadLetters) await retryWithinBudget(() => deadLetters.send([letter]), this.#retry.timing, budget, this.#retry.reserveMs);
     summary.invalid.push({ ...position, reason });
     if (deadLetters) summary.deadLettered += 1;
     log.warn('record set aside', { ...position, reason, outcome: 'dead-lettered' });
-  }
-
-  /** The audience of a record, or the reason it has none. */
-  #targetOf(record: ProducerRecord, topic: string | undefined): Target | string {
-    if (record.targetUserId !== undefined) return { kind: 'user', userId: record.targetUserId };
-    if (record.channel !== undefined) return { kind: 'channel', channel: record.channel };
-    if (record.broadcast) return { kind: 'broadcast' };
-    if (topic === undefined) return 'the notification names no target (targetUserId, channel or broadcast)';
-    const channel = this.#options.topicChannels?.[topic] ?? topic;
-    if (!isValidChannelName(channel)) {
-      return `the record names no target and its topic "${topic}" maps to "${channel}", which is not a channel name; map the topic in kafka.topic_channels`;
-    }
-    return { kind: 'channel', channel };
-  }
-
-  async #deliverOnce(
-    record: ProducerRecord,
-    target: Target,
-    messageId: string,
-    position: RecordPosition | undefined,
-    budget: TimeBudget,
-  ): Promise<NotificationOutcome> {
-    const { deduplicator, log } = this.#options;
-    const frame = this.#frameFor(record, target, messageId);
-    const context = { messageId, ...position, target: describeTarget(target) };
-    const startedAt = performance.now();
-    const once = await deduplicator.once(messageId, () => this.#deliverJob(frame, target, context, budget));
-    const durationMs = Math.round(performance.now() - startedAt);
-    if (once.duplicate) {
-      log.info('notification already delivered', { ...context, outcome: 'duplicate', durationMs });
-      return { status: 'duplicate', messageId, target };
-    }
-    log.info('notification delivered', { ...context, outcome: 'delivered', durationMs, ...once.result });
-    return { status: 'delivered', messageId, target, ...once.result };
-  }
-
-  /**
-   * Plans the delivery once (a redelivery finds the plan and resumes it), then delivers
-   * it. The notification is kept before the plan: a user who is offline, whose post
-   * fails or is in doubt, can still recover it.
-   */
-  async #deliverJob(frame: NotificationFrame, target: Target, context: Record<string, unknown>, budget: TimeBudget): Promise<NotificationCounts> {
-    const { progress, notifications, historyTtlSeconds, clock, log } = this.#options;
-    const storeCall = <T>(work: () => Promise<T>) => retryWithinBudget(work, this.#timing, budget, this.#reserveMs);
-    if (!progress) return this.#deliverWithoutProgress(frame, target, context, budget);
-    let job = await storeCall(() => progress.getJob(frame.messageId));
-    if (job) {
-      log.info('resuming a planned delivery', { ...context, planId: job.planId, shards: job.shardCount });
-    } else {
-      await storeCall(() =>
-        notifications.append({ messageId: frame.messageId, acceptedAt: frame.timestamp, frame }, [target], historyTtlSeconds),
-      );
-      const audience = await storeCall(() => this.#readAudience(target));
-      if (audience.length === 0) return { targets: 0, shards: 0, ...emptyShardCounts() };
-      const shards = splitIntoShards(audience, this.#options.shardSize ?? DEFAULT_SHARD_SIZE);
-      const plan: DeliveryJob = {
-        messageId: frame.messageId,
-        planId: randomUUID(),
-        data: JSON.stringify(frame),
-        shardCount: shards.length,
-        targetCount: audience.length,
-        plannedAt: clock.now().toISOString(),
-        postsPerSecond: this.#options.postsPerSecond ?? 0,
-      };
-      const created = await storeCall(() => progress.createJob(plan, shards, historyTtlSeconds));
-      job = created ? plan : await storeCall(() => progress.getJob(frame.messageId));
-      if (!job) throw new TransientError(`the delivery plan of ${frame.messageId} vanished while it was being made`);
-    }
-    const states = job.shardCount === 1 || !this.#options.dispatcher ? await this.#deliverHere(job, budget) : await this.#deliverByWorkers(job, budget, context);
-    const counts = states.reduce((sum, state) => addShardCounts(sum, state.counts), emptyShardCounts());
-    return { targets: job.targetCount, shards: job.shardCount, ...counts };
-  }
-
-  async #deliverWithoutProgress(frame: NotificationFrame, target: Target, context: Record<string, unknown>, budget: TimeBudget): Promise<NotificationCounts> {
-    const { notifications, historyTtlSeconds } = this.#options;
-    await retryWithinBudget(
-      () => notifications.append({ messageId: frame.messageId, acceptedAt: frame.timestamp, frame }, [target], historyTtlSeconds),
-      this.#timing,
-      budget,
-      this.#reserveMs,
-    );
-    const quota = this.#options.postsPerSecond ? new TokenBucket({ ratePerSecond: this.#options.postsPerSecond }) : UNLIMITED_POSTS;
-    const { failures, ...report } = await this.#delivery.deliver(this.#audienceOf(target), JSON.stringify(frame), { context, budget, quota });
-    const { deadLetters, clock } = this.#options;
-    if (deadLetters && failures.length > 0) {
-      const at = clock.now().toISOString();
-      await retryWithinBudget(
-        () => deadLetters.send(failures.map((failure) => ({ kind: 'post' as const, messageId: frame.messageId, at, ...failure }))),
-        this.#timing,
-        budget,
-        this.#reserveMs,
-      );
-    }
-    return { ...report, inDoubt: 0, shards: report.targets > 0 ? 1 : 0 };
-  }
-
-  /** Small audiences (and every audience without a dispatcher): this invocation posts. */
-  async #deliverHere(job: DeliveryJob, budget: TimeBudget): Promise<ShardState[]> {
-    const quota = job.postsPerSecond > 0 ? new TokenBucket({ ratePerSecond: job.postsPerSecond }) : UNLIMITED_POSTS;
-    for (let index = 0; index < job.shardCount; index += 1) {
-      const outcome = await this.#worker!.run({ messageId: job.messageId, planId: job.planId, index }, budget, quota, job);
-      // Time ran out and a worker goes on, or another invocation holds the shard: watch it.
-      if ((outcome.status === 'handed-over' || outcome.status === 'busy') && this.#options.dispatcher) {
-        return this.#deliverByWorkers(job, budget, { messageId: job.messageId });
-      }
-      if (outcome.status !== 'done') {
-        throw new DeliveryInProgressError(`shard ${index} of ${job.messageId} is ${outcome.status}; the redelivery resumes it`);
-      }
-    }
-    return retryWithinBudget(() => this.#options.progress!.listShards(job), this.#timing, budget, this.#reserveMs);
-  }
-
-  /**
-   * Large audiences: one worker invocation per shard, in parallel, while this one
-   * watches their progress. A shard nobody holds for `redispatchAfterMs` (its invocation
-   * was lost, or failed for good) is dispatched again; the new run resumes it. The
-   * record is only done when every shard is, so that the next record of the partition
-   * never overtakes it on any connection.
-   * @throws DeliveryInProgressError when the budget runs low first.
-   */
-  async #deliverByWorkers(job: DeliveryJob, budget: TimeBudget, context: Record<string, unknown>): Promise<ShardState[]> {
-    const { dispatcher, clock, log } = this.#options;
-    const progress = this.#options.progress!;
-    const redispatchAfterMs = this.#options.redispatchAfterMs ?? 10_000;
-    const storeCall = <T>(work: () => Promise<T>) => retryWithinBudget(work, this.#timing, budget, this.#reserveMs);
-    const dispatched = new Map<number, { atMs: number; cursor: number }>();
-    for (let poll = 1; ; poll += 1) {
-      const states = await storeCall(() => progress.listShards(job));
-      const pending = states.filter((state) => !state.done);
-      if (pending.length === 0 && states.length === job.shardCount) return states;
-      const nowMs = clock.now().getTime();
-      for (const state of pending) {
-        if (state.leaseUntilMs > nowMs) continue;
-        // Nobody holds the shard. If it moved since our dispatch, its run stopped (out of
-        // time, or crashed and its lease ran out): go on at once. If not, its invocation
-        // may still be queued: give it `redispatchAfterMs`.
-        const last = dispatched.get(state.index);
-        if (last && last.cursor === state.cursor && state.claimedUntil === state.cursor && nowMs - last.atMs < redispatchAfterMs) continue;
-        await storeCall(() => dispatcher!.dispatch({ messageId: job.messageId, planId: job.planId, index: state.index }));
-        if (last) log.info('shard dispatched again', { ...context, shard: state.index, cursor: state.cursor });
-        dispatched.set(state.index, { atMs: nowMs, cursor: state.claimedUntil });
-      }
-      const pause = Math.min(1000, 25 * 2 ** Math.min(poll, 6));
-      if (budget.remainingMs() - pause < this.#reserveMs) {
-        throw new DeliveryInProgressError(
-          `${pending.length} of ${job.shardCount} shards of ${job.messageId} are still being delivered; the redelivery resumes them`,
-        );
-      }
-      await this.#timing.sleep(pause);
-    }
-  }
-
-  async #readAudience(target: Target): Promise<ConnectionRef[]> {
-    const byId = new Map<string, ConnectionRef>();
-    for await (const page of this.#audienceOf(target)) {
-      for (const ref of page) if (!byId.has(ref.connectionId)) byId.set(ref.connectionId, { connectionId: ref.connectionId, userId: ref.userId });
-    }
-    return [...byId.values()];
   }
 
   #frameFor(record: ProducerRecord, target: Target, messageId: string): NotificationFrame {
@@ -446,43 +309,19 @@ export class FanoutService {
     }
     return checked.data;
   }
-
-  #audienceOf(target: Target): AsyncIterable<readonly ConnectionRef[]> {
-    const { connections, subscriptions } = this.#options;
-    switch (target.kind) {
-      case 'user':
-        return singlePage(() => connections.listByUser(target.userId));
-      case 'channel':
-        return subscriptions.listSubscribers(target.channel);
-      case 'broadcast':
-        return connections.listAll();
-    }
-  }
 }
 
 /** What a worker needs: the fan-out's options that concern posting one shard. */
 export type ShardWorkerParts = Pick<
   FanoutServiceOptions,
-  | 'progress'
-  | 'deadLetters'
-  | 'dispatcher'
-  | 'sender'
-  | 'connections'
-  | 'clock'
-  | 'log'
-  | 'concurrency'
-  | 'chunkSize'
-  | 'retry'
-  | 'sleep'
-  | 'random'
-  | 'reserveMs'
+  'progress' | 'deadLetters' | 'dispatcher' | 'sender' | 'connections' | 'clock' | 'log' | 'concurrency' | 'chunkSize' | 'leaseMs' | 'retry' | 'sleep' | 'random' | 'reserveMs'
 >;
 
 /**
  * The worker a fan-out and a worker invocation share: the same delivery and store.
  * `worker` is undefined without a progress store.
  */
-export function createShardWorker(options: ShardWorkerParts): { worker: ShardWorker | undefined; delivery: ConnectionDelivery } {
+export function createShardWorker(options: ShardWorkerParts): { worker: ShardWorker | undefined; delivery: ConnectionDelivery; chunkSize: number } {
   const { timing, reserveMs } = retryTimingOf(options);
   const delivery = new ConnectionDelivery({
     sender: options.sender,
@@ -494,7 +333,8 @@ export function createShardWorker(options: ShardWorkerParts): { worker: ShardWor
     random: timing.random,
     reserveMs,
   });
-  if (!options.progress) return { worker: undefined, delivery };
+  const chunkSize = Math.max(options.concurrency, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+  if (!options.progress) return { worker: undefined, delivery, chunkSize };
   const worker = new ShardWorker({
     progress: options.progress,
     delivery,
@@ -502,30 +342,13 @@ export function createShardWorker(options: ShardWorkerParts): { worker: ShardWor
     ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
     clock: options.clock,
     log: options.log,
-    chunkSize: Math.max(options.concurrency, options.chunkSize ?? DEFAULT_CHUNK_SIZE),
+    chunkSize,
     timing,
     reserveMs,
+    leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
   });
-  return { worker, delivery };
+  return { worker, delivery, chunkSize };
 }
-
-/** The record's shards are still being delivered; retrying the record resumes them. */
-export class DeliveryInProgressError extends TransientError {}
 
 /** A notification that can never be delivered as it stands; retrying will not help. */
 export class InvalidNotificationError extends NotificationServiceError {}
-
-function describeTarget(target: Target): string {
-  switch (target.kind) {
-    case 'user':
-      return `user:${target.userId}`;
-    case 'channel':
-      return `channel:${target.channel}`;
-    case 'broadcast':
-      return 'broadcast';
-  }
-}
-
-async function* singlePage<T>(read: () => Promise<T[]>): AsyncIterable<T[]> {
-  yield await read();
-}

@@ -89,7 +89,7 @@ export function emptyShardCounts(): ShardCounts {
   return { delivered: 0, gone: 0, failed: 0, inDoubt: 0, retried: 0, throttled: 0 };
 }
 
-export function addShardCounts(into: ShardCounts, more: Readonly<ShardCounts>): ShardCounts {
+export function addShardCounts<T extends ShardCounts>(into: T, more: Readonly<ShardCounts>): T {
   into.delivered += more.delivered;
   into.gone += more.gone;
   into.failed += more.failed;
@@ -97,6 +97,11 @@ export function addShardCounts(into: ShardCounts, more: Readonly<ShardCounts>): 
   into.retried += more.retried;
   into.throttled += more.throttled;
   return into;
+}
+
+/** The counts of every shard (or run) added up. */
+export function sumShardCounts(parts: readonly { readonly counts: Readonly<ShardCounts> }[]): ShardCounts {
+  return parts.reduce((sum, part) => addShardCounts(sum, part.counts), emptyShardCounts());
 }
 
 /** Splits an audience into shards of at most `shardSize` connections, in listing order. */

@@ -26,10 +26,20 @@ export interface ShardWorkerOptions {
   /**
    * How long a lease lasts past each claim (never past the invocation's end): after a
    * crash, the shard waits at most this long for another run.
-   * @default 60_000
+   * @default DEFAULT_LEASE_MS
    */
   readonly leaseMs?: number;
 }
+
+/** How long a lease lasts past each claim unless configured (`delivery.lease_seconds`). */
+export const DEFAULT_LEASE_MS = 60_000;
+
+/**
+ * Every post attempt and dead letter of a run ends this long before its lease does, so
+ * that the next owner (who may take the shard the moment the lease ends) never finds
+ * one of ours still in flight. Clocks of one region agree to within milliseconds.
+ */
+export const LEASE_MARGIN_MS = 250;
 
 /** What one run of a shard came to. Counts are this run's only. */
 export interface ShardRunOutcome {
@@ -80,7 +90,8 @@ export class ShardWorker {
       return { status: 'missing', counts };
     }
     const nowMs = clock.now().getTime();
-    const shard = await storeCall(() => progress.acquire(key, owner, this.#leaseUntil(nowMs, budget), nowMs));
+    let leaseUntilMs = this.#leaseUntil(nowMs, budget);
+    const shard = await storeCall(() => progress.acquire(key, owner, leaseUntilMs, nowMs));
     if (!shard) {
       const current = await storeCall(() => progress.getShard(key));
       if (!current) return { status: 'missing', counts };
@@ -115,17 +126,29 @@ export class ShardWorker {
       if (until === from) {
         until = Math.min(from + chunkSize, shard.total);
         if (!fitsInBudget(from, until)) return this.#stop(key, owner, counts, context);
-        const leaseUntilMs = this.#leaseUntil(clock.now().getTime(), budget);
-        const claimed = await storeCall(() => progress.claim(key, owner, from, until, leaseUntilMs));
+        const extendedUntilMs = this.#leaseUntil(clock.now().getTime(), budget);
+        const claimed = await storeCall(() => progress.claim(key, owner, from, until, extendedUntilMs));
         if (!claimed && !(await this.#confirm(key, owner, (s) => s.cursor === from && s.claimedUntil === until, storeCall))) {
           return { status: 'busy', counts };
         }
+        leaseUntilMs = extendedUntilMs;
       }
+      const fenceMs = leaseUntilMs - LEASE_MARGIN_MS;
+      // Posts are fenced on the lease: none is attempted, or still running, once another
+      // run may have taken the shard over.
       const report = await this.#options.delivery.deliver([targets.slice(from, until)], planned.data, {
         context: { messageId: key.messageId, shard: key.index },
         budget,
         quota: posts,
+        postUntilMs: () => fenceMs,
+        nowMs: () => clock.now().getTime(),
       });
+      if (clock.now().getTime() >= fenceMs) {
+        // The lease may have passed to another run, which counts this chunk as in doubt:
+        // record nothing, dead-letter nothing, post nothing more.
+        log.warn('lease ran out mid-chunk; stopping', { ...context, from, until });
+        return { status: 'busy', counts };
+      }
       await this.#deadLetter(key.messageId, report, storeCall);
       const chunkCounts = countsOf(report);
       const last = until === shard.total;
@@ -133,6 +156,7 @@ export class ShardWorker {
       // post it; otherwise the next round stops before claiming anything.
       const nextUntil = Math.min(until + chunkSize, shard.total);
       const next = !last && fitsInBudget(until, nextUntil) ? { until: nextUntil, leaseUntilMs: this.#leaseUntil(clock.now().getTime(), budget) } : undefined;
+      if (next) leaseUntilMs = next.leaseUntilMs;
       const completed = await storeCall(() => progress.complete(key, owner, from, until, chunkCounts, last, next));
       const stored = next?.until ?? until;
       if (!completed && !(await this.#confirm(key, owner, (s) => s.cursor === until && s.claimedUntil === stored, storeCall))) {
@@ -157,7 +181,7 @@ export class ShardWorker {
   }
 
   #leaseUntil(nowMs: number, budget: TimeBudget): number {
-    return nowMs + Math.min(budget.remainingMs(), this.#options.leaseMs ?? 60_000);
+    return nowMs + Math.min(budget.remainingMs(), this.#options.leaseMs ?? DEFAULT_LEASE_MS);
   }
 
   async #stop(key: ShardKey, owner: string, counts: ShardCounts, context: Record<string, unknown>): Promise<ShardRunOutcome> {
@@ -200,7 +224,7 @@ function countsOf(report: DeliveryReport): ShardCounts {
     delivered: report.delivered,
     gone: report.gone,
     failed: report.failed,
-    inDoubt: 0,
+    inDoubt: report.inDoubt,
     retried: report.retried,
     throttled: report.throttled,
   };

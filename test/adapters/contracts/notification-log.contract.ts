@@ -6,7 +6,7 @@ import type { PortSet, PortSetFactory } from './port-set.js';
 
 const HISTORY_TTL_SECONDS = 3_600;
 
-function aNotification(acceptedAt: string, messageId: string = randomUUID()): StoredNotification {
+export function aNotification(acceptedAt: string, messageId: string = randomUUID()): StoredNotification {
   return {
     messageId,
     acceptedAt,
@@ -29,8 +29,9 @@ function aNotification(acceptedAt: string, messageId: string = randomUUID()): St
 export function describeNotificationLogContract(implementation: string, createPorts: PortSetFactory): void {
   describe(`NotificationLog contract: ${implementation}`, () => {
     let log: NotificationLog;
+    let ports: PortSet;
     beforeAll(async () => {
-      const ports: PortSet = await createPorts();
+      ports = await createPorts();
       log = ports.notifications;
     });
 
@@ -132,11 +133,11 @@ export function describeNotificationLogContract(implementation: string, createPo
       expect(inboxOnly.notifications).toEqual([]);
     });
 
-    it('tells when a message was accepted, and nothing for an unknown one', async () => {
+    it('tells when a message was accepted (the ledger entry), and nothing for an unknown one', async () => {
       // Prepare
       const { inbox } = freshStreams();
       const notification = aNotification('2036-06-06T06:06:06.006Z');
-      await log.append(notification, [inbox], HISTORY_TTL_SECONDS);
+      await ports.ledger.begin(notification, [inbox], { owner: 'run-1', leaseUntilMs: Date.now() + 60_000 }, HISTORY_TTL_SECONDS);
 
       // Act
       const known = await log.acceptedAt(notification.messageId);

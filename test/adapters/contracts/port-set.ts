@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Connection, ConnectionRef } from '../../../lambdas/domain/model.js';
 import type {
   ConnectionStore,
+  DeliveryLedger,
   NotificationLog,
   PresenceStore,
   RateLimiter,
@@ -15,6 +16,8 @@ export interface PortSet {
   readonly subscriptions: SubscriptionStore;
   readonly presence: PresenceStore;
   readonly notifications: NotificationLog;
+  /** Over the same notifications store. */
+  readonly ledger: DeliveryLedger;
   /** A new limiter over the same store: a second call is a second Lambda container. */
   rateLimiter(options: { ratePerSecond: number; burst: number }): RateLimiter;
   /**

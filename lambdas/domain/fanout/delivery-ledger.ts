@@ -1,0 +1,42 @@
+import type { ShardCounts } from './shard-plan.js';
+
+/**
+ * One entry per messageId: the fan-out's duplicate check and in-progress marker in one
+ * item (docs/delivery.md, "The lean path"). The first run to write it owns the delivery
+ * until its lease ends; a later run finds it and either stops (done), waits (posting,
+ * lease still held) or takes it over (posting, lease ended: its owner crashed or ran out
+ * of time mid-way, so whatever it may have posted is in doubt and never posted again).
+ */
+
+/** What a delivery came to, as the ledger keeps it once done. */
+export interface NotificationCounts extends ShardCounts {
+  /** Connections the notification was meant for (each once). */
+  targets: number;
+  /** Shards its audience was split into (0 when it had none, 1 for the lean path). */
+  shards: number;
+}
+
+/** `posting`: a run owns it (or did, until its lease ended); `done`: delivered, with its counts. */
+export type LedgerStatus = 'posting' | 'done';
+
+export interface LedgerEntry {
+  readonly messageId: string;
+  /** ISO; when the first run accepted it: the notification's timestamp and its place in history. */
+  readonly acceptedAt: string;
+  readonly status: LedgerStatus;
+  readonly owner: string;
+  /** Epoch ms when the owner's lease ends. */
+  readonly leaseUntilMs: number;
+  /** Present once done. */
+  readonly counts?: NotificationCounts;
+}
+
+/** A run's hold on a messageId. */
+export interface LedgerClaim {
+  readonly owner: string;
+  readonly leaseUntilMs: number;
+}
+
+export function emptyNotificationCounts(): NotificationCounts {
+  return { targets: 0, shards: 0, delivered: 0, gone: 0, failed: 0, inDoubt: 0, retried: 0, throttled: 0 };
+}

@@ -1,0 +1,211 @@
+import { randomUUID } from 'node:crypto';
+import type { NotificationFrame } from '../../protocol/frames.js';
+import type { Target } from '../../protocol/records.js';
+import { TransientError } from '../errors.js';
+import type { ConnectionRef } from '../model.js';
+import type { Clock, ConnectionStore, DeadLetterSink, DeliveryLedger, Log, NotificationLog, StoredNotification, SubscriptionStore, TimeBudget } from '../ports.js';
+import { retryWithinBudget, type RetryTiming } from '../retry.js';
+import { audienceOf, describeTarget, readAudience } from './audience.js';
+import type { ConnectionDelivery, DeliveryReport } from './connection-delivery.js';
+import type { PostDeadLetter } from './dead-letters.js';
+import { emptyNotificationCounts, type LedgerClaim, type LedgerEntry, type NotificationCounts } from './delivery-ledger.js';
+import type { PlannedDelivery } from './planned-delivery.js';
+import { TokenBucket, UNLIMITED_POSTS } from './post-quota.js';
+import { addShardCounts } from './shard-plan.js';
+import type { RecordPosition } from './source-record.js';
+import { LEASE_MARGIN_MS } from './shard-worker.js';
+
+export interface NotificationDeliveryOptions {
+  readonly ledger: DeliveryLedger;
+  readonly notifications: NotificationLog;
+  readonly connections: ConnectionStore;
+  readonly subscriptions: SubscriptionStore;
+  readonly delivery: ConnectionDelivery;
+  /** Large audiences; undefined without a progress store (every audience is posted here, a chunk at a time). */
+  readonly planned: PlannedDelivery | undefined;
+  readonly deadLetters?: DeadLetterSink;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly timing: RetryTiming;
+  readonly reserveMs: number;
+  readonly historyTtlSeconds: number;
+  /** An audience up to this size is posted by the lean path: one chunk, no plan. */
+  readonly chunkSize: number;
+  readonly leaseMs: number;
+  /** Posts per second of one notification's delivery; 0 for no limit. */
+  readonly postsPerSecond: number;
+}
+
+/** What became of one notification. */
+export type NotificationOutcome =
+  | ({ readonly status: 'delivered'; readonly messageId: string; readonly target: Target } & NotificationCounts)
+  | { readonly status: 'duplicate'; readonly messageId: string; readonly target: Target };
+
+/**
+ * Delivers one notification at most once per connection, whatever Kafka redelivers and
+ * whenever a run dies (docs/delivery.md):
+ *
+ * - **the lean path** (an audience one chunk can post: every user-targeted notification,
+ *   small channels): in one round trip, the ledger entry (duplicate check and in-progress
+ *   marker, conditional), the history item, and the audience query; then the posts; then
+ *   one write that marks it done. Four requests, three write units.
+ * - **the shard plan** for larger audiences ({@link PlannedDelivery}).
+ *
+ * A run that finds the entry done reports a duplicate; one that finds it still posting
+ * under a live lease fails the record for a later retry; one that finds the lease ended
+ * takes over: a planned delivery is resumed, a lean one is counted in doubt (any of its
+ * posts may have been made) and left to `recover`, never posted twice.
+ */
+export class NotificationDelivery {
+  readonly #options: NotificationDeliveryOptions;
+
+  constructor(options: NotificationDeliveryOptions) {
+    this.#options = options;
+  }
+
+  async deliver(frame: NotificationFrame, target: Target, position: RecordPosition | undefined, budget: TimeBudget): Promise<NotificationOutcome> {
+    const { ledger, log, historyTtlSeconds } = this.#options;
+    const { messageId } = frame;
+    const context = { messageId, ...position, target: describeTarget(target) };
+    const startedAt = performance.now();
+    const claim = this.#claim(budget);
+    const notification: StoredNotification = { messageId, acceptedAt: frame.timestamp, frame };
+    const storeCall = this.#storeCall(budget);
+
+    // One round trip: the entry and the history item, and the audience beside them.
+    const audience = readAudience(audienceOf(target, this.#options));
+    audience.catch(() => undefined);
+    let existing: LedgerEntry | undefined;
+    try {
+      existing = await storeCall(() => ledger.begin(notification, [target], claim, historyTtlSeconds));
+    } catch (error) {
+      // Nothing was posted; whatever part of the claim landed is given up for the retry.
+      await this.#release(notification, target, claim, budget);
+      throw error;
+    }
+    let counts: NotificationCounts;
+    if (existing) {
+      const resumed = await this.#resume(existing, frame, target, context, budget);
+      if (resumed === 'duplicate') {
+        log.info('notification already delivered', { ...context, outcome: 'duplicate', durationMs: Math.round(performance.now() - startedAt) });
+        return { status: 'duplicate', messageId, target };
+      }
+      counts = resumed;
+    } else {
+      let refs: ConnectionRef[];
+      try {
+        refs = await storeCall(async () => audience.catch(() => readAudience(audienceOf(target, this.#options))));
+      } catch (error) {
+        await this.#release(notification, target, claim, budget);
+        throw error;
+      }
+      counts = await this.#deliverClaimed(frame, refs, claim, context, budget);
+    }
+    log.info('notification delivered', { ...context, outcome: 'delivered', durationMs: Math.round(performance.now() - startedAt), ...counts });
+    return { status: 'delivered', messageId, target, ...counts };
+  }
+
+  /** Posts a notification this run has claimed, and marks it done. */
+  async #deliverClaimed(frame: NotificationFrame, refs: ConnectionRef[], claim: LedgerClaim, context: Record<string, unknown>, budget: TimeBudget): Promise<NotificationCounts> {
+    const { planned, chunkSize, ledger, log } = this.#options;
+    let counts: NotificationCounts;
+    if (refs.length === 0) counts = emptyNotificationCounts();
+    else if (refs.length > chunkSize && planned) counts = await planned.plan(frame, refs, budget, context);
+    else counts = await this.#postHere(frame, refs, claim, context, budget);
+    if (!(await this.#storeCall(budget)(() => ledger.finish(frame.messageId, claim.owner, counts)))) {
+      log.warn('lost the notification to another run before marking it done', context);
+    }
+    return counts;
+  }
+
+  /**
+   * The lean path: this run posts the whole audience (one chunk; more only without a
+   * progress store), every attempt fenced on the ledger's lease.
+   */
+  async #postHere(frame: NotificationFrame, refs: ConnectionRef[], claim: LedgerClaim, context: Record<string, unknown>, budget: TimeBudget): Promise<NotificationCounts> {
+    const { delivery, clock, postsPerSecond, log } = this.#options;
+    const fenceMs = claim.leaseUntilMs - LEASE_MARGIN_MS;
+    const report = await delivery.deliver([refs], JSON.stringify(frame), {
+      context,
+      budget,
+      quota: postsPerSecond > 0 ? new TokenBucket({ ratePerSecond: postsPerSecond }) : UNLIMITED_POSTS,
+      postUntilMs: () => fenceMs,
+      nowMs: () => clock.now().getTime(),
+    });
+    const counts = addShardCounts({ ...emptyNotificationCounts(), targets: refs.length, shards: 1 }, report);
+    if (clock.now().getTime() >= fenceMs) {
+      // Another run may own it now and count it in doubt: no dead letters from this one.
+      log.warn('lease ran out mid-delivery; no dead letters sent', { ...context, failed: report.failed });
+      return counts;
+    }
+    await this.#deadLetter(frame.messageId, report, budget);
+    return counts;
+  }
+
+  /** A run found the entry: done, still someone else's, or left behind by a run that stopped. */
+  async #resume(existing: LedgerEntry, frame: NotificationFrame, target: Target, context: Record<string, unknown>, budget: TimeBudget): Promise<NotificationCounts | 'duplicate'> {
+    const { ledger, clock, log, planned, notifications, historyTtlSeconds } = this.#options;
+    if (existing.status === 'done') return 'duplicate';
+    const nowMs = clock.now().getTime();
+    if (existing.leaseUntilMs > nowMs) {
+      throw new DeliveryInProgressError(`another run is delivering ${frame.messageId} (lease for ${existing.leaseUntilMs - nowMs} ms more)`);
+    }
+    const claim = this.#claim(budget);
+    const storeCall = this.#storeCall(budget);
+    const taken = await storeCall(() => ledger.takeOver(frame.messageId, claim, nowMs));
+    if (!taken) {
+      const now = await storeCall(() => ledger.get(frame.messageId));
+      if (!now || now.status === 'done') return 'duplicate';
+      throw new DeliveryInProgressError(`another run took over ${frame.messageId}`);
+    }
+    // The history is what makes every in-doubt post recoverable: make sure it is there,
+    // as the first run accepted it.
+    const original: NotificationFrame = { ...frame, timestamp: taken.acceptedAt };
+    await storeCall(() => notifications.append({ messageId: frame.messageId, acceptedAt: taken.acceptedAt, frame: original }, [target], historyTtlSeconds));
+    let counts: NotificationCounts;
+    const job = planned ? await planned.find(frame.messageId, budget) : undefined;
+    if (job && planned) {
+      log.info('resuming a planned delivery', { ...context, planId: job.planId, shards: job.shardCount });
+      counts = await planned.resume(job, budget, context);
+    } else {
+      // A lean run stopped mid-way (crashed, or its time ran out): any of its posts may
+      // have reached its socket. None is posted again; `recover` returns it.
+      const refs = await storeCall(() => readAudience(audienceOf(target, this.#options)));
+      counts = { ...emptyNotificationCounts(), targets: refs.length, shards: refs.length > 0 ? 1 : 0, inDoubt: refs.length };
+      log.warn('took over a delivery left mid-way; its audience is in doubt and recoverable', { ...context, inDoubt: refs.length });
+    }
+    if (!(await storeCall(() => ledger.finish(frame.messageId, claim.owner, counts)))) {
+      log.warn('lost the notification to another run before marking it done', context);
+    }
+    return counts;
+  }
+
+  #claim(budget: TimeBudget): LedgerClaim {
+    return { owner: randomUUID(), leaseUntilMs: this.#options.clock.now().getTime() + Math.max(0, Math.min(budget.remainingMs(), this.#options.leaseMs)) };
+  }
+
+  #storeCall(budget: TimeBudget): <T>(work: () => Promise<T>) => Promise<T> {
+    return (work) => retryWithinBudget(work, this.#options.timing, budget, this.#options.reserveMs);
+  }
+
+  async #release(notification: StoredNotification, target: Target, claim: LedgerClaim, budget: TimeBudget): Promise<void> {
+    try {
+      await this.#storeCall(budget)(() => this.#options.ledger.release(notification, [target], claim.owner));
+    } catch (error) {
+      // The claim then lapses with its lease; the retry takes it over, finds nothing
+      // posted but cannot know it, and counts the audience in doubt (recoverable).
+      this.#options.log.warn('could not release a claim', { messageId: notification.messageId, error: error instanceof Error ? error.name : String(error) });
+    }
+  }
+
+  async #deadLetter(messageId: string, report: DeliveryReport, budget: TimeBudget): Promise<void> {
+    const { deadLetters, clock } = this.#options;
+    if (!deadLetters || report.failures.length === 0) return;
+    const at = clock.now().toISOString();
+    const letters: PostDeadLetter[] = report.failures.map((failure) => ({ kind: 'post', messageId, at, ...failure }));
+    await this.#storeCall(budget)(() => deadLetters.send(letters));
+  }
+}
+
+/** The record's delivery is still going on (another run, or shards); retrying the record resumes it. */
+export class DeliveryInProgressError extends TransientError {}
