@@ -241,35 +241,36 @@ describe('NotificationStack (shipped Config.toml)', () => {
       }
     });
 
-    it('limits the fan-out\'s Kafka access to the cluster, its topics and its consumer group', () => {
+    it('limits the fan-out\'s Kafka access to the cluster, its topics and their consumer groups', () => {
       const kafka = roleStatements('Fanout').filter((s) => JSON.stringify(s.Action).includes('kafka'));
-      const byResource = Object.fromEntries(kafka.map((s) => [s.Resource, [s.Action].flat()]));
-      expect(byResource).toEqual({
-        'arn:aws:kafka:us-east-1:123456789012:cluster/notifications/00000000-0000-0000-0000-000000000000-1': expect.arrayContaining([
-          'kafka-cluster:Connect',
-          'kafka:DescribeClusterV2',
-          'kafka:GetBootstrapBrokers',
-        ]),
-        'arn:aws:kafka:us-east-1:123456789012:topic/notifications/00000000-0000-0000-0000-000000000000-1/booking-updates': [
-          'kafka-cluster:DescribeTopic',
-          'kafka-cluster:ReadData',
-        ],
-        'arn:aws:kafka:us-east-1:123456789012:group/notifications/00000000-0000-0000-0000-000000000000-1/notifications-fanout-booking-updates': [
+      const cluster = 'notifications/00000000-0000-0000-0000-000000000000-1';
+      const topics = ['booking-updates', 'waitlist-notifications', 'system-announcements'];
+      const actionsOn = (resource: string) => kafka.filter((s) => [s.Resource].flat().includes(resource)).flatMap((s) => [s.Action].flat());
+      expect(actionsOn(`arn:aws:kafka:us-east-1:123456789012:cluster/${cluster}`)).toEqual(
+        expect.arrayContaining(['kafka-cluster:Connect', 'kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers']),
+      );
+      for (const topic of topics) {
+        expect(actionsOn(`arn:aws:kafka:us-east-1:123456789012:topic/${cluster}/${topic}`)).toEqual(['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData']);
+        expect(actionsOn(`arn:aws:kafka:us-east-1:123456789012:group/${cluster}/notifications-fanout-${topic}`)).toEqual([
           'kafka-cluster:DescribeGroup',
           'kafka-cluster:AlterGroup',
-        ],
-      });
+        ]);
+      }
+      // Nothing beyond the cluster, those topics and those groups.
+      const granted = kafka.flatMap((s) => [s.Resource].flat());
+      expect(granted).toHaveLength(1 + topics.length * 2);
     });
   });
 
   describe('Kafka trigger', () => {
-    it('maps each topic to the fan-out with the configured batching, retries and partial batch responses', () => {
-      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    it.each(['booking-updates', 'waitlist-notifications', 'system-announcements'])('maps topic %s to the fan-out with the configured batching, retries and partial batch responses', (topic) => {
+      // One mapping per shipped topic: every channel of the original module has a producer path.
+      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
       template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         FunctionName: { Ref: logicalId(stack.service.functions.Fanout.function) },
         EventSourceArn: 'arn:aws:kafka:us-east-1:123456789012:cluster/notifications/00000000-0000-0000-0000-000000000000-1',
-        Topics: ['booking-updates'],
-        AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: 'notifications-fanout-booking-updates' },
+        Topics: [topic],
+        AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: `notifications-fanout-${topic}` },
         BatchSize: 100,
         MaximumBatchingWindowInSeconds: 0,
         StartingPosition: 'LATEST',
