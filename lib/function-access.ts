@@ -39,7 +39,7 @@ export const FUNCTION_ACCESS: Readonly<Record<string, FunctionAccess>> = {
   // Reads subscribers, appends to the history, deduplicates records, and removes
   // connections that answer 410 Gone.
   Fanout: {
-    tables: { ...CONNECTION_LIFECYCLE, Notifications: 'readWrite', Idempotency: 'readWrite', Deliveries: 'readWrite' },
+    tables: { ...CONNECTION_LIFECYCLE, Notifications: 'readWrite', Deliveries: 'readWrite' },
     managesConnections: true,
   },
   // Posts one shard of a planned delivery, records its progress, and removes

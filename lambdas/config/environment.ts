@@ -12,7 +12,6 @@ export const lambdaEnvironmentSchema = z.object({
   SUBSCRIPTIONS_TABLE: z.optional(z.string().check(z.minLength(3))),
   USERS_TABLE: z.optional(z.string().check(z.minLength(3))),
   NOTIFICATIONS_TABLE: z.optional(z.string().check(z.minLength(3))),
-  IDEMPOTENCY_TABLE: z.optional(z.string().check(z.minLength(3))),
   DELIVERIES_TABLE: z.optional(z.string().check(z.minLength(3))),
   /** Name (or ARN) of the fan-out worker function, invoked asynchronously per shard. */
   FANOUT_WORKER_FUNCTION_NAME: z.optional(z.string().check(z.minLength(1))),

@@ -87,7 +87,7 @@ describe('fanout handler (DynamoDB Local, Management API over loopback HTTP)', (
     expect(inbox.notifications.map((notification) => notification.messageId)).toEqual([toAlice]);
   });
 
-  it('delivers a redelivered batch once (Powertools idempotency on DynamoDB Local)', async () => {
+  it('delivers a redelivered batch once (the ledger on DynamoDB Local)', async () => {
     const user = `carol-${randomUUID().slice(0, 8)}`;
     await connect(`${user}-1`, user);
     const event = mskEvent([

@@ -31,7 +31,7 @@ export interface TableDefinition {
   readonly timeToLiveAttribute?: string;
 }
 
-export type TableId = 'Connections' | 'Subscriptions' | 'Users' | 'Notifications' | 'Idempotency' | 'Deliveries';
+export type TableId = 'Connections' | 'Subscriptions' | 'Users' | 'Notifications' | 'Deliveries';
 
 /** Number of partitions of the activity index; spreads cleanup/broadcast/stats reads. */
 export const ACTIVITY_SHARDS = 16;
@@ -81,14 +81,6 @@ export const TABLES: readonly TableDefinition[] = [
     sortKey: { name: 'sk', type: 'S' },
     globalSecondaryIndexes: [],
     timeToLiveAttribute: 'expiresAt',
-  },
-  {
-    // Owned by Powertools idempotency (its default attribute names).
-    id: 'Idempotency',
-    envVar: 'IDEMPOTENCY_TABLE',
-    partitionKey: { name: 'id', type: 'S' },
-    globalSecondaryIndexes: [],
-    timeToLiveAttribute: 'expiration',
   },
   {
     // Delivery jobs and shard progress of the fan-out (issue 4): `job#{messageId}` and
