@@ -48,8 +48,10 @@ export interface FaultScenarioOptions {
   readonly lostAnswerRate?: number;
   /** Share of other posts held unanswered until the client gives up, then accepted. @default 0.01 */
   readonly heldRate?: number;
-  /** Share of other posts answered after a latency spike of 0.3-0.8 x write_timeout. @default 0.1 */
+  /** Share of other posts answered after a latency spike of 0.3-0.8 x write_timeout. @default 0.02 */
   readonly spikeRate?: number;
+  /** One burst in which every post is spiked, at a seeded post, this long. @default 2 x the lease */
+  readonly spikeWindowMs?: number;
   /** Share of DynamoDB data-plane requests throttled. @default 0.03 */
   readonly dynamoDbThrottleRate?: number;
   /** `websocket.write_timeout`, seconds. @default 1 */
@@ -190,7 +192,8 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
       lateAnswerRate: options.lateAnswerRate ?? 0.01,
       lostAnswerRate: options.lostAnswerRate ?? 0.01,
       heldRate: options.heldRate ?? 0.01,
-      spikeRate: options.spikeRate ?? 0.1,
+      spikeRate: options.spikeRate ?? 0.02,
+      spikeWindow: { atPost: Math.floor(audience.length * (0.3 + 0.4 * random())) + 1, ms: options.spikeWindowMs ?? 2000 * (options.leaseSeconds ?? 1) },
       writeTimeoutMs,
       // Mid-chunk: half the posts a worker has in flight at once.
       crashAfterPosts: Math.max(1, Math.floor(concurrency / 2)),
@@ -365,16 +368,20 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
       list.push(post);
       acceptedByConnection.set(post.connectionId, list);
     }
-    // Per stage and connection, the accepted posts no client read an answer to: the
-    // latest ones, when a stage posted there more than once.
+    // Per stage and connection, the accepted posts no client read an answer to. Clients
+    // are counted per stage and connection, not per post: when a stage posted there more
+    // than once, the unanswered are taken to be those the API answered late, lost or
+    // held, then the latest.
     const unanswered = new Set<AcceptedPost>();
     const byStage = new Map<string, AcceptedPost[]>();
     for (const post of api.accepted) {
       const key = `${post.stage}|${post.connectionId}`;
       byStage.set(key, [...(byStage.get(key) ?? []), post]);
     }
+    const withoutAnswer = (post: AcceptedPost) => (post.fault === 'late-answer' || post.fault === 'lost-answer' || post.fault === 'held' ? 1 : 0);
     for (const [key, posts] of byStage) {
-      for (const post of posts.slice(answeredPosts.get(key) ?? 0)) unanswered.add(post);
+      const ordered = [...posts].sort((a, b) => withoutAnswer(a) - withoutAnswer(b));
+      for (const post of ordered.slice(answeredPosts.get(key) ?? 0)) unanswered.add(post);
     }
     const at = (ms: number) => `+${((ms - startedAtMs) / 1000).toFixed(3)}s`;
     const describe = (post: AcceptedPost) =>

@@ -27,6 +27,11 @@ export interface ManagementFaults {
   readonly heldRate: number;
   /** Share of the other posts answered 200 after a latency spike (within the client's timeout). */
   readonly spikeRate: number;
+  /**
+   * A burst of latency: from the `atPost`-th post on, for `ms`, every post that is not
+   * otherwise faulted is answered after a spike, so that a chunk outlasts a short lease.
+   */
+  readonly spikeWindow?: { readonly atPost: number; readonly ms: number };
   /** The client's timeout (`websocket.write_timeout`): what "late" is measured against. */
   readonly writeTimeoutMs: number;
   /** The victim invocation dies once this many of its posts have arrived. */
@@ -110,6 +115,8 @@ export class FaultyManagementApi {
   readonly #attempts = new Map<string, number>();
   readonly #victimPosts = new Map<string, number>();
   readonly #dead = new Set<string>();
+  #posts = 0;
+  #spikeUntilMs = 0;
 
   constructor(private readonly faults: ManagementFaults) {}
 
@@ -141,6 +148,8 @@ export class FaultyManagementApi {
         this.faults.onCrash(stage, receivedAtMs);
       }
     }
+    this.#posts += 1;
+    if (this.#posts === this.faults.spikeWindow?.atPost) this.#spikeUntilMs = receivedAtMs + this.faults.spikeWindow.ms;
     const key = `${stage}|${connectionId}`;
     const attempt = (this.#attempts.get(key) ?? 0) + 1;
     this.#attempts.set(key, attempt);
@@ -204,7 +213,7 @@ export class FaultyManagementApi {
       response.once('close', accept);
       return;
     }
-    if (draw < (bound += spikeRate)) {
+    if (draw < (bound += spikeRate) || receivedAtMs < this.#spikeUntilMs) {
       this.answers.spike += 1;
       record('spike');
       setTimeout(() => ok(response), Math.round(writeTimeoutMs * (0.3 + 0.5 * this.faults.random())));

@@ -11,6 +11,7 @@ const { values } = parseArgs({
     records: { type: 'string', default: '2' },
     'shard-size': { type: 'string', default: '1000' },
     concurrency: { type: 'string', default: '50' },
+    'lease-seconds': { type: 'string', default: '1' },
     seed: { type: 'string', default: '1' },
     // The quick form `npm test` runs: 2 x 400 targets, shards of 100, more of each fault.
     quick: { type: 'boolean', default: false },
@@ -34,13 +35,14 @@ async function main(): Promise<number> {
     const seed = Number(values.seed);
     const result = await runFaultScenario(
       values.quick
-        ? { dynamodbEndpoint, connections: 400, records: 2, shardSize: 100, concurrency: 20, workerTimeoutMs: 4000, brokenRate: 0.01, lateAnswerRate: 0.02, lostAnswerRate: 0.02, heldRate: 0.02, seed }
+        ? { dynamodbEndpoint, connections: 400, records: 2, shardSize: 100, concurrency: 20, workerTimeoutMs: 4000, brokenRate: 0.01, lateAnswerRate: 0.02, lostAnswerRate: 0.02, heldRate: 0.02, leaseSeconds: Number(values['lease-seconds']), seed }
         : {
             dynamodbEndpoint,
             connections: Number(values.connections),
             records: Number(values.records),
             shardSize: Number(values['shard-size']),
             concurrency: Number(values.concurrency),
+            leaseSeconds: Number(values['lease-seconds']),
             seed,
           },
     );
