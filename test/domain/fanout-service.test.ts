@@ -5,7 +5,8 @@ import {
   MemoryState,
   MemorySubscriptionStore,
 } from '../../lambdas/adapters/memory/index.js';
-import { ConnectionGoneError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
+import { ConnectionGoneError, PostInDoubtError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
+import { LEASE_MARGIN_MS } from '../../lambdas/domain/fanout/shard-worker.js';
 import { messageIdForPosition } from '../../lambdas/domain/fanout/message-id.js';
 import type { SourceRecord } from '../../lambdas/domain/fanout/source-record.js';
 import { FanoutService, type FanoutServiceOptions } from '../../lambdas/domain/fanout/fanout-service.js';
@@ -490,5 +491,86 @@ describe('FanoutService', () => {
 
       await expect(world.service().publish(record)).rejects.toThrow(/names no target/);
     });
+  });
+});
+
+describe('FanoutService: what is never posted twice', () => {
+  let world: World;
+  beforeEach(() => {
+    world = createWorld();
+  });
+
+  it('never posts again a post whose outcome is unknown: it is in doubt, counted, not dead-lettered, and recoverable', async () => {
+    // Prepare: the post to alice-1 may have reached her socket (a timeout after it was written).
+    await world.connect('alice-1', 'alice');
+    world.sender.faults.set('alice-1', [new PostInDoubtError('alice-1')]);
+
+    // Act
+    const { summary } = await world.service().fanOut([sourceRecord({ targetUserId: 'alice' })]);
+
+    // Assess
+    expect(world.sender.attempts.get('alice-1')).toBe(1);
+    expect(summary).toMatchObject({ targets: 1, delivered: 0, inDoubt: 1, failed: 0, retried: 0, deadLettered: 0 });
+    expect(world.deadLetters.letters).toEqual([]);
+    const kept = await world.notifications.readSince([{ kind: 'user', userId: 'alice' }], '2000-01-01T00:00:00.000Z', 10);
+    expect(kept.notifications).toHaveLength(1);
+  });
+
+  it('starts no attempt that could end after the lease: the rest of the audience is left in doubt', async () => {
+    // Prepare: each post takes 300 ms of a fake clock; the lease is 1 s.
+    for (let index = 0; index < 6; index += 1) await world.connect(`c${index}`, `u${index}`, ['slow']);
+    let nowMs = NOW.getTime();
+    const deadlines: number[] = [];
+    const slow: MessageSender = {
+      post: async (connectionId, data, options) => {
+        deadlines.push(nowMs + (options?.timeoutMs ?? Number.POSITIVE_INFINITY));
+        nowMs += 300;
+        await world.sender.post(connectionId, data);
+      },
+      close: async () => {},
+    };
+
+    // Act
+    const { summary } = await world
+      .service({ sender: slow, clock: { now: () => new Date(nowMs) }, leaseMs: 1000, concurrency: 1, reserveMs: 0 })
+      .fanOut([sourceRecord({ channel: 'slow' })]);
+
+    // Assess: every attempt's deadline is inside the lease (less its margin); what did not fit is in doubt.
+    const fence = NOW.getTime() + 1000 - LEASE_MARGIN_MS;
+    expect(deadlines.length).toBeGreaterThan(0);
+    expect(Math.max(...deadlines)).toBeLessThanOrEqual(fence);
+    expect(summary).toMatchObject({ targets: 6, delivered: deadlines.length, inDoubt: 6 - deadlines.length });
+  });
+
+  it('takes over a delivery whose run died mid-way once its lease ended: its audience in doubt, nothing posted twice', async () => {
+    // Prepare: the first run posts, then dies before marking the notification done.
+    await world.connect('bob-1', 'bob');
+    await world.connect('bob-2', 'bob');
+    let nowMs = NOW.getTime();
+    const clock = { now: () => new Date(nowMs) };
+    const dying = withOverrides(world.ledger, {
+      finish: async () => {
+        throw new Error('the process died');
+      },
+    });
+    const batch = [sourceRecord({ targetUserId: 'bob', messageId: '77777777-7777-4777-8777-777777777777' })];
+    const first = await world.service({ ledger: dying, clock, leaseMs: 30_000 }).fanOut(batch);
+
+    // Act: Kafka redelivers at once (the lease still holds), then after the lease.
+    const early = await world.service({ clock }).fanOut(batch);
+    nowMs += 31_000;
+    const late = await world.service({ clock }).fanOut(batch);
+    const again = await world.service({ clock }).fanOut(batch);
+
+    // Assess
+    expect(first.failedRecords).toHaveLength(1);
+    expect(world.sender.posts).toHaveLength(2);
+    expect(early.failedRecords).toEqual([expect.objectContaining({ error: expect.stringContaining('DeliveryInProgressError') })]);
+    expect(late.failedRecords).toEqual([]);
+    expect(late.summary).toMatchObject({ targets: 2, delivered: 0, inDoubt: 2 });
+    expect(again.summary).toMatchObject({ duplicates: 1 });
+    expect(world.sender.posts).toHaveLength(2);
+    const kept = await world.notifications.readSince([{ kind: 'user', userId: 'bob' }], '2000-01-01T00:00:00.000Z', 10);
+    expect(kept.notifications.map((notification) => notification.frame.timestamp)).toEqual([NOW.toISOString()]);
   });
 });
