@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { sourceRecordsFromMskEvent } from '../lambdas/adapters/kafka/msk-event.js';
 import { FanoutService } from '../lambdas/domain/fanout/fanout-service.js';
 import type { SourceRecord } from '../lambdas/domain/fanout/source-record.js';
-import type { ConnectionStore, DeliveryLedger, Log, MessageSender, NotificationLog, SubscriptionStore } from '../lambdas/domain/ports.js';
+import type { ConnectionStore, DeliveryLedger, DeliveryProgressStore, Log, MessageSender, NotificationLog, SubscriptionStore } from '../lambdas/domain/ports.js';
 import { MskEventBuilder } from '../local/kafka/msk-event.js';
 
 /**
- * B1 and B2 build the production FanoutService the way lambdas/composition.ts does,
+ * B1, B2 and B5 build the production FanoutService the way lambdas/composition.ts does,
  * with the adapters each benchmark measures, and feed it what the fan-out handler
  * feeds it: records decoded from an MSK event. This is the one place that knows how.
  */
@@ -18,6 +18,10 @@ export interface FanoutParts {
   readonly sender: MessageSender;
   readonly ledger: DeliveryLedger;
   readonly concurrency: number;
+  /** @default - the fan-out's own (DEFAULT_RECORD_CONCURRENCY) */
+  readonly recordConcurrency?: number;
+  /** @default - none: every audience is posted by this invocation */
+  readonly progress?: DeliveryProgressStore;
 }
 
 /** The fan-out logs one line per notification; the benchmark reads the summary instead. */
