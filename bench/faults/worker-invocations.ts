@@ -25,7 +25,7 @@ export interface LeaseEvent {
   readonly shard: string;
   readonly stage: string;
   readonly owner: string;
-  readonly kind: 'acquire' | 'claim' | 'complete' | 'abandon' | 'release';
+  readonly kind: 'acquire' | 'claim' | 'complete' | 'abandon' | 'extend' | 'release';
   readonly startedAtMs: number;
   readonly endedAtMs: number;
   /** The lease's end this write stores (0 for a release); undefined when it leaves the lease as it is. */
@@ -145,6 +145,8 @@ export class WorkerInvocations {
             return observe('complete', call, (args) => (args[6] as { leaseUntilMs?: number } | undefined)?.leaseUntilMs);
           case 'abandon':
             return observe('abandon', call, () => undefined);
+          case 'extend':
+            return observe('extend', call, (args) => args[2] as number);
           case 'release':
             return observe('release', call, () => 0);
           default:

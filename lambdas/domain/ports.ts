@@ -280,6 +280,12 @@ export interface DeliveryProgressStore {
    */
   abandon(key: ShardKey, owner: string, from: number, until: number): Promise<boolean>;
 
+  /**
+   * Moves `owner`'s lease to `leaseUntilMs` (a chunk that takes longer than expected).
+   * False when another owner took the shard, or it is done.
+   */
+  extend(key: ShardKey, owner: string, leaseUntilMs: number): Promise<boolean>;
+
   /** Ends `owner`'s lease so that the next invocation need not wait for it to expire. */
   release(key: ShardKey, owner: string): Promise<void>;
 }

@@ -530,9 +530,12 @@ describe('FanoutService: what is never posted twice', () => {
       close: async () => {},
     };
 
+    // A lease that cannot be renewed (another run is about to take it).
+    const stuck = withOverrides(world.ledger, { extend: async () => false });
+
     // Act
     const { summary } = await world
-      .service({ sender: slow, clock: { now: () => new Date(nowMs) }, leaseMs: 1000, concurrency: 1, reserveMs: 0 })
+      .service({ sender: slow, ledger: stuck, clock: { now: () => new Date(nowMs) }, leaseMs: 1000, concurrency: 1, reserveMs: 0 })
       .fanOut([sourceRecord({ channel: 'slow' })]);
 
     // Assess: every attempt's deadline is inside the lease (less its margin); what did not fit is in doubt.

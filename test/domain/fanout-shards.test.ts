@@ -10,6 +10,7 @@ import type { ShardWorker } from '../../lambdas/domain/fanout/shard-worker.js';
 import type { DeliveryProgressStore, Log, MessageSender, ShardDispatcher, TimeBudget } from '../../lambdas/domain/ports.js';
 import { producerRecord } from '../../lambdas/protocol/records.js';
 import { MemoryDeliveryLedger } from '../../lambdas/adapters/memory/delivery-ledger.js';
+import { withOverrides } from '../support/overrides.js';
 
 const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
 const NOW = new Date('2024-06-01T12:00:00.000Z');
@@ -121,21 +122,6 @@ function record(messageId: string, fields: Record<string, unknown> = { channel: 
   };
 }
 
-/** The store with some methods replaced (the memory store's fields are private: no prototype tricks). */
-function withOverrides(store: DeliveryProgressStore, overrides: Partial<DeliveryProgressStore>): DeliveryProgressStore {
-  return {
-    getJob: (...args) => store.getJob(...args),
-    createJob: (...args) => store.createJob(...args),
-    getShard: (...args) => store.getShard(...args),
-    listShards: (...args) => store.listShards(...args),
-    acquire: (...args) => store.acquire(...args),
-    claim: (...args) => store.claim(...args),
-    complete: (...args) => store.complete(...args),
-    abandon: (...args) => store.abandon(...args),
-    release: (...args) => store.release(...args),
-    ...overrides,
-  };
-}
 
 const MESSAGE_1 = '11111111-1111-4111-8111-111111111111';
 const MESSAGE_2 = '22222222-2222-4222-8222-222222222222';

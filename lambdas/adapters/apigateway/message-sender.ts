@@ -232,14 +232,29 @@ export class ApiGatewayMessageSender implements MessageSender {
         path,
         headers: signed.headers,
       });
+      // The deadline is checked again where the bytes would leave: a process that stalled
+      // (a busy event loop, a frozen sandbox) resumes with this request's write still
+      // queued, and its deadline (the caller's lease) may be past by then. Refused there,
+      // the request never left: not in doubt.
+      const tooLate = () => performance.now() >= deadline;
+      const refuse = () => {
+        const late = new TransientError(`the deadline to ${action} connection ${connectionId} passed before the request could leave; it was not sent`);
+        settle(late);
+        outgoing.destroy(late);
+      };
       outgoing.on('socket', (socket: Socket) => {
-        // A kept-alive socket: the request is written to it at once.
+        // A kept-alive socket: the request is written to it right after this event.
         if (!socket.connecting) {
-          mayHaveLeft = true;
+          if (tooLate()) refuse();
+          else mayHaveLeft = true;
           return;
         }
+        // A socket still connecting buffers the request; hold it until we know it is in time.
+        socket.cork();
         socket.once(socket instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
+          if (tooLate()) return refuse();
           mayHaveLeft = true;
+          socket.uncork();
         });
       });
       const settle = (error?: unknown) => {

@@ -202,6 +202,17 @@ export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
     );
   }
 
+  async extend(key: ShardKey, owner: string, leaseUntilMs: number): Promise<boolean> {
+    return (
+      (await this.conditionalUpdate(key, {
+        UpdateExpression: 'SET leaseUntilMs = :lease',
+        ConditionExpression: '#owner = :owner AND done = :false',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': owner, ':lease': leaseUntilMs, ':false': false },
+      })) !== undefined
+    );
+  }
+
   async release(key: ShardKey, owner: string): Promise<void> {
     await this.conditionalUpdate(key, {
       UpdateExpression: 'SET leaseUntilMs = :zero',

@@ -111,6 +111,13 @@ export class MemoryDeliveryProgressStore implements DeliveryProgressStore {
     return true;
   }
 
+  async extend(key: ShardKey, owner: string, leaseUntilMs: number): Promise<boolean> {
+    const shard = this.#shards.get(keyOf(key));
+    if (!shard || shard.owner !== owner || shard.done) return false;
+    shard.leaseUntilMs = leaseUntilMs;
+    return true;
+  }
+
   async release(key: ShardKey, owner: string): Promise<void> {
     const shard = this.#shards.get(keyOf(key));
     if (shard && shard.owner === owner) shard.leaseUntilMs = 0;

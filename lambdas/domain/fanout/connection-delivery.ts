@@ -190,10 +190,12 @@ export class ConnectionDelivery {
         // lease, or another run (the lease's next owner) could find this post in flight.
         const timeoutMs = Math.min(budget.remainingMs() - this.#reserveMs, (limits.postUntilMs?.() ?? Number.POSITIVE_INFINITY) - nowMs());
         if (timeoutMs < MIN_ATTEMPT_MS) {
-          // Never attempted (or, after a retryable failure, not again): recoverable, and
-          // posting it late could race the next owner.
+          // Posting late could race the lease's next owner. Never attempted: not posted,
+          // recoverable (counted with the in-doubt). Attempted and refused every time: failed.
           log.warn('post not attempted: the lease or the time ran out', { ...limits.context, connectionId: ref.connectionId, attempts: retried });
-          return { status: 'inDoubt', retried, throttled };
+          if (retried === 0) return { status: 'inDoubt', retried, throttled };
+          const reason = 'the lease or the invocation\'s time ran out before another attempt';
+          return { status: 'failed', retried, throttled, failure: { connectionId: ref.connectionId, userId: ref.userId, reason, attempts: retried } };
         }
         await sender.post(ref.connectionId, data, { timeoutMs });
         return { status: 'delivered', retried, throttled };

@@ -13,7 +13,7 @@ import type { PlannedDelivery } from './planned-delivery.js';
 import { TokenBucket, UNLIMITED_POSTS } from './post-quota.js';
 import { addShardCounts } from './shard-plan.js';
 import type { RecordPosition } from './source-record.js';
-import { LEASE_MARGIN_MS } from './shard-worker.js';
+import { Lease } from './lease.js';
 
 export interface NotificationDeliveryOptions {
   readonly ledger: DeliveryLedger;
@@ -120,20 +120,23 @@ export class NotificationDelivery {
 
   /**
    * The lean path: this run posts the whole audience (one chunk; more only without a
-   * progress store), every attempt fenced on the ledger's lease.
+   * progress store), every attempt fenced on the ledger's lease, renewed while posting
+   * outlasts half of it.
    */
   async #postHere(frame: NotificationFrame, refs: ConnectionRef[], claim: LedgerClaim, context: Record<string, unknown>, budget: TimeBudget): Promise<NotificationCounts> {
-    const { delivery, clock, postsPerSecond, log } = this.#options;
-    const fenceMs = claim.leaseUntilMs - LEASE_MARGIN_MS;
-    const report = await delivery.deliver([refs], JSON.stringify(frame), {
-      context,
-      budget,
-      quota: postsPerSecond > 0 ? new TokenBucket({ ratePerSecond: postsPerSecond }) : UNLIMITED_POSTS,
-      postUntilMs: () => fenceMs,
-      nowMs: () => clock.now().getTime(),
-    });
+    const { delivery, clock, postsPerSecond, log, ledger, leaseMs } = this.#options;
+    const lease = new Lease(claim.leaseUntilMs, { clock, log, budget, leaseMs, renew: (untilMs) => ledger.extend(frame.messageId, claim.owner, untilMs) });
+    const report = await lease.during(() =>
+      delivery.deliver([refs], JSON.stringify(frame), {
+        context,
+        budget,
+        quota: postsPerSecond > 0 ? new TokenBucket({ ratePerSecond: postsPerSecond }) : UNLIMITED_POSTS,
+        postUntilMs: () => lease.fenceMs(),
+        nowMs: () => clock.now().getTime(),
+      }),
+    );
     const counts = addShardCounts({ ...emptyNotificationCounts(), targets: refs.length, shards: 1 }, report);
-    if (clock.now().getTime() >= fenceMs) {
+    if (!lease.held()) {
       // Another run may own it now and count it in doubt: no dead letters from this one.
       log.warn('lease ran out mid-delivery; no dead letters sent', { ...context, failed: report.failed });
       return counts;
@@ -181,7 +184,7 @@ export class NotificationDelivery {
   }
 
   #claim(budget: TimeBudget): LedgerClaim {
-    return { owner: randomUUID(), leaseUntilMs: this.#options.clock.now().getTime() + Math.max(0, Math.min(budget.remainingMs(), this.#options.leaseMs)) };
+    return { owner: randomUUID(), leaseUntilMs: Lease.endFrom(this.#options.clock.now().getTime(), this.#options.leaseMs, budget) };
   }
 
   #storeCall(budget: TimeBudget): <T>(work: () => Promise<T>) => Promise<T> {

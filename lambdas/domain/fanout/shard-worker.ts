@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ConnectionDelivery, DeliveryReport } from './connection-delivery.js';
+import { DEFAULT_LEASE_MS, Lease } from './lease.js';
 import type { PostDeadLetter } from './dead-letters.js';
 import { DEFAULT_TIME_RESERVE_MS, retryWithinBudget, type RetryTiming } from '../retry.js';
 import { addShardCounts, emptyShardCounts, type DeliveryJob, type ShardCounts, type ShardKey, type ShardState } from './shard-plan.js';
@@ -31,15 +32,7 @@ export interface ShardWorkerOptions {
   readonly leaseMs?: number;
 }
 
-/** How long a lease lasts past each claim unless configured (`delivery.lease_seconds`). */
-export const DEFAULT_LEASE_MS = 60_000;
-
-/**
- * Every post attempt and dead letter of a run ends this long before its lease does, so
- * that the next owner (who may take the shard the moment the lease ends) never finds
- * one of ours still in flight. Clocks of one region agree to within milliseconds.
- */
-export const LEASE_MARGIN_MS = 250;
+export { DEFAULT_LEASE_MS, LEASE_MARGIN_MS } from './lease.js';
 
 /** What one run of a shard came to. Counts are this run's only. */
 export interface ShardRunOutcome {
@@ -90,8 +83,14 @@ export class ShardWorker {
       return { status: 'missing', counts };
     }
     const nowMs = clock.now().getTime();
-    let leaseUntilMs = this.#leaseUntil(nowMs, budget);
-    const shard = await storeCall(() => progress.acquire(key, owner, leaseUntilMs, nowMs));
+    const lease = new Lease(this.#leaseUntil(nowMs, budget), {
+      clock,
+      log,
+      budget,
+      leaseMs: this.#options.leaseMs ?? DEFAULT_LEASE_MS,
+      renew: (untilMs) => progress.extend(key, owner, untilMs),
+    });
+    const shard = await storeCall(() => progress.acquire(key, owner, lease.untilMs, nowMs));
     if (!shard) {
       const current = await storeCall(() => progress.getShard(key));
       if (!current) return { status: 'missing', counts };
@@ -131,32 +130,33 @@ export class ShardWorker {
         if (!claimed && !(await this.#confirm(key, owner, (s) => s.cursor === from && s.claimedUntil === until, storeCall))) {
           return { status: 'busy', counts };
         }
-        leaseUntilMs = extendedUntilMs;
+        lease.movedTo(extendedUntilMs);
       }
-      const fenceMs = leaseUntilMs - LEASE_MARGIN_MS;
       // Posts are fenced on the lease: none is attempted, or still running, once another
-      // run may have taken the shard over.
-      const report = await this.#options.delivery.deliver([targets.slice(from, until)], planned.data, {
-        context: { messageId: key.messageId, shard: key.index },
-        budget,
-        quota: posts,
-        postUntilMs: () => fenceMs,
-        nowMs: () => clock.now().getTime(),
-      });
-      if (clock.now().getTime() >= fenceMs) {
+      // run may have taken the shard over. A chunk that outlasts half the lease renews it.
+      const report = await lease.during(() =>
+        this.#options.delivery.deliver([targets.slice(from, until)], planned.data, {
+          context: { messageId: key.messageId, shard: key.index },
+          budget,
+          quota: posts,
+          postUntilMs: () => lease.fenceMs(),
+          nowMs: () => clock.now().getTime(),
+        }),
+      );
+      if (!lease.held()) {
         // The lease may have passed to another run, which counts this chunk as in doubt:
         // record nothing, dead-letter nothing, post nothing more.
         log.warn('lease ran out mid-chunk; stopping', { ...context, from, until });
         return { status: 'busy', counts };
       }
-      await this.#deadLetter(key.messageId, report, storeCall);
+      await this.#deadLetter(key.messageId, report, storeCall, lease);
       const chunkCounts = countsOf(report);
       const last = until === shard.total;
       // Completing this chunk claims the next one in the same write, when there is time to
       // post it; otherwise the next round stops before claiming anything.
       const nextUntil = Math.min(until + chunkSize, shard.total);
       const next = !last && fitsInBudget(until, nextUntil) ? { until: nextUntil, leaseUntilMs: this.#leaseUntil(clock.now().getTime(), budget) } : undefined;
-      if (next) leaseUntilMs = next.leaseUntilMs;
+      if (next) lease.movedTo(next.leaseUntilMs);
       const completed = await storeCall(() => progress.complete(key, owner, from, until, chunkCounts, last, next));
       const stored = next?.until ?? until;
       if (!completed && !(await this.#confirm(key, owner, (s) => s.cursor === until && s.claimedUntil === stored, storeCall))) {
@@ -211,8 +211,11 @@ export class ShardWorker {
     messageId: string,
     report: DeliveryReport,
     storeCall: <T>(work: () => Promise<T>) => Promise<T>,
+    lease: Lease,
   ): Promise<void> {
     if (report.failures.length === 0) return;
+    // A run that may have lost its shard sends nothing: the next owner counts the chunk.
+    if (!lease.held()) return;
     const at = this.#options.clock.now().toISOString();
     const letters: PostDeadLetter[] = report.failures.map((failure) => ({ kind: 'post', messageId, at, ...failure }));
     await storeCall(() => this.#options.deadLetters.send(letters));
