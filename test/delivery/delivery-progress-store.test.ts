@@ -113,6 +113,20 @@ describe.each(implementations)('%s', (_name, build) => {
     expect(await store.getShard(key)).toMatchObject({ cursor: 2, claimedUntil: 5, counts: { inDoubt: 2 } });
   });
 
+  it('extends the owner\'s lease, and no one else\'s', async () => {
+    const job = aJob(1);
+    await store.createJob(job, [refs('x', 2)], 3600);
+    const key = { messageId: job.messageId, planId: job.planId, index: 0 };
+    await store.acquire(key, 'slow', 5_000, 1_000);
+
+    expect(await store.extend(key, 'slow', 9_000)).toBe(true);
+    expect(await store.extend(key, 'stranger', 30_000)).toBe(false);
+
+    // Held until 9 000 now, not 5 000.
+    expect(await store.acquire(key, 'next', 20_000, 6_000)).toBeUndefined();
+    expect(await store.getShard(key)).toMatchObject({ owner: 'slow', leaseUntilMs: 9_000 });
+  });
+
   it('lets a released shard be taken at once', async () => {
     const job = aJob(1);
     await store.createJob(job, [refs('e', 2)], 3600);

@@ -64,14 +64,16 @@ export class Lease {
     this.#untilMs = untilMs;
   }
 
-  /** Runs `work`, renewing the lease whenever half of it has gone by. */
+  /** Runs `work`, renewing the lease whenever half of the time to its fence has gone by. */
   async during<T>(work: () => Promise<T>): Promise<T> {
     const { leaseMs, clock, budget, renew, log } = this.#options;
     let renewing: Promise<void> | undefined;
     const tick = () => {
       if (renewing || this.#lost) return;
       const nowMs = clock.now().getTime();
-      if (this.#untilMs - nowMs > leaseMs / 2 || nowMs >= this.fenceMs()) return;
+      // Renewed once half the time to its fence has gone by: in time, even when the fence
+      // (the lease less its margin) comes well before the lease's end.
+      if (this.fenceMs() - nowMs > (leaseMs - LEASE_MARGIN_MS) / 2 || nowMs >= this.fenceMs()) return;
       const untilMs = Lease.endFrom(nowMs, leaseMs, budget);
       if (untilMs <= this.#untilMs) return;
       renewing = renew(untilMs)
