@@ -80,6 +80,13 @@ export interface B5Output extends B5Timings {
   /** Store requests per record in the measured batches (primary mode). */
   readonly storeRequestsPerRecord: number;
   /**
+   * CPU time (user + system) of the fan-out's process per measured batch, primary mode.
+   * Near `batchMs`, the batch was bound by CPU (signing, HTTP, the fan-out's own work),
+   * not by waiting: more records at once would not make it faster on this machine.
+   */
+  readonly batchCpuMs: readonly number[];
+  readonly batchCpuMsMedian: number;
+  /**
    * The same batch through the local runtime on DynamoDB Local; bounded by the emulator's
    * serial execution, not judged against issue 10's limit. Null when not measured.
    */
@@ -134,15 +141,20 @@ async function modelledFanout(input: B5Input, endpoint: string, users: readonly 
   return { fanout, destroy: () => sender.destroy() };
 }
 
-/** From the MSK event's records to the fan-out's answer, which comes after every post was answered. */
-async function timeFanout(fanout: FanoutService, users: readonly string[], what: string): Promise<number> {
+/**
+ * From the MSK event's records to the fan-out's answer, which comes after every post was
+ * answered; and the CPU this process spent meanwhile.
+ */
+async function timeFanout(fanout: FanoutService, users: readonly string[], what: string): Promise<{ ms: number; cpuMs: number }> {
   const values = users.map((targetUserId) => notificationValue({ targetUserId }));
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const { summary, failedRecords } = await fanout.fanOut(sourceRecords(TOPIC, values));
   const elapsed = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
   if (failedRecords.length > 0) throw new Error(`${what}: the fan-out failed: ${failedRecords[0]!.error}`);
   if (summary.delivered !== users.length) throw new Error(`${what}: ${summary.delivered} of ${users.length} posts delivered (${JSON.stringify(summary)})`);
-  return tenths(elapsed);
+  return { ms: tenths(elapsed), cpuMs: tenths((cpu.user + cpu.system) / 1000) };
 }
 
 async function measureModelled(input: B5Input, users: readonly string[]) {
@@ -158,16 +170,24 @@ async function measureModelled(input: B5Input, users: readonly string[]) {
       if (input.warmupRecords > 0) await timeFanout(fanout, users, 'warm-up batch');
       const single: number[] = [];
       const batch: number[] = [];
+      const batchCpuMs: number[] = [];
       let batchRequests = 0;
       for (let round = 0; round < input.rounds; round += 1) {
         reportProgress(`modelled store: round ${round + 1} of ${input.rounds}`);
         // Side by side: one record, then the batch, in every round.
-        single.push(await timeFanout(fanout, [users[round % users.length]!], 'one record'));
+        single.push((await timeFanout(fanout, [users[round % users.length]!], 'one record')).ms);
         const before = counter.requests;
-        batch.push(await timeFanout(fanout, users, `batch of ${users.length}`));
+        const { ms, cpuMs } = await timeFanout(fanout, users, `batch of ${users.length}`);
+        batch.push(ms);
+        batchCpuMs.push(cpuMs);
         batchRequests += counter.requests - before;
       }
-      return { ...timings(single, batch), storeRequestsPerRecord: batchRequests / (input.rounds * users.length) };
+      return {
+        ...timings(single, batch),
+        storeRequestsPerRecord: batchRequests / (input.rounds * users.length),
+        batchCpuMs,
+        batchCpuMsMedian: median(batchCpuMs),
+      };
     } finally {
       destroy();
     }

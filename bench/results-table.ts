@@ -1,4 +1,5 @@
 import type { B2Scenario } from './b2-store-cost.js';
+import { DEFAULT_RECORD_CONCURRENCY } from '../lambdas/domain/fanout/fanout-service.js';
 import type { B5Timings } from './b5-batch-parallelism.js';
 import { ISSUE_10_LIMITS, SMALL_CHANNEL, type BenchResults } from './results.js';
 
@@ -106,13 +107,15 @@ export function renderResults(results: BenchResults): string {
     const local = b5.dynamoDbLocal;
     sections.push(
       `B5 batch parallelism (${b5.batchSize} user-targeted records to ${b5.batchSize} users in one event against one record; ` +
-        `Management API stand-in answering after ${b5.postLatencyMs} ms; medians of rounds side by side; fan-out taking ${b5.recordConcurrency} records at once)\n` +
+        `Management API stand-in answering after ${b5.postLatencyMs} ms; medians of rounds side by side; ` +
+        `fan-out taking ${b5.recordConcurrency} record${b5.recordConcurrency === 1 ? '' : 's'} at once` +
+        `${b5.recordConcurrency === DEFAULT_RECORD_CONCURRENCY ? '' : ' in the modelled figure, its default on DynamoDB Local'})\n` +
         table(
           ['store', 'one record ms', `${b5.batchSize} records ms`, 'batch ratio', 'each round, one/batch ms'],
           [row(`modelled, ${b5.storeLatencyMs} ms a request`, b5), ...(local ? [row('DynamoDB Local', local)] : [])],
         ) +
         `\nbatch ratio ${fixed(b5.batchRatio, 2)} (limit <= ${ISSUE_10_LIMITS.batchRatio}), store modelled at ${b5.storeLatencyMs} ms a request ` +
-        `(${fixed(b5.storeRequestsPerRecord, 1)} requests a record)` +
+        `(${fixed(b5.storeRequestsPerRecord, 1)} requests a record); the fan-out's CPU per batch ${fixed(b5.batchCpuMsMedian, 0)} ms (median)` +
         `\non DynamoDB Local: ${local ? fixed(local.batchRatio, 2) : 'not measured'}, bounded by the emulator, which runs requests one at a time (not judged)`,
     );
   }

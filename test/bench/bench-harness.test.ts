@@ -82,6 +82,8 @@ const batch = (batchRatio: number, batchRatioDynamoDbLocal: number): B5Output =>
   fanoutConcurrency: 50,
   recordConcurrency: 32,
   storeRequestsPerRecord: 3,
+  batchCpuMs: [200],
+  batchCpuMsMedian: 200,
   ...timings(batchRatio),
   dynamoDbLocal: timings(batchRatioDynamoDbLocal),
   batchRatioDynamoDbLocal,
