@@ -39,6 +39,7 @@ function optionsOf({ services, fanoutSender }: PartContext): FanoutServiceOption
         postsPerSecond: config.delivery.api_quota_per_second * config.delivery.quota_share,
         retry: { attempts: config.delivery.post_attempts, baseDelayMs: 50, maxDelayMs: 2000 },
         leaseMs: config.delivery.lease_seconds * 1000,
+        chunkSize: config.delivery.chunk_size,
       };
     });
     fanoutOptions.set(services, options);

@@ -284,7 +284,8 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
     SERVICE_CONFIG: JSON.stringify({
       websocket: { write_timeout: writeTimeoutSeconds },
       kafka: { topics: [TOPIC], fanout_concurrency: concurrency, topic_channels: { [TOPIC]: channel } },
-      delivery: { shard_size: options.shardSize ?? 1000, post_attempts: 10, lease_seconds: options.leaseSeconds ?? 1 },
+      // Several chunks a shard, so that progress, takeovers and in-doubt ranges are exercised.
+      delivery: { shard_size: options.shardSize ?? 1000, chunk_size: Math.min(250, options.shardSize ?? 1000), post_attempts: 10, lease_seconds: options.leaseSeconds ?? 1 },
     }),
     DYNAMODB_ENDPOINT: proxy.endpoint,
     // The fan-out's own posts (small audiences) go to stage `fanout`; workers to their own.

@@ -138,6 +138,7 @@ export class WorkerInvocations {
         const call = (value as (...args: unknown[]) => Promise<unknown>).bind(object);
         switch (property) {
           case 'acquire':
+          case 'acquireAndClaim':
             return observe('acquire', call, (args) => args[2] as number);
           case 'claim':
             return observe('claim', call, (args) => args[4] as number);

@@ -101,6 +101,12 @@ export const deliverySchema = z.strictObject({
    * fenced on it: no attempt is started that could end after the lease.
    */
   lease_seconds: z._default(integer(1, 900), 60),
+  /**
+   * Connections posted per progress write, and the largest audience the lean path takes
+   * (no plan). A crash leaves at most this many in doubt (recoverable); smaller chunks
+   * cost more requests per delivery (docs/delivery.md, "What progress costs").
+   */
+  chunk_size: z._default(integer(10, 2000), 1000),
 });
 
 export const notificationServiceSchema = z.strictObject({

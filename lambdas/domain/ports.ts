@@ -262,6 +262,14 @@ export interface DeliveryProgressStore {
   acquire(key: ShardKey, owner: string, leaseUntilMs: number, nowMs: number): Promise<ShardState | undefined>;
 
   /**
+   * acquire and claim in one write, for a run that expects the shard as planned or left
+   * clean (`cursor = claimedUntil = from`): takes the lease and claims `[from, until)`.
+   * @returns the shard as it now stands (with its targets when `withTargets`), or
+   *   undefined when the shard is not in that state or not free: acquire tells which.
+   */
+  acquireAndClaim(key: ShardKey, owner: string, leaseUntilMs: number, nowMs: number, from: number, until: number, withTargets: boolean): Promise<ShardState | undefined>;
+
+  /**
    * Marks `[from, until)` as being posted and extends `owner`'s lease to `leaseUntilMs`.
    * False when the shard moved on or changed owner.
    */

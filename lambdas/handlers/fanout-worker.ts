@@ -16,6 +16,19 @@ const shardRequest = z.strictObject({
   messageId: z.string().check(z.minLength(1), z.maxLength(256)),
   planId: z.uuid(),
   index: z.int().check(z.minimum(0)),
+  // What the fan-out planned, when it fitted the payload: the worker then reads neither.
+  job: z.optional(
+    z.strictObject({
+      messageId: z.string().check(z.minLength(1), z.maxLength(256)),
+      planId: z.uuid(),
+      data: z.string().check(z.minLength(2)),
+      shardCount: z.int().check(z.minimum(1)),
+      targetCount: z.int().check(z.minimum(1)),
+      plannedAt: z.string(),
+      postsPerSecond: z.number().check(z.minimum(0)),
+    }),
+  ),
+  targets: z.optional(z.array(z.tuple([z.string().check(z.minLength(1)), z.string().check(z.minLength(1))])).check(z.minLength(1))),
 });
 
 /** The event is not a shard request: nothing the worker could ever deliver. */
@@ -28,7 +41,11 @@ export function parseShardRequest(event: unknown): ShardRequest {
     const issues = result.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
     throw new InvalidShardRequestError(`not a shard request: ${issues.join('; ')}`);
   }
-  return result.data;
+  const request = result.data;
+  if (request.job && (request.job.messageId !== request.messageId || request.job.planId !== request.planId || request.index >= request.job.shardCount)) {
+    throw new InvalidShardRequestError('not a shard request: its job is another shard\'s');
+  }
+  return request;
 }
 
 /**

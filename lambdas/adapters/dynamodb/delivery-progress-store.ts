@@ -157,6 +157,31 @@ export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
     return { ...state, targets: targetsOf(output.Item) };
   }
 
+  async acquireAndClaim(key: ShardKey, owner: string, leaseUntilMs: number, nowMs: number, from: number, until: number, withTargets: boolean): Promise<ShardState | undefined> {
+    const update = this.conditionalUpdate(key, {
+      UpdateExpression: 'SET #owner = :owner, leaseUntilMs = :lease, claimedUntil = :until',
+      ConditionExpression:
+        'attribute_exists(pk) AND done = :false AND (leaseUntilMs <= :now OR #owner = :owner) AND #cursor = :from AND claimedUntil = :from',
+      ExpressionAttributeNames: { '#owner': 'owner', '#cursor': 'cursor' },
+      ExpressionAttributeValues: { ':owner': owner, ':lease': leaseUntilMs, ':now': nowMs, ':false': false, ':from': from, ':until': until },
+      ReturnValues: 'ALL_NEW',
+    });
+    // The targets never change once planned: read them beside the write, in the same round trip.
+    const targets = withTargets ? this.readTargets(key) : undefined;
+    targets?.catch(() => undefined);
+    const attributes = await update;
+    if (!attributes) return undefined;
+    const state = toShardState(attributes);
+    return targets ? { ...state, targets: await targets } : state;
+  }
+
+  private async readTargets(key: ShardKey): Promise<ConnectionRef[]> {
+    const output = await translatingErrors('GetItem', () =>
+      this.client.send(new GetCommand({ TableName: this.tables.Deliveries, Key: { pk: targetsKey(key) }, ConsistentRead: true })),
+    );
+    return targetsOf(output.Item);
+  }
+
   async claim(key: ShardKey, owner: string, from: number, until: number, leaseUntilMs: number): Promise<boolean> {
     return (
       (await this.conditionalUpdate(key, {

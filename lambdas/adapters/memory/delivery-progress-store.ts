@@ -72,6 +72,16 @@ export class MemoryDeliveryProgressStore implements DeliveryProgressStore {
     return snapshot(shard, true);
   }
 
+  async acquireAndClaim(key: ShardKey, owner: string, leaseUntilMs: number, nowMs: number, from: number, until: number, withTargets: boolean): Promise<ShardState | undefined> {
+    const shard = this.#shards.get(keyOf(key));
+    if (!shard || shard.done || !(shard.leaseUntilMs <= nowMs || shard.owner === owner)) return undefined;
+    if (shard.cursor !== from || shard.claimedUntil !== from) return undefined;
+    shard.owner = owner;
+    shard.leaseUntilMs = leaseUntilMs;
+    shard.claimedUntil = until;
+    return snapshot(shard, withTargets);
+  }
+
   async claim(key: ShardKey, owner: string, from: number, until: number, leaseUntilMs: number): Promise<boolean> {
     const shard = this.#shards.get(keyOf(key));
     if (!shard || shard.owner !== owner || shard.cursor !== from || shard.claimedUntil !== from) return false;

@@ -7,7 +7,7 @@ import type { Clock, DeliveryProgressStore, Log, ShardDispatcher, TimeBudget } f
 import { retryWithinBudget, type RetryTiming } from '../retry.js';
 import type { NotificationCounts } from './delivery-ledger.js';
 import { TokenBucket, UNLIMITED_POSTS } from './post-quota.js';
-import { sumShardCounts, splitIntoShards, type DeliveryJob, type ShardState } from './shard-plan.js';
+import { sumShardCounts, splitIntoShards, type DeliveryJob, type ShardRequest, type ShardState } from './shard-plan.js';
 import type { ShardWorker } from './shard-worker.js';
 
 export interface PlannedDeliveryOptions {
@@ -54,7 +54,8 @@ export class PlannedDelivery {
       postsPerSecond,
     };
     const created = await this.#storeCall(budget)(() => progress.createJob(plan, shards, historyTtlSeconds));
-    const job = created ? plan : await this.find(frame.messageId, budget);
+    if (created) return this.resume(plan, budget, context, shards);
+    const job = await this.find(frame.messageId, budget);
     if (!job) throw new TransientError(`the delivery plan of ${frame.messageId} vanished while it was being made`);
     return this.resume(job, budget, context);
   }
@@ -64,17 +65,22 @@ export class PlannedDelivery {
     return this.#storeCall(budget)(() => this.#options.progress.getJob(messageId));
   }
 
-  /** Delivers a stored plan from where its shards stand. */
-  async resume(job: DeliveryJob, budget: TimeBudget, context: Record<string, unknown>): Promise<NotificationCounts> {
-    const states = job.shardCount === 1 || !this.#options.dispatcher ? await this.#deliverHere(job, budget, context) : await this.#deliverByWorkers(job, budget, context);
+  /**
+   * Delivers a stored plan from where its shards stand.
+   * @param shards - the audience as this run planned it, when it did: each first dispatch
+   *   carries its shard's targets and the job, so that a first run reads neither.
+   */
+  async resume(job: DeliveryJob, budget: TimeBudget, context: Record<string, unknown>, shards?: readonly (readonly ConnectionRef[])[]): Promise<NotificationCounts> {
+    const states =
+      job.shardCount === 1 || !this.#options.dispatcher ? await this.#deliverHere(job, budget, context, shards) : await this.#deliverByWorkers(job, budget, context, shards);
     return { targets: job.targetCount, shards: job.shardCount, ...sumShardCounts(states) };
   }
 
   /** Without a dispatcher (and for one shard): this invocation posts each shard in turn. */
-  async #deliverHere(job: DeliveryJob, budget: TimeBudget, context: Record<string, unknown>): Promise<ShardState[]> {
+  async #deliverHere(job: DeliveryJob, budget: TimeBudget, context: Record<string, unknown>, shards?: readonly (readonly ConnectionRef[])[]): Promise<ShardState[]> {
     const quota = job.postsPerSecond > 0 ? new TokenBucket({ ratePerSecond: job.postsPerSecond }) : UNLIMITED_POSTS;
     for (let index = 0; index < job.shardCount; index += 1) {
-      const outcome = await this.#options.worker.run({ messageId: job.messageId, planId: job.planId, index }, budget, quota, job);
+      const outcome = await this.#options.worker.run(shardRequest(job, index, shards), budget, quota);
       // Time ran out and a worker goes on, or another invocation holds the shard: watch it.
       if ((outcome.status === 'handed-over' || outcome.status === 'busy') && this.#options.dispatcher) {
         return this.#deliverByWorkers(job, budget, context);
@@ -92,11 +98,27 @@ export class PlannedDelivery {
    * good) is dispatched again; the new run resumes it.
    * @throws DeliveryInProgressError when the budget runs low first.
    */
-  async #deliverByWorkers(job: DeliveryJob, budget: TimeBudget, context: Record<string, unknown>): Promise<ShardState[]> {
+  async #deliverByWorkers(job: DeliveryJob, budget: TimeBudget, context: Record<string, unknown>, shards?: readonly (readonly ConnectionRef[])[]): Promise<ShardState[]> {
     const { dispatcher, clock, log, progress, timing, reserveMs } = this.#options;
     const redispatchAfterMs = this.#options.redispatchAfterMs ?? 10_000;
     const storeCall = this.#storeCall(budget);
     const dispatched = new Map<number, { atMs: number; cursor: number }>();
+    // Every shard of a plan made here goes out at once, with its targets; nothing to read first.
+    if (shards) {
+      const nowMs = clock.now().getTime();
+      for (let index = 0; index < job.shardCount; index += 1) {
+        await storeCall(() => dispatcher!.dispatch(shardRequest(job, index, shards)));
+        dispatched.set(index, { atMs: nowMs, cursor: 0 });
+      }
+    }
+    // Polls cost a request each: the first comes when the posts should be done at the
+    // job's rate, the next ones at a tenth of that (100 ms to 1 s apart).
+    const expectedMs = job.postsPerSecond > 0 ? (job.targetCount * 1000) / job.postsPerSecond : 0;
+    const interval = Math.min(1000, Math.max(100, expectedMs / 10));
+    if (shards && expectedMs > 0) {
+      const wait = Math.min(expectedMs, budget.remainingMs() - reserveMs - interval);
+      if (wait > 0) await timing.sleep(wait);
+    }
     for (let poll = 1; ; poll += 1) {
       const states = await storeCall(() => progress.listShards(job));
       const pending = states.filter((state) => !state.done);
@@ -113,7 +135,7 @@ export class PlannedDelivery {
         if (last) log.info('shard dispatched again', { ...context, shard: state.index, cursor: state.cursor });
         dispatched.set(state.index, { atMs: nowMs, cursor: state.claimedUntil });
       }
-      const pause = Math.min(1000, 25 * 2 ** Math.min(poll, 6));
+      const pause = expectedMs > 0 ? interval : Math.min(1000, 25 * 2 ** Math.min(poll, 6));
       if (budget.remainingMs() - pause < reserveMs) {
         throw new DeliveryInProgressError(`${pending.length} of ${job.shardCount} shards of ${job.messageId} are still being delivered; the redelivery resumes them`);
       }
@@ -124,4 +146,12 @@ export class PlannedDelivery {
   #storeCall(budget: TimeBudget): <T>(work: () => Promise<T>) => Promise<T> {
     return (work) => retryWithinBudget(work, this.#options.timing, budget, this.#options.reserveMs);
   }
+}
+
+/** The request for one shard; with the job and its targets when this run planned them. */
+function shardRequest(job: DeliveryJob, index: number, shards: readonly (readonly ConnectionRef[])[] | undefined): ShardRequest {
+  const key = { messageId: job.messageId, planId: job.planId, index };
+  const targets = shards?.[index];
+  if (!targets) return key;
+  return { ...key, job, targets: targets.map((ref) => [ref.connectionId, ref.userId] as const) };
 }

@@ -17,8 +17,17 @@ export interface ShardKey {
   readonly index: number;
 }
 
-/** What a worker invocation is asked to do: deliver one shard. */
-export type ShardRequest = ShardKey;
+/**
+ * What a worker invocation is asked to do: deliver one shard. The dispatch carries the
+ * job and the shard's targets when they fit Lambda's asynchronous payload, so that a
+ * first run reads neither; a run without them (a re-dispatch by a later invocation, a
+ * payload too large) reads them from the progress store.
+ */
+export interface ShardRequest extends ShardKey {
+  readonly job?: DeliveryJob;
+  /** `[connectionId, userId]` pairs, as planned. */
+  readonly targets?: readonly (readonly [string, string])[];
+}
 
 /** One record's delivery, planned. */
 export interface DeliveryJob {

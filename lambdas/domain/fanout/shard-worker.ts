@@ -3,7 +3,7 @@ import type { ConnectionDelivery, DeliveryReport } from './connection-delivery.j
 import { DEFAULT_LEASE_MS, Lease } from './lease.js';
 import type { PostDeadLetter } from './dead-letters.js';
 import { DEFAULT_TIME_RESERVE_MS, retryWithinBudget, type RetryTiming } from '../retry.js';
-import { addShardCounts, emptyShardCounts, type DeliveryJob, type ShardCounts, type ShardKey, type ShardState } from './shard-plan.js';
+import { addShardCounts, emptyShardCounts, type ShardCounts, type ShardKey, type ShardRequest, type ShardState } from './shard-plan.js';
 import { TokenBucket, UNLIMITED_POSTS, type PostQuota } from './post-quota.js';
 import type { Clock, DeadLetterSink, DeliveryProgressStore, Log, ShardDispatcher, TimeBudget } from '../ports.js';
 
@@ -70,7 +70,9 @@ export class ShardWorker {
    * @throws what the progress store or the dead-letter queue still throws after retries;
    *   the shard's state stays consistent, and the next run resumes it.
    */
-  async run(key: ShardKey, budget: TimeBudget, quota?: PostQuota, job?: DeliveryJob): Promise<ShardRunOutcome> {
+  async run(request: ShardRequest, budget: TimeBudget, quota?: PostQuota): Promise<ShardRunOutcome> {
+    const key: ShardKey = { messageId: request.messageId, planId: request.planId, index: request.index };
+    const job = request.job;
     const { progress, clock, log } = this.#options;
     const counts = emptyShardCounts();
     const owner = randomUUID();
@@ -90,7 +92,13 @@ export class ShardWorker {
       leaseMs: this.#options.leaseMs ?? DEFAULT_LEASE_MS,
       renew: (untilMs) => progress.extend(key, owner, untilMs),
     });
-    const shard = await storeCall(() => progress.acquire(key, owner, lease.untilMs, nowMs));
+    // A first run told its targets takes the lease and claims its first chunk in one
+    // write; anything else (a resumed shard, targets to read) goes the long way.
+    const given = request.targets?.map(([connectionId, userId]) => ({ connectionId, userId }));
+    const firstUntil = given ? Math.min(this.#options.chunkSize, given.length) : 0;
+    const claimedAtOnce =
+      given && firstUntil > 0 ? await storeCall(() => progress.acquireAndClaim(key, owner, lease.untilMs, nowMs, 0, firstUntil, false)) : undefined;
+    const shard = claimedAtOnce ? { ...claimedAtOnce, targets: given } : await storeCall(() => progress.acquire(key, owner, lease.untilMs, nowMs));
     if (!shard) {
       const current = await storeCall(() => progress.getShard(key));
       if (!current) return { status: 'missing', counts };
@@ -100,7 +108,7 @@ export class ShardWorker {
     const targets = shard.targets ?? [];
     let cursor = shard.cursor;
 
-    if (shard.claimedUntil > cursor) {
+    if (shard.claimedUntil > cursor && !claimedAtOnce) {
       // An earlier run claimed these and stopped before recording them (it crashed or
       // ran out of time mid-chunk). Any of them may have reached its socket: posting
       // them again could deliver twice, so they are left to `recover` from the history.
@@ -116,8 +124,8 @@ export class ShardWorker {
     const chunkSize = this.#options.chunkSize;
     // A chunk must finish inside the lease: at the quota's pace, and with time to record it.
     const fitsInBudget = (from: number, until: number) => budget.remainingMs() >= this.#reserveMs + (rate > 0 ? ((until - from) * 1000) / rate : 0);
-    // What this run has claimed: `[cursor, claimedUntil)`; nothing yet.
-    let claimedUntil = cursor;
+    // What this run has claimed: `[cursor, claimedUntil)`.
+    let claimedUntil = claimedAtOnce ? firstUntil : cursor;
     let finished = false;
     while (cursor < shard.total) {
       const from = cursor;
