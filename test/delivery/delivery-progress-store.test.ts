@@ -127,6 +127,21 @@ describe.each(implementations)('%s', (_name, build) => {
     expect(await store.getShard(key)).toMatchObject({ owner: 'slow', leaseUntilMs: 9_000 });
   });
 
+  it('takes the lease and claims the first chunk in one write, only on a shard as planned and free', async () => {
+    const job = aJob(1);
+    await store.createJob(job, [refs('y', 5)], 3600);
+    const key = { messageId: job.messageId, planId: job.planId, index: 0 };
+
+    const first = await store.acquireAndClaim(key, 'one', 5_000, 1_000, 0, 3, true);
+    expect(first).toMatchObject({ owner: 'one', cursor: 0, claimedUntil: 3, leaseUntilMs: 5_000 });
+    expect(first?.targets).toHaveLength(5);
+    // Held: another run gets nothing, and neither does one that expects a clean shard later.
+    expect(await store.acquireAndClaim(key, 'two', 20_000, 2_000, 0, 3, false)).toBeUndefined();
+    expect(await store.acquireAndClaim(key, 'two', 20_000, 6_000, 0, 3, false)).toBeUndefined();
+    // The long way finds the claim left behind, for the in-doubt rule.
+    expect(await store.acquire(key, 'two', 20_000, 6_000)).toMatchObject({ owner: 'two', cursor: 0, claimedUntil: 3 });
+  });
+
   it('lets a released shard be taken at once', async () => {
     const job = aJob(1);
     await store.createJob(job, [refs('e', 2)], 3600);
