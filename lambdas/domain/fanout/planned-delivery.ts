@@ -112,9 +112,9 @@ export class PlannedDelivery {
       }
     }
     // Polls cost a request each: the first comes when the posts should be done at the
-    // job's rate, the next ones at a tenth of that (100 ms to 1 s apart).
+    // job's rate, the next ones a quarter of that apart (250 ms to 2 s).
     const expectedMs = job.postsPerSecond > 0 ? (job.targetCount * 1000) / job.postsPerSecond : 0;
-    const interval = Math.min(1000, Math.max(100, expectedMs / 10));
+    const interval = Math.min(2000, Math.max(250, expectedMs / 4));
     if (shards && expectedMs > 0) {
       const wait = Math.min(expectedMs, budget.remainingMs() - reserveMs - interval);
       if (wait > 0) await timing.sleep(wait);
