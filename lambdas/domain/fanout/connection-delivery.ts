@@ -9,29 +9,15 @@ import {
 } from '../retry.js';
 import type { ConnectionRef } from '../model.js';
 import { UNLIMITED_POSTS, type PostQuota } from './post-quota.js';
+import type { ShardCounts } from './shard-plan.js';
 import type { ConnectionStore, Log, MessageSender, TimeBudget } from '../ports.js';
 
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../retry.js';
 
-/** What became of the posts to one audience. */
-export interface DeliveryCounts {
+/** What became of the posts to one audience: the outcome counts of a shard, and how many it was for. */
+export interface DeliveryCounts extends ShardCounts {
   /** Connections the frame was meant for (each once). */
   targets: number;
-  delivered: number;
-  /** Connections that were gone (410) and have been removed. */
-  gone: number;
-  /** Posts that failed for good: after every retry the time allowed, or for a reason retries cannot fix. */
-  failed: number;
-  /**
-   * Posts whose outcome is unknown (the request may have reached API Gateway: a timeout
-   * or a reset after it was written), and posts not attempted because the lease or the
-   * invocation's time ran out. Never posted again; the notification stays recoverable.
-   */
-  inDoubt: number;
-  /** Attempts that were retries. */
-  retried: number;
-  /** Attempts answered with throttling (429). */
-  throttled: number;
 }
 
 /** One post that failed for good, and why: what a dead letter is made of. */

@@ -67,8 +67,9 @@ export interface ShardCounts {
   /** Failed after every retry the time allowed; each one is dead-lettered. */
   failed: number;
   /**
-   * Skipped because a worker crashed while posting them: each may or may not have
-   * reached its socket, so none is posted again. They stay recoverable from history.
+   * In doubt: a post whose outcome is unknown (a timeout or reset after the request was
+   * written), or a target left unposted by a run that stopped mid-chunk (crashed, or lost
+   * its lease). None is posted again; they stay recoverable from history.
    */
   inDoubt: number;
   /** Post attempts that were retries. */
