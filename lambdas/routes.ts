@@ -36,6 +36,7 @@ export const ROUTES: readonly RouteDefinition[] = [
   { routeKey: 'presence', id: 'Presence', entry: 'lambdas/handlers/presence.ts', returnsReply: true, description: 'Tells which users are online' },
   { routeKey: 'recover', id: 'Recover', entry: 'lambdas/handlers/recover.ts', returnsReply: true, description: 'Replays notifications missed since a point' },
   { routeKey: 'stats', id: 'Stats', entry: 'lambdas/handlers/stats.ts', returnsReply: true, description: 'Connection statistics (admin)' },
+  { routeKey: 'refresh', id: 'Refresh', entry: 'lambdas/handlers/refresh.ts', returnsReply: true, description: 'Moves the connection\'s token expiry later with a newer token' },
 ];
 
 /** The `$connect` REQUEST authorizer; identity source `route.request.querystring.token`. */
@@ -73,4 +74,11 @@ export const CLEANUP: FunctionDefinition = {
   description: 'Closes and removes connections silent for longer than idle_timeout',
 };
 
-export const FUNCTIONS: readonly FunctionDefinition[] = [...ROUTES, AUTHORIZER, WELCOME, FANOUT, FANOUT_WORKER, CLEANUP];
+/** Behind the server API (an HTTP API with AWS_IAM auth); its routes: SERVER_API_ROUTES. */
+export const SERVER_API: FunctionDefinition = {
+  id: 'ServerApi',
+  entry: 'lambdas/handlers/server-api.ts',
+  description: 'Server API: publish, disconnect a user, presence and stats (IAM auth)',
+};
+
+export const FUNCTIONS: readonly FunctionDefinition[] = [...ROUTES, AUTHORIZER, WELCOME, FANOUT, FANOUT_WORKER, CLEANUP, SERVER_API];

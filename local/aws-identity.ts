@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 /** The account and region every ARN and event of the local runtime names. */
 export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_REGION = 'us-east-1';
@@ -15,4 +17,27 @@ export function useLocalAwsIdentity(env: NodeJS.ProcessEnv = process.env): void 
   // Lambda runs Node.js 24; locally Node.js 20 is supported, so the SDK's notice that its
   // future releases need Node.js 22 is noise here.
   env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+}
+
+/** Credentials the local server API verifies SigV4 signatures against. */
+export interface LocalServerApiCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  /** Where they came from, for the start-up banner. */
+  readonly source: 'AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY' | 'generated';
+}
+
+/**
+ * The caller's own AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY when both are set (so a
+ * producer signs with the credentials it already has), or a fresh pair for this run.
+ * Read before {@link useLocalAwsIdentity} fills in its placeholders.
+ */
+export function serverApiCredentials(env: NodeJS.ProcessEnv = process.env): LocalServerApiCredentials {
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
+  if (accessKeyId && secretAccessKey) return { accessKeyId, secretAccessKey, source: 'AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY' };
+  return {
+    accessKeyId: `AKIALOCAL${randomBytes(6).toString('hex').toUpperCase()}`,
+    secretAccessKey: randomBytes(30).toString('base64'),
+    source: 'generated',
+  };
 }

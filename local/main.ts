@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError } from '../lambdas/config/errors.js';
 import { apiGatewayNotes } from '../lambdas/config/load.js';
 import type { Config } from '../lambdas/config/schema.js';
-import { LOCAL_REGION, useLocalAwsIdentity } from './aws-identity.js';
+import { LOCAL_REGION, serverApiCredentials, useLocalAwsIdentity } from './aws-identity.js';
 import { createTables, startDynamoDbLocal } from './dynamodb-local.js';
 import { loadProjectConfig, resolveJwtSecret } from './jwt-secret.js';
 import { PROJECT_ROOT } from './project-root.js';
@@ -23,6 +23,8 @@ function readPort(text: string | undefined): number {
 }
 
 async function start(): Promise<void> {
+  // Read before useLocalAwsIdentity fills in its placeholders: the caller's own keys, if set.
+  const serverApi = serverApiCredentials();
   useLocalAwsIdentity();
   let config: Config;
   try {
@@ -54,7 +56,7 @@ async function start(): Promise<void> {
     const client = new DynamoDBClient({ endpoint: dynamoDb.endpoint, region: LOCAL_REGION });
     const tables = await createTables(client, 'local-');
     client.destroy();
-    runtime = await startLocalRuntime({ port, config, dynamodbEndpoint: dynamoDb.endpoint, tables, jwtSecret: secret });
+    runtime = await startLocalRuntime({ port, config, dynamodbEndpoint: dynamoDb.endpoint, tables, jwtSecret: secret, serverApiCredentials: serverApi });
   } catch (error) {
     await dynamoDb.stop();
     const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port ${port} is in use; set PORT to another one` : (error as Error).message;
@@ -67,12 +69,19 @@ async function start(): Promise<void> {
   say(`Management API  ${runtime.httpUrl}/@connections/{connectionId}`);
   say(`Producer        POST ${runtime.httpUrl}/_local/topics/{topic}   (topics: ${config.notification_service.kafka.topics.join(', ')})`);
   say(`Dead letters    GET ${runtime.httpUrl}/_local/dead-letters`);
+  say(`Server API      ${runtime.serverApiUrl}/{publish | users/{userId}/disconnect | users/{userId}/presence | stats}   (SigV4: execute-api, ${LOCAL_REGION})`);
+  say(`  access key    ${serverApi.accessKeyId}   (${serverApi.source})`);
+  if (serverApi.source === 'generated') say(`  secret key    ${serverApi.secretAccessKey}`);
   say(`DynamoDB        ${dynamoDb.endpoint}${external ? ' (DYNAMODB_ENDPOINT)' : ' (DynamoDB Local, in memory)'}`);
   say(`JWT secret      ${secret}   (from ${source})`);
   say();
   say('try it:');
   say(`  npx wscat -c "${runtime.wsUrl}/?token=$(npm run -s token -- --user alice)"`);
   say(`  npm run send -- --title Hello --message "It works" --user alice${port === 8080 ? '' : ` --url ${runtime.httpUrl}`}`);
+  say(
+    `  curl --aws-sigv4 "aws:amz:${LOCAL_REGION}:execute-api" --user "${serverApi.accessKeyId}:${serverApi.source === 'generated' ? serverApi.secretAccessKey : '$AWS_SECRET_ACCESS_KEY'}" ` +
+      `-H 'content-type: application/json' -d '{"type":"notification","targetUserId":"alice","payload":{"notificationId":"n1","title":"Hi","message":"From the server API","priority":"low","createdAt":"${new Date().toISOString()}"}}' ${runtime.serverApiUrl}/publish`,
+  );
   say();
 
   let stopping = false;

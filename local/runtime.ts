@@ -11,7 +11,9 @@ import {
   type Notice,
   type WebSocketLimits,
 } from './apigateway/websocket-endpoint.js';
-import { useLocalAwsIdentity } from './aws-identity.js';
+import { LOCAL_REGION, serverApiCredentials, useLocalAwsIdentity, type LocalServerApiCredentials } from './aws-identity.js';
+import { handleServerApiRequest, SERVER_API_PATH, SERVER_API_PREFIX } from './apigateway/server-api-endpoint.js';
+import { SigV4Verifier } from './apigateway/sigv4-verifier.js';
 import { PROJECT_ROOT } from './project-root.js';
 import { RequestTooLargeError, sendJson } from './http-messages.js';
 import { MskEventBuilder } from './kafka/msk-event.js';
@@ -50,6 +52,11 @@ export interface LocalRuntimeOptions {
   readonly logInvocation?: (entry: InvocationLogEntry) => void;
   /** Where other runtime messages go (refused handshakes, failed async invocations). @default a JSON line on stderr */
   readonly notice?: Notice;
+  /**
+   * The credentials the server API (`/api/...`) verifies SigV4 signatures against.
+   * @default - AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY when set, else a generated pair
+   */
+  readonly serverApiCredentials?: Omit<LocalServerApiCredentials, 'source'>;
 }
 
 export interface LocalRuntime {
@@ -58,6 +65,10 @@ export interface LocalRuntime {
   /** `ws://host:port`: the WebSocket endpoint; append `?token=...`. */
   readonly wsUrl: string;
   readonly port: number;
+  /** `http://host:port/api`: the server API (SigV4, service execute-api, region us-east-1). */
+  readonly serverApiUrl: string;
+  /** What its requests must be signed with. */
+  readonly serverApiCredentials: Omit<LocalServerApiCredentials, 'source'>;
   /** Asynchronous invocations (Event, the cleanup schedule) that failed, oldest first. */
   readonly deadLetters: readonly DeadLetter[];
   /**
@@ -135,6 +146,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     notice,
   });
   const mskEvents = new MskEventBuilder();
+  const credentials = options.serverApiCredentials ?? serverApiCredentials();
+  const serverApi = {
+    functions,
+    apiId: apiId(),
+    verifier: new SigV4Verifier({ credentials, region: LOCAL_REGION, service: 'execute-api' }),
+  };
   const topics = options.config.notification_service.kafka.topics;
 
   // The demo page, its SDK bundle and the local-only token endpoint (docs/client.md).
@@ -153,6 +170,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         invocations: deadLetters,
       });
     }
+    const serverApiPath = SERVER_API_PATH.exec(path);
+    if (serverApiPath) return handleServerApiRequest(serverApi, request, response, serverApiPath[1] ?? '/');
     const producer = PRODUCER_PATH.exec(path);
     if (producer) return handleProducerRequest({ functions, events: mskEvents, topics }, request, response, producer[1]!);
     sendJson(response, 404, {
@@ -162,6 +181,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         'POST /2015-03-31/functions/{name}/invocations',
         'POST /_local/topics/{topic}',
         'GET /_local/dead-letters',
+        `POST|GET ${SERVER_API_PREFIX}/... (server API, SigV4)`,
         ...PAGE_ROUTES,
       ],
     });
@@ -212,6 +232,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     httpUrl,
     wsUrl,
     port,
+    serverApiUrl: `${httpUrl}${SERVER_API_PREFIX}`,
+    serverApiCredentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
     deadLetters,
     queuedDeadLetters,
     connectionIds: () => endpoint.connectionIds(),

@@ -101,6 +101,15 @@ export const statsReplyPayload = z.object({
   generatedAt: isoTimestamp,
 });
 export const errorPayload = z.object({ code: z.enum(ERROR_CODES), message: z.string() });
+/**
+ * Sent just before the server closes a connection on purpose (server API
+ * `POST /users/{userId}/disconnect`): API Gateway's DeleteConnection carries no close
+ * code, so this frame says why. `reconnect: false`: do not reconnect with this token.
+ */
+export const disconnectPayload = z.object({
+  reason: z.enum(['revoked']),
+  reconnect: z.boolean(),
+});
 
 const serverBase = {
   messageId: messageId,
@@ -123,6 +132,7 @@ export const presenceFrame = z.object({ ...serverBase, type: z.literal('presence
 export const recoveredFrame = z.object({ ...serverBase, type: z.literal('recovered'), payload: recoveredPayload });
 export const statsFrame = z.object({ ...serverBase, type: z.literal('stats'), payload: statsReplyPayload });
 export const errorFrame = z.object({ ...serverBase, type: z.literal('error'), payload: errorPayload });
+export const disconnectFrame = z.object({ ...serverBase, type: z.literal('disconnect'), payload: disconnectPayload });
 
 export const serverFrame = z.discriminatedUnion('type', [
   welcomeFrame,
@@ -133,6 +143,7 @@ export const serverFrame = z.discriminatedUnion('type', [
   recoveredFrame,
   statsFrame,
   errorFrame,
+  disconnectFrame,
 ]);
 
 export type WelcomePayload = z.infer<typeof welcomePayload>;
@@ -141,6 +152,7 @@ export type NotificationPayload = z.infer<typeof notificationPayload>;
 export type PresenceReplyPayload = z.infer<typeof presenceReplyPayload>;
 export type StatsReplyPayload = z.infer<typeof statsReplyPayload>;
 export type ErrorPayload = z.infer<typeof errorPayload>;
+export type DisconnectPayload = z.infer<typeof disconnectPayload>;
 export type NotificationFrame = z.infer<typeof notificationFrame>;
 export type ServerFrame = z.infer<typeof serverFrame>;
 export type ServerFrameType = ServerFrame['type'];
