@@ -60,11 +60,18 @@ export function isRetryable(error: unknown): boolean {
   return error instanceof ThrottledError || error instanceof TransientError;
 }
 
-// Full jitter: a random wait up to the exponential ceiling, so that many callers
-// throttled at once do not come back at once.
+/**
+ * Full jitter: a random wait up to `baseMs` doubled `step` times (capped at `capMs`), so
+ * that many callers throttled, or colliding, at once do not come back at once. The one
+ * backoff of the service: the domain's retries, the DynamoDB adapters' resubmissions and
+ * conflict retries, and the Management API sender's own attempts.
+ */
+export function fullJitterDelayMs(step: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
+  return random() * Math.min(capMs, baseMs * 2 ** step);
+}
+
 export function backoffDelayMs(timing: RetryTiming, attempt: number): number {
-  const ceiling = Math.min(timing.policy.maxDelayMs, timing.policy.baseDelayMs * 2 ** (attempt - 1));
-  return Math.floor(timing.random() * ceiling);
+  return Math.floor(fullJitterDelayMs(attempt - 1, timing.policy.baseDelayMs, timing.policy.maxDelayMs, timing.random));
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   TransientError,
 } from '../../domain/errors.js';
 import type { MessageSender, PostOptions } from '../../domain/ports.js';
+import { fullJitterDelayMs, realSleep } from '../../domain/retry.js';
 import { cachedCredentials } from './cached-credentials.js';
 
 export interface ApiGatewayMessageSenderProps {
@@ -186,9 +187,9 @@ export class ApiGatewayMessageSender implements MessageSender {
         // A PostInDoubtError is not among these: posting it again may deliver it twice.
         const retryable = translated instanceof ThrottledError || translated instanceof TransientError;
         if (!retryable || attempt >= this.#attempts) throw translated;
-        const delayMs = Math.random() * Math.min(RETRY_MAX_DELAY_MS, RETRY_BASE_DELAY_MS * 2 ** (attempt - 1));
+        const delayMs = fullJitterDelayMs(attempt - 1, RETRY_BASE_DELAY_MS, RETRY_MAX_DELAY_MS);
         if (performance.now() + delayMs >= deadline) throw translated;
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await realSleep(delayMs);
       }
     }
   }

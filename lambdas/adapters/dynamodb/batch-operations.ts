@@ -1,6 +1,6 @@
 import { BatchGetCommand, BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ThrottledError } from '../../domain/errors.js';
-import { backoffDelayMs, pause } from './backoff.js';
+import { fullJitterDelayMs, realSleep } from '../../domain/retry.js';
 import { translatingErrors } from './error-translation.js';
 
 /** BatchWriteItem's limit per request. */
@@ -39,7 +39,7 @@ async function writeChunk(client: DynamoDBDocumentClient, tableName: string, chu
     const unprocessed = output.UnprocessedItems?.[tableName] ?? [];
     if (unprocessed.length === 0) return;
     pending = unprocessed as WriteRequest[];
-    await pause(backoffDelayMs(round, 25, 1_000));
+    await realSleep(fullJitterDelayMs(round, 25, 1_000));
   }
   throw new ThrottledError(`DynamoDB left ${pending.length} writes to ${tableName} unprocessed after ${MAX_ROUNDS} rounds`);
 }
@@ -89,7 +89,7 @@ async function getChunk(
     const unprocessed = output.UnprocessedKeys?.[tableName]?.Keys ?? [];
     if (unprocessed.length === 0) return found;
     pending = unprocessed;
-    await pause(backoffDelayMs(round, 25, 1_000));
+    await realSleep(fullJitterDelayMs(round, 25, 1_000));
   }
   throw new ThrottledError(`DynamoDB left ${pending.length} reads from ${tableName} unprocessed after ${MAX_ROUNDS} rounds`);
 }
