@@ -16,9 +16,11 @@ import type { NotificationOutcome } from './domain/fanout/fanout-service.js';
 import { notificationPayload, type NotificationPayload, type StatsReplyPayload } from './protocol/frames.js';
 import { producerRecord, type ProducerRecord } from './protocol/records.js';
 import { StatsService } from './domain/stats-service.js';
+import { UserDisconnectService, type UserDisconnectOutcome } from './domain/user-disconnect-service.js';
 
 export type { ConnectOutcome } from './domain/connection-service.js';
 export type { NotificationOutcome } from './domain/fanout/fanout-service.js';
+export type { UserDisconnectOutcome } from './domain/user-disconnect-service.js';
 export type { NotificationPayload, ServerFrame, StatsReplyPayload as ConnectionStats } from './protocol/frames.js';
 export * as protocol from './protocol/index.js';
 
@@ -37,6 +39,11 @@ export interface NotificationService {
   getConnectionStats(): Promise<StatsReplyPayload>;
   /** Closes and removes connections silent for more than `minutes`; returns how many were removed. */
   cleanupInactiveConnections(minutes: number): Promise<number>;
+  /**
+   * Closes every connection of the user now: each gets a `disconnect` frame (reason
+   * `revoked`, reconnect false: the client SDK stops reconnecting), then is closed and removed.
+   */
+  disconnectUser(userId: string): Promise<UserDisconnectOutcome>;
 }
 
 /** The functions for an explicit environment (default: this process's). */
@@ -62,6 +69,10 @@ export function createNotificationService(env?: NodeJS.ProcessEnv): Notification
       const summary = await app().services.cleanup.cleanupInactive(minutes * 60);
       return summary.removed;
     },
+    disconnectUser: (userId) => {
+      const { connections, sender, clock, logger } = app().services;
+      return new UserDisconnectService({ connections, sender, clock, log: logger }).disconnect(userId);
+    },
   };
 }
 
@@ -73,3 +84,4 @@ export const broadcastMessage = defaultService.broadcastMessage;
 export const broadcastToChannel = defaultService.broadcastToChannel;
 export const getConnectionStats = defaultService.getConnectionStats;
 export const cleanupInactiveConnections = defaultService.cleanupInactiveConnections;
+export const disconnectUser = defaultService.disconnectUser;

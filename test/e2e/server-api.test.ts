@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
 import { SERVER_API_BODY_LIMIT } from '../../lambdas/domain/server-api.js';
+import { createNotificationService } from '../../lambdas/index.js';
 import { notificationRecord } from '../support/records.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { callServerApi } from '../support/server-api-client.js';
@@ -174,6 +175,17 @@ describe('server API (local runtime)', () => {
       expect((await bystander.client.request('heartbeat')).type).toBe('heartbeat');
       // Nobody left: nothing to close, still an answer.
       expect((await call('POST', '/users/revoked-user/disconnect')).body).toEqual({ userId: 'revoked-user', connections: 0, notified: 0 });
+    });
+  });
+
+  describe('library API: disconnectUser', () => {
+    it('closes the user\'s sockets after the same disconnect frame, as the server API does', async () => {
+      const { client } = await connect('library-revoked');
+      const outcome = await createNotificationService(process.env).disconnectUser('library-revoked');
+      expect(outcome).toEqual({ userId: 'library-revoked', connections: 1, notified: 1 });
+      expect((await client.next((frame) => frame.type === 'disconnect')).payload).toEqual({ reason: 'revoked', reconnect: false });
+      expect(await client.closed()).toBeGreaterThan(0);
+      expect(await store.listByUser('library-revoked')).toEqual([]);
     });
   });
 
