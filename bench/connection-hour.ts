@@ -18,6 +18,7 @@ import { PresenceService } from '../lambdas/domain/presence-service.js';
 import { RecoveryService } from '../lambdas/domain/recovery-service.js';
 import { StatsService } from '../lambdas/domain/stats-service.js';
 import { SubscriptionService } from '../lambdas/domain/subscription-service.js';
+import { TokenRefreshService } from '../lambdas/domain/token-refresh.js';
 import { createTables, startDynamoDbLocal } from '../local/dynamodb-local.js';
 
 /**
@@ -112,6 +113,8 @@ export async function measureConnectionHour(options: ConnectionHourOptions): Pro
         presence: new PresenceService({ presence: new DynamoDbPresenceStore(props), connections, access }),
         stats: new StatsService(connections, clock),
         recovery: new RecoveryService({ connections, notifications: new DynamoDbNotificationLog(props), sender: noSender, clock, log: silent, historyTtlSeconds: websocket.history_ttl }),
+        // Not measured here: an idle connection sends no refresh in this bench.
+        refresh: new TokenRefreshService({ connections, tokens: { check: async () => ({ valid: false, reason: 'not measured' }) } }),
       });
 
     const connectionId = `hour-${randomBytes(6).toString('hex')}`;

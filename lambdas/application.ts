@@ -1,3 +1,4 @@
+import { getTokenVerifier } from './composition-authorizer.js';
 import { getServices, type Services } from './composition.js';
 import { AccessPolicy } from './domain/access-policy.js';
 import { ClientRequests } from './domain/client-requests.js';
@@ -6,6 +7,7 @@ import { PresenceService } from './domain/presence-service.js';
 import { RecoveryService } from './domain/recovery-service.js';
 import { StatsService } from './domain/stats-service.js';
 import { SubscriptionService } from './domain/subscription-service.js';
+import { TokenRefreshService } from './domain/token-refresh.js';
 
 /** The domain services of the WebSocket routes, wired to the process's adapters. */
 export interface Application {
@@ -59,6 +61,11 @@ export function createApplication(services: Services): Application {
           clock,
           log: logger,
           historyTtlSeconds: config.websocket.history_ttl,
+        }),
+        // The authorizer's verifier, built on the first `refresh` only.
+        refresh: new TokenRefreshService({
+          connections: services.connections,
+          tokens: { check: (token) => getTokenVerifier().check(token) },
         }),
       }));
     },

@@ -36,6 +36,7 @@ export const ROUTES: readonly RouteDefinition[] = [
   { routeKey: 'presence', id: 'Presence', entry: 'lambdas/handlers/presence.ts', returnsReply: true, description: 'Tells which users are online' },
   { routeKey: 'recover', id: 'Recover', entry: 'lambdas/handlers/recover.ts', returnsReply: true, description: 'Replays notifications missed since a point' },
   { routeKey: 'stats', id: 'Stats', entry: 'lambdas/handlers/stats.ts', returnsReply: true, description: 'Connection statistics (admin)' },
+  { routeKey: 'refresh', id: 'Refresh', entry: 'lambdas/handlers/refresh.ts', returnsReply: true, description: 'Moves the connection\'s token expiry later with a newer token' },
 ];
 
 /** The `$connect` REQUEST authorizer; identity source `route.request.querystring.token`. */

@@ -33,6 +33,9 @@ export const FUNCTION_ACCESS: Readonly<Record<string, FunctionAccess>> = {
   // Replays notifications through the Management API before it returns `recovered`.
   Recover: { tables: { ...CLIENT_ROUTE, Notifications: 'read' }, managesConnections: true },
   Stats: { tables: CLIENT_ROUTE, managesConnections: false },
+  // Verifies the new token (the construct gives it the authorizer's secret) and moves
+  // the connection's tokenExpiresAt.
+  Refresh: { tables: CLIENT_ROUTE, managesConnections: false },
   // Verifies the token only; the per-user limit is enforced by Connect.
   Authorizer: { tables: {}, managesConnections: false },
   Welcome: { tables: { Connections: 'read' }, managesConnections: true },

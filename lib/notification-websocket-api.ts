@@ -234,7 +234,13 @@ export class NotificationWebSocketApi extends Construct {
       new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [welcome.function.functionArn] }),
     );
 
-    this.jwtSecret = this.configureJwtVerifier(config, functions[AUTHORIZER.id], props.jwtSecret, removalPolicy);
+    // The `refresh` route verifies tokens exactly as the authorizer does, with its key.
+    this.jwtSecret = this.configureJwtVerifier(
+      config,
+      [functions[AUTHORIZER.id], functions[routeId('refresh')]],
+      props.jwtSecret,
+      removalPolicy,
+    );
 
     const authorizer = new WebSocketLambdaAuthorizer('Authorizer', functions[AUTHORIZER.id].function, {
       identitySource: ['route.request.querystring.token'],
@@ -360,7 +366,7 @@ export class NotificationWebSocketApi extends Construct {
 
   private configureJwtVerifier(
     config: ServiceConfig,
-    authorizer: ServiceFunction,
+    verifiers: readonly ServiceFunction[],
     given: secretsmanager.ISecret | undefined,
     removalPolicy: RemovalPolicy,
   ): secretsmanager.ISecret | undefined {
@@ -378,8 +384,10 @@ export class NotificationWebSocketApi extends Construct {
       });
       secret = generated;
     }
-    authorizer.addEnvironment('JWT_SECRET_ARN', secret.secretArn);
-    secret.grantRead(authorizer.role);
+    for (const verifier of verifiers) {
+      verifier.addEnvironment('JWT_SECRET_ARN', secret.secretArn);
+      secret.grantRead(verifier.role);
+    }
     return secret;
   }
 

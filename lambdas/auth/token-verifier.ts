@@ -2,6 +2,7 @@ import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, t
 import * as z from '../zod-mini.js';
 import { USER_ID } from '../protocol/channels.js';
 import type { Identity } from '../domain/model.js';
+import type { TokenCheck, TokenChecker } from '../domain/token-refresh.js';
 import { NotificationServiceError } from '../domain/errors.js';
 
 /** The token is missing, malformed, expired, not yet valid, or badly signed. */
@@ -10,9 +11,14 @@ export class InvalidTokenError extends NotificationServiceError {}
 /** Clock leeway for `exp` and `nbf` (protocol section 1: at most 5 s). */
 export const CLOCK_TOLERANCE_SECONDS = 5;
 
+/** 10000-01-01T00:00:00Z: the first `exp` whose ISO form no longer sorts as a string. */
+const MAX_EXP_SECONDS = 253_402_300_800;
+
 export type TokenVerifierOptions = {
   readonly issuer?: string;
   readonly audience?: string;
+  /** The time `exp` and `nbf` are judged at. @default - the system clock */
+  readonly now?: () => Date;
 } & (
   | { readonly mode: 'hs256'; readonly secret: () => Promise<string> }
   | { readonly mode: 'jwks'; readonly jwksUrl: string }
@@ -28,7 +34,7 @@ const claims = z.object({
  * shared secret; RS256/ES256 from a JWKS), so `alg: none` and algorithm confusion are
  * refused; `exp` and `sub` are required; keys are cached across invocations.
  */
-export class TokenVerifier {
+export class TokenVerifier implements TokenChecker {
   private readonly algorithms: string[];
   private readonly jwks?: JWTVerifyGetKey;
   private secretKey?: Promise<Uint8Array>;
@@ -42,12 +48,31 @@ export class TokenVerifier {
     }
   }
 
+  /** The token's user and roles. @throws InvalidTokenError */
   async verify(token: string | undefined): Promise<Identity> {
+    const { userId, roles } = await this.verifyIdentity(token);
+    return { userId, roles };
+  }
+
+  /** The refresh frame's check: the same verification, answered as data. */
+  async check(token: string): Promise<TokenCheck> {
+    try {
+      const identity = await this.verifyIdentity(token);
+      return { valid: true, userId: identity.userId, expiresAt: identity.tokenExpiresAt };
+    } catch (error) {
+      if (error instanceof InvalidTokenError) return { valid: false, reason: error.message };
+      throw error;
+    }
+  }
+
+  /** As verify, with `tokenExpiresAt` (the token's `exp`, ISO). @throws InvalidTokenError */
+  async verifyIdentity(token: string | undefined): Promise<Identity & { readonly tokenExpiresAt: string }> {
     if (!token) throw new InvalidTokenError('no token');
     const verifyOptions = {
       algorithms: this.algorithms,
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
       requiredClaims: ['exp', 'sub'],
+      ...(this.options.now ? { currentDate: this.options.now() } : {}),
       ...(this.options.issuer ? { issuer: this.options.issuer } : {}),
       ...(this.options.audience ? { audience: this.options.audience } : {}),
     };
@@ -63,7 +88,12 @@ export class TokenVerifier {
     }
     const parsed = claims.safeParse(payload);
     if (!parsed.success) throw new InvalidTokenError(`token refused: ${parsed.error.issues[0]?.message ?? 'bad claims'}`);
-    return { userId: parsed.data.sub, roles: parsed.data.roles };
+    // jose checked that exp is a number in the future. Past year 9999 the ISO form gains a
+    // sign and no longer sorts as a string, which the stored expiry relies on.
+    const exp = payload.exp as number;
+    if (!(exp < MAX_EXP_SECONDS)) throw new InvalidTokenError('token refused: exp out of range');
+    const expiresAt = new Date(Math.floor(exp) * 1000);
+    return { userId: parsed.data.sub, roles: parsed.data.roles, tokenExpiresAt: expiresAt.toISOString() };
   }
 
   /** Fetched once per cold start; a failed fetch is retried on the next call. */

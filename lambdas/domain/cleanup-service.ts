@@ -1,6 +1,7 @@
 import { forEachBounded } from './fanout/connection-delivery.js';
-import type { ConnectionSummary } from './model.js';
+import type { ConnectionRef, ConnectionSummary } from './model.js';
 import type { Clock, ConnectionStore, Log, MessageSender } from './ports.js';
+import { serverFrame } from './server-frames.js';
 
 export interface CleanupServiceOptions {
   readonly connections: ConnectionStore;
@@ -13,9 +14,9 @@ export interface CleanupServiceOptions {
   readonly concurrency: number;
 }
 
-/** What one cleanup pass came to. */
+/** What one cleanup pass came to (run: the idle pass and the token-expiry pass added up). */
 export interface CleanupSummary {
-  /** Connections listed as idle. */
+  /** Connections listed as idle, or as holding an expired token. */
   examined: number;
   /** Sockets closed through the Management API (or found already closed). */
   closed: number;
@@ -26,8 +27,9 @@ export interface CleanupSummary {
 }
 
 /**
- * Closes and removes connections that have been silent for too long: the backstop for
- * `$disconnect`, which API Gateway delivers only on a best-effort basis.
+ * Closes and removes connections that have been silent for too long (the backstop for
+ * `$disconnect`, which API Gateway delivers only on a best-effort basis) and those whose
+ * token has expired without a `refresh`.
  */
 export class CleanupService {
   readonly #options: CleanupServiceOptions;
@@ -39,9 +41,61 @@ export class CleanupService {
     this.#options = options;
   }
 
-  /** Cleans up connections silent for longer than the configured idle timeout. */
+  /** Cleans up connections silent for longer than the configured idle timeout, then those whose token expired. */
   async run(): Promise<CleanupSummary> {
-    return this.cleanupInactive(this.#options.idleTimeoutSeconds);
+    const idle = await this.cleanupInactive(this.#options.idleTimeoutSeconds);
+    const expired = await this.closeExpiredTokens();
+    return {
+      examined: idle.examined + expired.examined,
+      closed: idle.closed + expired.closed,
+      removed: idle.removed + expired.removed,
+      failed: idle.failed + expired.failed,
+    };
+  }
+
+  /**
+   * Closes the connections whose token expired before now and was not refreshed: each is
+   * told why (`disconnect`, reason `token-expired`, reconnect with a fresh token), closed
+   * through the Management API and removed. Listed from the token-expiry index, no scan.
+   */
+  async closeExpiredTokens(): Promise<CleanupSummary> {
+    const { connections, clock, log, concurrency } = this.#options;
+    const now = clock.now().toISOString();
+    const summary: CleanupSummary = { examined: 0, closed: 0, removed: 0, failed: 0 };
+    await forEachBounded(connections.listTokenExpiredBefore(now), concurrency, async (expired) => {
+      summary.examined += 1;
+      try {
+        await this.#closeExpired(expired, now, summary);
+      } catch (error) {
+        summary.failed += 1;
+        log.warn('expired connection left for the next cleanup', {
+          connectionId: expired.connectionId,
+          userId: expired.userId,
+          error: error instanceof Error ? error.name : String(error),
+          reason: error instanceof Error ? error.message : undefined,
+        });
+      }
+    });
+    log.info('token expiry cleanup finished', { now, ...summary });
+    return summary;
+  }
+
+  async #closeExpired(expired: ConnectionRef, now: string, summary: CleanupSummary): Promise<void> {
+    const { connections, sender, clock, log } = this.#options;
+    // A refresh since the listing (the index lags the table) spares the connection.
+    const current = await connections.get(expired.connectionId);
+    if (!current?.tokenExpiresAt || current.tokenExpiresAt >= now) return;
+    const frame = serverFrame(clock, 'disconnect', { reason: 'token-expired', reconnect: true });
+    try {
+      await sender.post(expired.connectionId, JSON.stringify(frame));
+    } catch (error) {
+      // Telling the client is a courtesy: gone, in doubt or failing, the socket is closed anyway.
+      log.info('disconnect frame not delivered', { connectionId: expired.connectionId, error: error instanceof Error ? error.name : String(error) });
+    }
+    await sender.close(expired.connectionId);
+    summary.closed += 1;
+    if (await connections.remove(expired.connectionId)) summary.removed += 1;
+    log.info('expired connection closed', { connectionId: expired.connectionId, userId: current.userId, tokenExpiresAt: current.tokenExpiresAt });
   }
 
   /** Cleans up connections whose last activity is more than `idleSeconds` ago. */

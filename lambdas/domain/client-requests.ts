@@ -17,6 +17,7 @@ import type { RecoveryService } from './recovery-service.js';
 import { errorFrame, serverFrame } from './server-frames.js';
 import type { StatsService } from './stats-service.js';
 import type { SubscriptionService } from './subscription-service.js';
+import type { TokenRefreshService } from './token-refresh.js';
 
 /** Deepest JSON nesting accepted; deeper documents are refused before they are parsed. */
 export const MAX_JSON_DEPTH = 32;
@@ -38,6 +39,7 @@ export interface ClientRequestsOptions {
   readonly presence: PresenceService;
   readonly stats: StatsService;
   readonly recovery: RecoveryService;
+  readonly refresh: TokenRefreshService;
 }
 
 /**
@@ -129,6 +131,10 @@ export class ClientRequests {
       case 'stats': {
         if (!identity.roles.includes(ADMIN_ROLE)) throw new ProtocolError('FORBIDDEN', 'stats needs the admin role');
         return serverFrame(clock, 'stats', await this.options.stats.collect(), replyTo);
+      }
+      case 'refresh': {
+        const request = payload as z.infer<typeof clientPayloads.refresh>;
+        return serverFrame(clock, 'refreshed', await this.options.refresh.refresh(connectionId, identity, request.token), replyTo);
       }
     }
   }

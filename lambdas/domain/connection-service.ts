@@ -71,6 +71,7 @@ export class ConnectionService {
       connectedAt: now.toISOString(),
       lastSeenAt: now.toISOString(),
       channels: automaticChannels(identity.userId),
+      ...(identity.tokenExpiresAt !== undefined ? { tokenExpiresAt: identity.tokenExpiresAt } : {}),
       ...(protocol.chosen ? { subprotocol: protocol.chosen } : {}),
     };
     try {
@@ -102,6 +103,7 @@ export class ConnectionService {
       channels: [...connection.channels].sort(),
       heartbeatIntervalSeconds: this.options.config.heartbeat_interval,
       serverTime: this.options.clock.now().toISOString(),
+      ...(connection.tokenExpiresAt !== undefined ? { tokenExpiresAt: connection.tokenExpiresAt } : {}),
     };
   }
 

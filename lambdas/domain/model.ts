@@ -2,6 +2,11 @@
 export interface Identity {
   readonly userId: string;
   readonly roles: readonly string[];
+  /**
+   * ISO-8601 UTC: when the token that established this identity expires (its `exp`).
+   * Absent only for identities built without a token (tests, internal callers).
+   */
+  readonly tokenExpiresAt?: string;
 }
 
 /** A live WebSocket connection as the store keeps it. */
@@ -16,6 +21,12 @@ export interface Connection {
   /** Every channel the connection is subscribed to, automatic ones included. */
   readonly channels: readonly string[];
   readonly subprotocol?: string;
+  /**
+   * ISO-8601 UTC: when the connection's token expires; moved later by `refresh`. Cleanup
+   * closes the connection once it has passed. Absent: the connection does not expire
+   * by token (opened without one), only by API Gateway's two-hour limit.
+   */
+  readonly tokenExpiresAt?: string;
 }
 
 /** Enough of a connection to post to it and to attribute the post. */

@@ -45,6 +45,20 @@ export interface ConnectionStore {
 
   /** Connections whose lastSeenAt is before `cutoff` (ISO), page by page. */
   listIdleSince(cutoff: string): AsyncIterable<ConnectionSummary[]>;
+
+  /**
+   * Moves the connection's tokenExpiresAt to `expiresAt` (ISO) in one conditional write,
+   * only when the connection is the user's and the stored expiry is absent or earlier.
+   * `not-later` carries the stored expiry; `unknown`: no such connection of the user.
+   */
+  extendToken(
+    connectionId: string,
+    userId: string,
+    expiresAt: string,
+  ): Promise<{ readonly status: 'extended' } | { readonly status: 'not-later'; readonly current: string } | { readonly status: 'unknown' }>;
+
+  /** Connections whose tokenExpiresAt is before `cutoff` (ISO), page by page (token-expiry index). */
+  listTokenExpiredBefore(cutoff: string): AsyncIterable<ConnectionRef[]>;
 }
 
 export interface SubscriptionStore {

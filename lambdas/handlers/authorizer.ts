@@ -20,14 +20,19 @@ export async function handler(event: WebSocketAuthorizerEvent, context?: Context
   const tokens = getTokenVerifier();
   const connectionId = event.requestContext?.connectionId;
   try {
-    const identity = await tokens.verify(event.queryStringParameters?.token);
+    const identity = await tokens.verifyIdentity(event.queryStringParameters?.token);
     return {
       principalId: identity.userId,
       policyDocument: {
         Version: '2012-10-17',
         Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }],
       },
-      context: { userId: identity.userId, roles: JSON.stringify(identity.roles) },
+      context: {
+        userId: identity.userId,
+        roles: JSON.stringify(identity.roles),
+        // $connect stores it; cleanup closes the connection once it has passed.
+        ...(identity.tokenExpiresAt !== undefined ? { tokenExpiresAt: identity.tokenExpiresAt } : {}),
+      },
     };
   } catch (error) {
     if (error instanceof InvalidTokenError) {

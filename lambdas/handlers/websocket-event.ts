@@ -24,7 +24,11 @@ export interface WebSocketResult {
   body?: string;
 }
 
-/** The identity the authorizer put in its context: `userId` and `roles` (a JSON array). */
+/**
+ * The identity the authorizer put in its context: `userId`, `roles` (a JSON array) and
+ * `tokenExpiresAt` (ISO), the token's `exp` as it was at `$connect` (a later `refresh`
+ * moves the stored expiry, not this context).
+ */
 export function identityOf(event: WebSocketEvent): Identity {
   const authorizer = event.requestContext.authorizer ?? {};
   const userId = authorizer.userId;
@@ -36,7 +40,8 @@ export function identityOf(event: WebSocketEvent): Identity {
     const parsed: unknown = JSON.parse(authorizer.roles);
     if (Array.isArray(parsed)) roles = parsed.filter((role): role is string => typeof role === 'string');
   }
-  return { userId, roles };
+  const tokenExpiresAt = authorizer.tokenExpiresAt;
+  return { userId, roles, ...(typeof tokenExpiresAt === 'string' && tokenExpiresAt !== '' ? { tokenExpiresAt } : {}) };
 }
 
 /** A header, looked up without regard to case as HTTP requires. */

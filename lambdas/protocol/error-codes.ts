@@ -6,6 +6,10 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'RATE_LIMITED',
   'INTERNAL',
+  // refresh (docs/protocol.md): refused, nothing changed, the connection stays open.
+  'TOKEN_INVALID',
+  'TOKEN_USER_MISMATCH',
+  'TOKEN_NOT_NEWER',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

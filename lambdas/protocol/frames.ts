@@ -35,6 +35,10 @@ export const recoverPayload = z.object({
   since: z.union([messageId, isoTimestamp]),
 });
 export const statsPayload = z.object({});
+/** A newer token for the connection's own user (docs/protocol.md, `refresh`). */
+export const refreshPayload = z.object({
+  token: z.string().check(z.minLength(1), z.maxLength(8192)),
+});
 
 /** Payload schema per client request type (the routes besides $connect/$disconnect/$default). */
 export const clientPayloads = {
@@ -44,6 +48,7 @@ export const clientPayloads = {
   presence: presencePayload,
   recover: recoverPayload,
   stats: statsPayload,
+  refresh: refreshPayload,
 } as const;
 export type ClientRequestType = keyof typeof clientPayloads;
 export const CLIENT_REQUEST_TYPES = Object.keys(clientPayloads) as ClientRequestType[];
@@ -67,6 +72,8 @@ export const welcomePayload = z.object({
   channels: z.array(z.string()),
   heartbeatIntervalSeconds: z.int().check(z.positive()),
   serverTime: isoTimestamp,
+  /** When the connection's token expires; `refresh` before then or be disconnected. */
+  tokenExpiresAt: z.optional(isoTimestamp),
 });
 export const subscriptionPayload = z.object({
   connectionId: z.string(),
@@ -101,13 +108,16 @@ export const statsReplyPayload = z.object({
   generatedAt: isoTimestamp,
 });
 export const errorPayload = z.object({ code: z.enum(ERROR_CODES), message: z.string() });
+/** The answer to `refresh`: the connection now lasts until the new token's `exp`. */
+export const refreshedPayload = z.object({ expiresAt: isoTimestamp });
 /**
  * Sent just before the server closes a connection on purpose (server API
  * `POST /users/{userId}/disconnect`): API Gateway's DeleteConnection carries no close
  * code, so this frame says why. `reconnect: false`: do not reconnect with this token.
  */
 export const disconnectPayload = z.object({
-  reason: z.enum(['revoked']),
+  // token-expired (cleanup; reconnect: true, with a fresh token): docs/protocol.md.
+  reason: z.enum(['revoked', 'token-expired']),
   reconnect: z.boolean(),
 });
 
@@ -132,6 +142,7 @@ export const presenceFrame = z.object({ ...serverBase, type: z.literal('presence
 export const recoveredFrame = z.object({ ...serverBase, type: z.literal('recovered'), payload: recoveredPayload });
 export const statsFrame = z.object({ ...serverBase, type: z.literal('stats'), payload: statsReplyPayload });
 export const errorFrame = z.object({ ...serverBase, type: z.literal('error'), payload: errorPayload });
+export const refreshedFrame = z.object({ ...serverBase, type: z.literal('refreshed'), payload: refreshedPayload });
 export const disconnectFrame = z.object({ ...serverBase, type: z.literal('disconnect'), payload: disconnectPayload });
 
 export const serverFrame = z.discriminatedUnion('type', [
@@ -144,6 +155,7 @@ export const serverFrame = z.discriminatedUnion('type', [
   statsFrame,
   errorFrame,
   disconnectFrame,
+  refreshedFrame,
 ]);
 
 export type WelcomePayload = z.infer<typeof welcomePayload>;

@@ -14,6 +14,9 @@ import { loadDeploymentSettings } from '../../lib/deployment-config.js';
 import { FUNCTION_ACCESS } from '../../lib/function-access.js';
 import { NotificationStack } from '../../lib/notification-stack.js';
 
+/** The functions that verify client tokens: the $connect authorizer and the `refresh` route. */
+const TOKEN_VERIFIERS: readonly string[] = [AUTHORIZER.id, 'Refresh'];
+
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 // Bundling thirteen functions is the slow part: synthesize once, from the shipped
@@ -177,12 +180,12 @@ describe('NotificationStack (shipped Config.toml)', () => {
       }
     });
 
-    it('gives the management endpoint only to functions that post, the welcome function name to Connect, the JWT secret to the Authorizer', () => {
+    it('gives the management endpoint only to functions that post, the welcome function name to Connect, the JWT secret to the token verifiers', () => {
       for (const definition of FUNCTIONS) {
         const variables = functionResource(definition.id).Properties.Environment.Variables;
         expect('MANAGEMENT_ENDPOINT' in variables, definition.id).toBe(FUNCTION_ACCESS[definition.id].managesConnections);
         expect('WELCOME_FUNCTION_NAME' in variables, definition.id).toBe(definition.id === 'Connect');
-        expect('JWT_SECRET_ARN' in variables, definition.id).toBe(definition.id === AUTHORIZER.id);
+        expect('JWT_SECRET_ARN' in variables, definition.id).toBe(TOKEN_VERIFIERS.includes(definition.id));
       }
       expect(functionResource('Connect').Properties.Environment.Variables.WELCOME_FUNCTION_NAME).toEqual({
         Ref: logicalId(stack.service.functions[WELCOME.id].function),
@@ -223,10 +226,10 @@ describe('NotificationStack (shipped Config.toml)', () => {
       ]);
     });
 
-    it('lets only the Authorizer read the JWT secret', () => {
+    it('lets only the token verifiers (the Authorizer and the refresh route) read the JWT secret', () => {
       for (const definition of FUNCTIONS) {
         const reads = roleStatements(definition.id).filter((s) => JSON.stringify(s.Action).includes('secretsmanager:GetSecretValue'));
-        expect(reads.length, definition.id).toBe(definition.id === AUTHORIZER.id ? 1 : 0);
+        expect(reads.length, definition.id).toBe(TOKEN_VERIFIERS.includes(definition.id) ? 1 : 0);
       }
     });
 

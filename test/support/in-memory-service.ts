@@ -6,6 +6,7 @@ import {
   MemoryState,
   MemorySubscriptionStore,
 } from '../../lambdas/adapters/memory/index.js';
+import { TokenVerifier } from '../../lambdas/auth/token-verifier.js';
 import { parseConfig } from '../../lambdas/config/load.js';
 import { AccessPolicy } from '../../lambdas/domain/access-policy.js';
 import { ClientRequests } from '../../lambdas/domain/client-requests.js';
@@ -15,9 +16,13 @@ import { PresenceService } from '../../lambdas/domain/presence-service.js';
 import { RecoveryService } from '../../lambdas/domain/recovery-service.js';
 import { StatsService } from '../../lambdas/domain/stats-service.js';
 import { SubscriptionService } from '../../lambdas/domain/subscription-service.js';
+import { TokenRefreshService } from '../../lambdas/domain/token-refresh.js';
 import { RecordingSender } from './recording-sender.js';
 
 const silent: Log = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** The HS256 secret the in-memory service's `refresh` verifies tokens with. */
+export const IN_MEMORY_JWT_SECRET = 'in-memory-service-secret';
 
 /**
  * The route-side services wired as lambdas/application.ts wires them, over the in-memory
@@ -56,6 +61,11 @@ export function buildInMemoryService(serviceConfig: Record<string, unknown> = {}
     presence: new PresenceService({ presence: new MemoryPresenceStore(state), connections, access }),
     stats: new StatsService(connections, clock),
     recovery: new RecoveryService({ connections, notifications, sender, clock, log: silent, historyTtlSeconds: config.websocket.history_ttl }),
+    refresh: new TokenRefreshService({
+      connections,
+      // The authorizer's verifier, judging exp at the service's clock.
+      tokens: new TokenVerifier({ mode: 'hs256', secret: async () => IN_MEMORY_JWT_SECRET, now: () => now }),
+    }),
   });
   return {
     config,

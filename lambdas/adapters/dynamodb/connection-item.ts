@@ -30,7 +30,12 @@ export interface ConnectionItem {
   /** A string set; absent when the connection holds no channel (DynamoDB has no empty sets). */
   readonly channels?: Set<string>;
   readonly subprotocol?: string;
-  /** Partition of the activity index. */
+  /**
+   * ISO; when the connection's token expires. The token-expiry index's sort key (sparse:
+   * absent, the connection is not listed there); moved only by `refresh`.
+   */
+  readonly tokenExpiresAt?: string;
+  /** Partition of the activity index and of the token-expiry index. */
   readonly shard: number;
   /** Epoch seconds; the table's TTL attribute. */
   readonly expiresAt: number;
@@ -62,6 +67,7 @@ export function toConnectionItem(connection: Connection): ConnectionItem {
     lastSeenAt: connection.lastSeenAt,
     ...(connection.channels.length > 0 ? { channels: new Set(connection.channels) } : {}),
     ...(connection.subprotocol !== undefined ? { subprotocol: connection.subprotocol } : {}),
+    ...(connection.tokenExpiresAt !== undefined ? { tokenExpiresAt: connection.tokenExpiresAt } : {}),
     shard: activityShard(connection.connectionId),
     expiresAt: connectionExpiresAt(connection.connectedAt),
   };
@@ -76,6 +82,7 @@ export function fromConnectionItem(item: Record<string, unknown>): Connection {
     lastSeenAt: lastSeenAtOf(item),
     channels: sortedChannels(item.channels),
     ...(typeof item.subprotocol === 'string' ? { subprotocol: item.subprotocol } : {}),
+    ...(typeof item.tokenExpiresAt === 'string' ? { tokenExpiresAt: item.tokenExpiresAt } : {}),
   };
 }
 

@@ -31,6 +31,7 @@ import { DEFAULT_PAGE_SIZE, type DynamoDbStoreProps } from './store-props.js';
 import {
   ACTIVITY_SHARDS,
   CONNECTIONS_BY_ACTIVITY_INDEX,
+  CONNECTIONS_BY_TOKEN_EXPIRY_INDEX,
   CONNECTIONS_BY_USER_INDEX,
   type TableNames,
 } from './tables.js';
@@ -336,6 +337,49 @@ export class DynamoDbConnectionStore implements ConnectionStore {
   listIdleSince(cutoff: string): AsyncIterable<ConnectionSummary[]> {
     // Cleanup removes each one page by page: small pages keep its work between checks small.
     return this.listActivity(cutoff, this.pageSize);
+  }
+
+  async extendToken(
+    connectionId: string,
+    userId: string,
+    expiresAt: string,
+  ): Promise<{ readonly status: 'extended' } | { readonly status: 'not-later'; readonly current: string } | { readonly status: 'unknown' }> {
+    try {
+      // One write; the refused case reads the item back from the failed condition, not
+      // with a second request.
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tables.Connections,
+          Key: { connectionId },
+          UpdateExpression: 'SET #exp = :exp',
+          ConditionExpression: 'attribute_exists(connectionId) AND #user = :user AND (attribute_not_exists(#exp) OR #exp < :exp)',
+          ExpressionAttributeNames: { '#exp': 'tokenExpiresAt', '#user': 'userId' },
+          ExpressionAttributeValues: { ':exp': expiresAt, ':user': userId },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { status: 'extended' };
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw translateSdkError(error, 'UpdateItem');
+      // The item of a failed condition comes back marshalled: lib-dynamodb converts outputs, not errors.
+      const item = (error as { Item?: Record<string, { S?: string } | undefined> }).Item;
+      if (item === undefined || item.userId?.S !== userId) return { status: 'unknown' };
+      return { status: 'not-later', current: item.tokenExpiresAt?.S ?? '' };
+    }
+  }
+
+  async *listTokenExpiredBefore(cutoff: string): AsyncIterable<ConnectionRef[]> {
+    for (let shard = 0; shard < ACTIVITY_SHARDS; shard++) {
+      for await (const page of queryPages(this.client, this.pageSize, {
+        TableName: this.tables.Connections,
+        IndexName: CONNECTIONS_BY_TOKEN_EXPIRY_INDEX,
+        KeyConditionExpression: '#shard = :shard AND #exp < :cutoff',
+        ExpressionAttributeNames: { '#shard': 'shard', '#exp': 'tokenExpiresAt' },
+        ExpressionAttributeValues: { ':shard': shard, ':cutoff': cutoff },
+      })) {
+        yield page.map((item) => ({ connectionId: item.connectionId as string, userId: item.userId as string }));
+      }
+    }
   }
 
   private async *listActivity(before: string | undefined, pageSize: number | undefined): AsyncIterable<ConnectionSummary[]> {

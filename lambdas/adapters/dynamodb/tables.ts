@@ -38,6 +38,7 @@ export const ACTIVITY_SHARDS = 16;
 
 export const CONNECTIONS_BY_USER_INDEX = 'byUser';
 export const CONNECTIONS_BY_ACTIVITY_INDEX = 'byActivity';
+export const CONNECTIONS_BY_TOKEN_EXPIRY_INDEX = 'byTokenExpiry';
 
 export const TABLES: readonly TableDefinition[] = [
   {
@@ -56,6 +57,14 @@ export const TABLES: readonly TableDefinition[] = [
         partitionKey: { name: 'shard', type: 'N' },
         sortKey: { name: 'lastSeenAt', type: 'S' },
         projection: { type: 'INCLUDE', nonKeyAttributes: ['userId', 'channels'] },
+      },
+      {
+        // Cleanup's listing of connections whose token has expired. Written on open, on
+        // `refresh` and on delete only: heartbeats change nothing it holds.
+        indexName: CONNECTIONS_BY_TOKEN_EXPIRY_INDEX,
+        partitionKey: { name: 'shard', type: 'N' },
+        sortKey: { name: 'tokenExpiresAt', type: 'S' },
+        projection: { type: 'INCLUDE', nonKeyAttributes: ['userId'] },
       },
     ],
     timeToLiveAttribute: 'expiresAt',

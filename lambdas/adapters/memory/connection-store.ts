@@ -80,6 +80,27 @@ export class MemoryConnectionStore implements ConnectionStore {
     return this.listActivity((connection) => connection.lastSeenAt < cutoff);
   }
 
+  async extendToken(
+    connectionId: string,
+    userId: string,
+    expiresAt: string,
+  ): Promise<{ readonly status: 'extended' } | { readonly status: 'not-later'; readonly current: string } | { readonly status: 'unknown' }> {
+    const connection = this.state.connections.get(connectionId);
+    if (!connection || connection.userId !== userId) return { status: 'unknown' };
+    if (connection.tokenExpiresAt !== undefined && connection.tokenExpiresAt >= expiresAt) {
+      return { status: 'not-later', current: connection.tokenExpiresAt };
+    }
+    this.state.connections.set(connectionId, { ...connection, tokenExpiresAt: expiresAt });
+    return { status: 'extended' };
+  }
+
+  async *listTokenExpiredBefore(cutoff: string): AsyncIterable<ConnectionRef[]> {
+    const expired = [...this.state.connections.values()]
+      .filter((connection) => connection.tokenExpiresAt !== undefined && connection.tokenExpiresAt < cutoff)
+      .map((connection) => ({ connectionId: connection.connectionId, userId: connection.userId }));
+    yield* pagesOf(expired, this.options.pageSize ?? DEFAULT_MEMORY_PAGE_SIZE);
+  }
+
   private async *listActivity(include: (connection: Connection) => boolean): AsyncIterable<ConnectionSummary[]> {
     const summaries = [...this.state.connections.values()].filter(include).map((connection) => ({
       connectionId: connection.connectionId,
