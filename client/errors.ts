@@ -17,6 +17,7 @@ export const CLIENT_ERROR_CODES = [
   'INVALID_ARGUMENT',
   'RECOVERY_INCOMPLETE',
   'RESUBSCRIBE_REJECTED',
+  'DISCONNECTED',
 ] as const;
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 

@@ -4,6 +4,7 @@ import {
   subscribePayload,
   unsubscribePayload,
   type ClientRequestType,
+  type DisconnectPayload,
   type NotificationFrame,
   type PresenceReplyPayload,
   type ServerFrame,
@@ -90,6 +91,12 @@ export interface NotificationClientEvents {
   recovered: RecoveryResult;
   /** Problems that do not end the client: a failed attempt, an unreadable frame, a rejected resubscription. */
   error: NotificationClientError;
+  /**
+   * The server is closing the connection on purpose (a `disconnect` frame). With
+   * `reconnect: false` (reason `revoked`) the client closes for good: state `closed`
+   * with error code DISCONNECTED, no reconnect with this token.
+   */
+  disconnected: DisconnectPayload;
 }
 
 /** Most notifications one `recover` replays (protocol section 3); a full page means ask again. */
@@ -503,6 +510,10 @@ export class NotificationClient {
   // ---- frames and requests ----------------------------------------------------
 
   #onFrame(connection: Connection, frame: ServerFrame): void {
+    if (frame.type === 'disconnect') {
+      this.#onDisconnectFrame(frame.payload);
+      return;
+    }
     if (frame.type === 'notification') {
       if (this.#recoveryTails.has(connection)) this.#recoveryTails.set(connection, frame.messageId);
       this.#deliver(frame);
@@ -520,6 +531,15 @@ export class NotificationClient {
       return;
     }
     if (frame.type === 'error') this.#emitter.emit('error', new NotificationClientError(frame.payload.code, frame.payload.message));
+  }
+
+  // API Gateway closes a connection without a close code of our choosing, so the server
+  // says why first; `reconnect: false` means this token is no good any more.
+  #onDisconnectFrame(payload: DisconnectPayload): void {
+    this.#emitter.emit('disconnected', payload);
+    if (!payload.reconnect) {
+      this.#shutdown(new NotificationClientError('DISCONNECTED', `the server disconnected this client (${payload.reason}); not reconnecting`, { reason: payload.reason }));
+    }
   }
 
   #deliver(frame: NotificationFrame): void {

@@ -8,7 +8,8 @@ import { createNotificationService } from '../../lambdas/index.js';
 import { notificationRecord } from '../support/records.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { callServerApi } from '../support/server-api-client.js';
-import { TestClient } from '../support/ws-client.js';
+import { mintToken, TestClient } from '../support/ws-client.js';
+import { NotificationClient } from '../../client/index.js';
 
 const run = promisify(execFile);
 const CREDENTIALS = { accessKeyId: 'AKIATESTSERVERAPI', secretAccessKey: 'test/secret+key' };
@@ -175,6 +176,37 @@ describe('server API (local runtime)', () => {
       expect((await bystander.client.request('heartbeat')).type).toBe('heartbeat');
       // Nobody left: nothing to close, still an answer.
       expect((await call('POST', '/users/revoked-user/disconnect')).body).toEqual({ userId: 'revoked-user', connections: 0, notified: 0 });
+    });
+  });
+
+  describe('client SDK', () => {
+    it('on the disconnect frame closes for good with DISCONNECTED and asks for no new token', async () => {
+      let tokens = 0;
+      const client = new NotificationClient({
+        url: runtime.wsUrl,
+        getToken: async () => {
+          tokens += 1;
+          return mintToken('sdk-revoked');
+        },
+        reconnect: { initialDelayMs: 20, maxDelayMs: 50 },
+      });
+      const disconnected = new Promise<unknown>((resolve) => client.on('disconnected', resolve));
+      const closed = new Promise<{ state: string; error?: { code: string } }>((resolve) =>
+        client.on('state', (change) => change.state === 'closed' && resolve(change as never)),
+      );
+      try {
+        await client.connect();
+        expect((await call('POST', '/users/sdk-revoked/disconnect')).body).toMatchObject({ connections: 1, notified: 1 });
+        expect(await disconnected).toEqual({ reason: 'revoked', reconnect: false });
+        expect((await closed).error).toMatchObject({ code: 'DISCONNECTED' });
+        // Well past the reconnect delay: a client that reconnected would have asked again.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        expect(tokens).toBe(1);
+        expect(client.state).toBe('closed');
+        expect(await store.listByUser('sdk-revoked')).toEqual([]);
+      } finally {
+        await client.close();
+      }
     });
   });
 
