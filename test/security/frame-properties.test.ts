@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
+import { SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidKafkaEventError, sourceRecordsFromMskEvent } from '../../lambdas/adapters/kafka/msk-event.js';
 import { ADMIN_ROLE, AccessPolicy } from '../../lambdas/domain/access-policy.js';
@@ -9,7 +10,7 @@ import { ownerOfPersonalChannel } from '../../lambdas/protocol/channels.js';
 import { serverFrame, type ServerFrame } from '../../lambdas/protocol/frames.js';
 import { producerRecord } from '../../lambdas/protocol/records.js';
 import { mskEvent } from '../adapters/kafka-msk-event-fixture.js';
-import { buildInMemoryService, snapshotOf } from '../support/in-memory-service.js';
+import { buildInMemoryService, IN_MEMORY_JWT_SECRET, snapshotOf } from '../support/in-memory-service.js';
 
 /**
  * Property-based proof (fast-check) that no inbound frame of any type, and no producer
@@ -24,12 +25,14 @@ const SERVICE_CONFIG = {
   websocket: { max_frame_size: 4096, rate_limit_per_second: 10000, rate_limit_burst: 100000 },
   channels: { access: ACCESS, max_per_request: 5, max_per_connection: 8 },
 };
-const REPLY_TYPE = { subscribe: 'subscription', unsubscribe: 'subscription', heartbeat: 'heartbeat', presence: 'presence', recover: 'recovered', stats: 'stats' } as const;
+const REPLY_TYPE = { subscribe: 'subscription', unsubscribe: 'subscription', heartbeat: 'heartbeat', presence: 'presence', recover: 'recovered', stats: 'stats', refresh: 'refreshed' } as const;
 const USERS = ['alice', 'sam', 'root', 'bob'] as const;
+// Tokens that last an hour from the in-memory service's clock: `refresh` has something to extend.
+const TOKEN_EXPIRES_AT = '2026-01-01T01:00:00.000Z';
 const ASKERS: ClientRequestContext[] = [
-  { connectionId: 'conn-alice', identity: { userId: 'alice', roles: [] } },
-  { connectionId: 'conn-sam', identity: { userId: 'sam', roles: ['staff'] } },
-  { connectionId: 'conn-root', identity: { userId: 'root', roles: [ADMIN_ROLE] } },
+  { connectionId: 'conn-alice', identity: { userId: 'alice', roles: [], tokenExpiresAt: TOKEN_EXPIRES_AT } },
+  { connectionId: 'conn-sam', identity: { userId: 'sam', roles: ['staff'], tokenExpiresAt: TOKEN_EXPIRES_AT } },
+  { connectionId: 'conn-root', identity: { userId: 'root', roles: [ADMIN_ROLE], tokenExpiresAt: TOKEN_EXPIRES_AT } },
 ];
 
 // ---- arbitraries --------------------------------------------------------------------
@@ -87,6 +90,22 @@ const payloads = {
   ),
   recover: withExtras(fc.record({ since: sometimesNotJson(fc.oneof({ weight: 3, arbitrary: isoInstant }, fc.uuid(), anyText)) }, { requiredKeys: ['since'] })),
   stats: withExtras(fc.constant({})),
+  // A placeholder the property turns into a signed token (see tokenOf): arbitraries are
+  // synchronous, signing is not.
+  refresh: withExtras(
+    fc.record(
+      {
+        token: sometimesNotJson(
+          fc.oneof(
+            { weight: 8, arbitrary: fc.tuple(fc.constantFrom('own', 'alice', 'bob', 'mallory'), fc.constantFrom('newer', 'newer', 'older', 'expired', 'badsig')).map(([who, kind]) => `@@TOKEN:${who}:${kind}@@`) },
+            anyText,
+            fc.constantFrom('a.b.c', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.'),
+          ),
+        ),
+      },
+      { requiredKeys: ['token'] },
+    ),
+  ),
 } as const;
 type RequestType = keyof typeof payloads;
 
@@ -187,6 +206,9 @@ describe('every inbound frame (property-based)', () => {
       return;
     }
     if (requested) expect(answer.type).toBe(REPLY_TYPE[requested]);
+    if (answer.type === 'refreshed') {
+      expect(service.state.connections.get(asker.connectionId)!.tokenExpiresAt).toBe(answer.payload.expiresAt);
+    }
     expect(Object.keys(REPLY_TYPE).map((type) => REPLY_TYPE[type as RequestType])).toContain(answer.type);
     const isAdmin = asker.identity.roles.includes(ADMIN_ROLE);
     const held = service.state.connections.get(asker.connectionId)!.channels;
@@ -211,6 +233,29 @@ describe('every inbound frame (property-based)', () => {
     }
   }
 
+  /**
+   * Replaces each token placeholder with a real HS256 token: `newer` tokens expire later
+   * than any before them, `older` before any stored expiry, `expired` an hour ago;
+   * `badsig` is signed with another key; `own` is the asker's user.
+   */
+  let issued = 0;
+  async function withTokens(asker: ClientRequestContext, body: string): Promise<string> {
+    const nowSeconds = Math.floor(service.clock.now().getTime() / 1000);
+    let result = body;
+    for (const match of body.matchAll(/@@TOKEN:(\w+):(\w+)@@/g)) {
+      const [placeholder, who, kind] = match as unknown as [string, string, string];
+      issued += 1;
+      const exp = kind === 'older' ? nowSeconds + 60 : kind === 'expired' ? nowSeconds - 3600 : nowSeconds + 7200 + issued;
+      const token = await new SignJWT({ roles: [] })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(who === 'own' ? asker.identity.userId : who)
+        .setExpirationTime(exp)
+        .sign(new TextEncoder().encode(kind === 'badsig' ? 'another-key' : IN_MEMORY_JWT_SECRET));
+      result = result.replace(placeholder, token);
+    }
+    return result;
+  }
+
   const asker = fc.constantFrom(...ASKERS);
   const runs: [RequestType, number][] = [
     ['subscribe', 2000],
@@ -230,6 +275,24 @@ describe('every inbound frame (property-based)', () => {
     // Both sides were exercised: real answers and coded refusals.
     expect(outcomes.get(REPLY_TYPE[type]) ?? 0).toBeGreaterThan(numRuns / 20);
     expect(outcomes.get('INVALID_MESSAGE') ?? 0).toBeGreaterThan(numRuns / 20);
+  });
+
+  it('refresh: 1,000 generated frames with own, other users\', older, expired and badly signed tokens; only a newer own token moves the expiry', async () => {
+    outcomes = new Map();
+    await fc.assert(
+      fc.asyncProperty(asker, frameOf('refresh'), async (who, body) => {
+        const before = service.state.connections.get(who.connectionId)!.tokenExpiresAt;
+        await check(who, await withTokens(who, body), 'refresh');
+        const after = service.state.connections.get(who.connectionId)!.tokenExpiresAt;
+        // The expiry only ever moves later.
+        if (before !== undefined) expect(after! >= before).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+    expect(outcomes.get('refreshed') ?? 0).toBeGreaterThan(20);
+    for (const code of ['INVALID_MESSAGE', 'TOKEN_INVALID', 'TOKEN_USER_MISMATCH', 'TOKEN_NOT_NEWER']) {
+      expect(outcomes.get(code) ?? 0, code).toBeGreaterThan(10);
+    }
   });
 
   it('anything else: 1,500 generated texts, JSON values and envelopes of unknown or hostile types', async () => {

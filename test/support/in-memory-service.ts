@@ -69,6 +69,7 @@ export function buildInMemoryService(serviceConfig: Record<string, unknown> = {}
   });
   return {
     config,
+    clock,
     state,
     sender,
     scheduled,
