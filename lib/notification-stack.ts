@@ -72,6 +72,10 @@ export class NotificationStack extends Stack {
 
     new CfnOutput(this, 'WebSocketUrl', { value: this.service.url, description: 'wss:// URL clients connect to (add ?token=<JWT>)' });
     new CfnOutput(this, 'CallbackUrl', { value: this.service.callbackUrl, description: 'Management API endpoint (@connections)' });
+    new CfnOutput(this, 'ServerApiUrl', {
+      value: this.service.serverApi.url,
+      description: 'Server API (SigV4, service execute-api): POST publish, POST users/{userId}/disconnect, GET users/{userId}/presence, GET stats',
+    });
     if (this.service.jwtSecret) {
       new CfnOutput(this, 'JwtSecretArn', { value: this.service.jwtSecret.secretArn, description: 'HS256 key the token issuer signs with' });
     }

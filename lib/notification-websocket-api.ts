@@ -23,12 +23,14 @@ import {
   FUNCTIONS,
   ROUTE_SELECTION_EXPRESSION,
   ROUTES,
+  SERVER_API,
   WELCOME,
   type FunctionDefinition,
 } from '../lambdas/routes.js';
 import { FUNCTION_ACCESS } from './function-access.js';
 import { KafkaTrigger, type KafkaTriggerProps } from './kafka-trigger.js';
 import { NotificationMonitoring } from './notification-monitoring.js';
+import { NotificationServerApi, type ServerApiThrottle } from './notification-server-api.js';
 import { NotificationTables, type TableAccess } from './notification-tables.js';
 import { ServiceFunction, type ServiceLogLevel } from './service-function.js';
 
@@ -96,6 +98,11 @@ export interface NotificationWebSocketApiProps {
    */
   readonly cleanupInterval?: Duration;
   /**
+   * Throttling of the server API's stage (its own, apart from the WebSocket API's).
+   * @default DEFAULT_SERVER_API_THROTTLE - 50 requests per second, burst 100
+   */
+  readonly serverApiThrottle?: ServerApiThrottle;
+  /**
    * Where alarms notify.
    * @default - alarms without actions
    */
@@ -144,6 +151,8 @@ export class NotificationWebSocketApi extends Construct {
   readonly deadLetterQueue: sqs.IQueue;
   readonly cleanupRule: events.Rule;
   readonly monitoring: NotificationMonitoring;
+  /** The server API (HTTP API, AWS_IAM on every route); allow callers with {@link grantServerApi}. */
+  readonly serverApi: NotificationServerApi;
 
   constructor(scope: Construct, id: string, props: NotificationWebSocketApiProps = {}) {
     super(scope, id);
@@ -286,6 +295,7 @@ export class NotificationWebSocketApi extends Construct {
 
     this.deadLetterQueue = this.kafkaTrigger?.onFailureQueue ?? this.createDeadLetterQueue();
     this.wireFanoutWorkers(functions[FANOUT.id], functions[FANOUT_WORKER.id], this.deadLetterQueue);
+    this.serverApi = this.createServerApi(functions[SERVER_API.id], functions[FANOUT_WORKER.id], this.deadLetterQueue, props, removalPolicy);
 
     this.cleanupRule = new events.Rule(this, 'CleanupSchedule', {
       schedule: events.Schedule.rate(cleanupInterval),
@@ -333,6 +343,26 @@ export class NotificationWebSocketApi extends Construct {
       reason: 'This queue is itself the dead-letter destination of the fan-out; a DLQ behind it would only move the same letters again.',
     });
     return queue;
+  }
+
+  // `POST /publish` delivers as the fan-out does: large audiences go to the same workers,
+  // and what cannot be delivered to the same on-failure queue.
+  private createServerApi(fn: ServiceFunction, worker: ServiceFunction, queue: sqs.IQueue, props: NotificationWebSocketApiProps, removalPolicy: RemovalPolicy): NotificationServerApi {
+    fn.addEnvironment('FANOUT_WORKER_FUNCTION_NAME', worker.function.functionName);
+    fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [worker.function.functionArn] }));
+    fn.addEnvironment('DEAD_LETTER_QUEUE_URL', queue.queueUrl);
+    queue.grantSendMessages(fn.role);
+    return new NotificationServerApi(this, 'ServerApi', {
+      handler: fn.function,
+      throttle: props.serverApiThrottle,
+      logRetention: props.logRetention,
+      removalPolicy,
+    });
+  }
+
+  /** Lets `grantee` (a backend's role) call every route of the server API (`execute-api:Invoke`). */
+  grantServerApi(grantee: iam.IGrantable): iam.Grant {
+    return this.serverApi.grantServerApi(grantee);
   }
 
   /** Lets `grantee` post to and close this stage's connections. */

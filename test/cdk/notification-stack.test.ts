@@ -9,7 +9,7 @@ import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLES } from '../../lambdas/adapters/dynamodb/tables.js';
-import { AUTHORIZER, FUNCTIONS, ROUTE_SELECTION_EXPRESSION, ROUTES, WELCOME } from '../../lambdas/routes.js';
+import { AUTHORIZER, FUNCTIONS, ROUTE_SELECTION_EXPRESSION, ROUTES, SERVER_API, WELCOME } from '../../lambdas/routes.js';
 import { loadDeploymentSettings } from '../../lib/deployment-config.js';
 import { FUNCTION_ACCESS } from '../../lib/function-access.js';
 import { NotificationStack } from '../../lib/notification-stack.js';
@@ -71,6 +71,17 @@ describe('NotificationStack (shipped Config.toml)', () => {
     });
   });
 
+  describe('server API', () => {
+    it('outputs its URL, and its function delivers as the fan-out does (workers, on-failure queue)', () => {
+      template.hasOutput('ServerApiUrl', { Value: Match.anyValue() });
+      const variables = functionResource(SERVER_API.id).Properties.Environment.Variables;
+      expect(Object.keys(variables)).toEqual(expect.arrayContaining(['FANOUT_WORKER_FUNCTION_NAME', 'DEAD_LETTER_QUEUE_URL', 'MANAGEMENT_ENDPOINT']));
+      const actions = roleStatements(SERVER_API.id).flatMap((statement) => [statement.Action].flat());
+      expect(actions).toEqual(expect.arrayContaining(['execute-api:ManageConnections', 'lambda:InvokeFunction', 'sqs:SendMessage']));
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /publish', AuthorizationType: 'AWS_IAM' });
+    });
+  });
+
   describe('WebSocket API', () => {
     it('routes on the frame type', () => {
       template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
@@ -80,9 +91,12 @@ describe('NotificationStack (shipped Config.toml)', () => {
     });
 
     it('has exactly one route per route table entry, integrated with that entry\'s function', () => {
-      template.resourceCountIs('AWS::ApiGatewayV2::Route', ROUTES.length);
+      // The server API's routes (an HTTP API of their own) are counted in test/cdk/server-api.test.ts.
+      const webSocketApiId = Stack.of(stack).getLogicalId(stack.service.api.node.defaultChild as CfnFunction);
+      const webSocketRoutes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).filter((route: any) => route.Properties.ApiId.Ref === webSocketApiId);
+      expect(webSocketRoutes).toHaveLength(ROUTES.length);
       for (const route of ROUTES) {
-        const routes = template.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: route.routeKey } });
+        const routes = template.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: route.routeKey, ApiId: { Ref: webSocketApiId } } });
         expect(Object.keys(routes), route.routeKey).toHaveLength(1);
         const target = Object.values(routes)[0].Properties.Target['Fn::Join'][1][1].Ref as string;
         const integration = template.toJSON().Resources[target];
