@@ -18,6 +18,7 @@ import { NotificationClientError } from './errors.js';
 import { Emitter } from './events.js';
 import { newMessageId } from './message-id.js';
 import { SeenMessages } from './seen-messages.js';
+import { refreshDelayMs, tokenExpiry } from './token-expiry.js';
 import { resolveWebSocket, type WebSocketConstructor } from './transport.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -27,8 +28,17 @@ export interface NotificationClientOptions {
   readonly url: string;
   /** A token for every connection. Give `getToken` instead when tokens expire. */
   readonly token?: string;
-  /** Called before every connection attempt (reconnects and renewals too) for a fresh token. */
+  /**
+   * Called before every connection attempt (reconnects and renewals too) for a fresh
+   * token, and ahead of the token's expiry to `refresh` the open connection with.
+   */
   readonly getToken?: () => string | Promise<string>;
+  /**
+   * How long before the connection's token expires it is refreshed with a token from
+   * `getToken` (never earlier than half its remaining life). The server closes a
+   * connection whose token expired. @default 60_000
+   */
+  readonly refreshBeforeExpiryMs?: number;
   /** Subprotocols to offer. @default none */
   readonly protocols?: readonly string[];
   /** Waits between connection attempts. @default 500 ms doubling up to 30 s, full jitter */
@@ -97,6 +107,8 @@ export interface NotificationClientEvents {
    * with error code DISCONNECTED, no reconnect with this token.
    */
   disconnected: DisconnectPayload;
+  /** The open connection's token was refreshed: the server now keeps it until `expiresAt`. */
+  refreshed: { readonly expiresAt: string };
 }
 
 /** Most notifications one `recover` replays (protocol section 3); a full page means ask again. */
@@ -121,6 +133,7 @@ interface PendingRequest {
 interface ConnectionTimers {
   heartbeat?: ReturnType<typeof setInterval>;
   renewal?: ReturnType<typeof setTimeout>;
+  refresh?: ReturnType<typeof setTimeout>;
 }
 
 /**
@@ -139,6 +152,8 @@ export class NotificationClient {
   #current: Connection | undefined;
   readonly #opening = new Set<Connection>();
   readonly #timers = new Map<Connection, ConnectionTimers>();
+  /** The token each connection was opened with: its `exp` when welcome does not tell. */
+  readonly #tokens = new WeakMap<Connection, string>();
   /** The channels the application wants; the server's answer is authoritative. */
   #channels: string[] | undefined;
   /** What the server holds for each open connection, from its welcome and subscription answers. */
@@ -334,6 +349,7 @@ export class NotificationClient {
         closed: (from, code, reason) => this.#onClosed(from, code, reason),
       },
     });
+    this.#tokens.set(connection, token);
     this.#opening.add(connection);
     try {
       await connection.ready;
@@ -363,6 +379,10 @@ export class NotificationClient {
     this.#everOpened = true;
     this.#backoff.reset();
     this.#scheduleRenewal(connection);
+    const token = this.#tokens.get(connection);
+    const expiresAt = welcome.tokenExpiresAt ?? (token === undefined ? undefined : tokenExpiry(token));
+    // welcome's times are both the server's: no clock skew between them.
+    if (expiresAt) this.#scheduleRefresh(connection, expiresAt, welcome.tokenExpiresAt ? welcome.serverTime : Date.now());
     this.#emitter.emit('welcome', welcome);
     this.#setState('open');
     if (this.#connected && !this.#connected.settled) {
@@ -382,6 +402,7 @@ export class NotificationClient {
     const timers = this.#timers.get(connection);
     clearInterval(timers?.heartbeat);
     clearTimeout(timers?.renewal);
+    clearTimeout(timers?.refresh);
     this.#timers.delete(connection);
     this.#serverChannels.delete(connection);
     this.#recoveryTails.delete(connection);
@@ -414,6 +435,41 @@ export class NotificationClient {
     timers.renewal = setTimeout(() => {
       if (this.#current === connection && !this.#closing) this.#startEstablishing();
     }, this.#options.renewAfterMs ?? DEFAULT_RENEW_AFTER_MS);
+  }
+
+  /**
+   * Sends `refresh` with a token from `getToken` ahead of `expiresAt`. Without getToken
+   * there is no newer token: the server disconnects at expiry (`token-expired`) and the
+   * reconnect asks for one, which a fixed token cannot give.
+   */
+  #scheduleRefresh(connection: Connection, expiresAt: string, now: string | number): void {
+    if (!this.#options.getToken) return;
+    const delay = refreshDelayMs(expiresAt, now, this.#options.refreshBeforeExpiryMs ?? 60_000);
+    if (!Number.isFinite(delay)) return;
+    const timers = this.#timersOf(connection);
+    clearTimeout(timers.refresh);
+    timers.refresh = setTimeout(() => void this.#refreshToken(connection, expiresAt), delay);
+  }
+
+  async #refreshToken(connection: Connection, expiresAt: string): Promise<void> {
+    if (this.#closing || !connection.isOpen) return;
+    try {
+      let token: string;
+      try {
+        token = await this.#options.getToken!();
+      } catch (cause) {
+        throw new NotificationClientError('TOKEN_FAILED', `getToken failed: ${String(cause)}`, {}, { cause });
+      }
+      const frame = await this.#request('refresh', { token }, { connection });
+      if (frame.type !== 'refreshed') return;
+      this.#emitter.emit('refreshed', { expiresAt: frame.payload.expiresAt });
+      this.#scheduleRefresh(connection, frame.payload.expiresAt, frame.timestamp);
+    } catch (error) {
+      // Refused (TOKEN_NOT_NEWER: getToken gave the same token) or lost: try again in half
+      // the time left; if it never works, the server's token-expired disconnect reconnects.
+      this.#emitter.emit('error', asClientError(error));
+      if (connection.isOpen && !this.#closing) this.#scheduleRefresh(connection, expiresAt, Date.now());
+    }
   }
 
   #startHeartbeat(connection: Connection, welcome: WelcomePayload): void {

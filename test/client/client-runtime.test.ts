@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NotificationClient, type NotificationClientOptions } from '../../client/index.js';
 import { notificationRecord } from '../support/records.js';
@@ -149,6 +150,67 @@ describe('NotificationClient against the local runtime', () => {
       expect(notificationIds(events)).toEqual([before, during, after].map((record) => record.payload.notificationId));
       // Never cut: each connection was replaced before the cap closed it.
       expect(events.states()).toEqual(['connecting', 'open']);
+    });
+  });
+
+  describe('tokens that expire', () => {
+    let runtime: TestRuntime;
+
+    beforeAll(async () => {
+      runtime = await startTestRuntime();
+    });
+
+    afterAll(async () => {
+      await runtime?.stop();
+    });
+
+    const expiryOf = (token: string) => new Date((decodeJwt(token).exp as number) * 1000).toISOString();
+    const until = (iso: string) => new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(iso) - Date.now() + 100)));
+
+    it('refreshes its token through getToken before it expires, and cleanup after that expiry keeps the connection', async () => {
+      const issued: string[] = [];
+      const getToken = async () => {
+        const token = await mintToken('frank', [], { expiresInSeconds: issued.length === 0 ? 3 : 600 });
+        issued.push(token);
+        return token;
+      };
+      const { client, events } = createClient({ url: runtime.wsUrl, getToken, refreshBeforeExpiryMs: 2_000 });
+      const welcome = await client.connect();
+
+      const refreshed = await step(events, 'the refresh', events.once('refreshed'));
+      await until(expiryOf(issued[0]!));
+      await runtime.runCleanup();
+
+      expect(welcome.tokenExpiresAt).toBe(expiryOf(issued[0]!));
+      expect(refreshed.expiresAt).toBe(expiryOf(issued[1]!));
+      expect((await client.presence(['frank'])).users.frank).toMatchObject({ online: true, connections: 1 });
+      expect(client.connectionId).toBe(welcome.connectionId);
+      expect(events.states()).toEqual(['connecting', 'open']);
+    });
+
+    it('disconnected by cleanup with token-expired when it could not refresh, reconnects with a fresh token', async () => {
+      let opened = false;
+      let disconnected = false;
+      const getToken = async () => {
+        // While the first connection is open (its refresh), the token never comes: an
+        // identity provider that is down until the connection has been closed.
+        if (opened && !disconnected) return new Promise<string>(() => {});
+        return mintToken('grace', [], { expiresInSeconds: opened ? 600 : 2 });
+      };
+      const { client, events } = createClient({ url: runtime.wsUrl, getToken, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
+      client.on('disconnected', () => (disconnected = true));
+      const welcome = await client.connect();
+      opened = true;
+
+      await until(welcome.tokenExpiresAt!);
+      await runtime.runCleanup();
+      const notice = await step(events, 'the disconnect frame', events.once('disconnected'));
+      const second = await step(events, 'the reconnect', events.once('welcome', (next) => next.connectionId !== welcome.connectionId));
+
+      expect(notice).toEqual({ reason: 'token-expired', reconnect: true });
+      expect(Date.parse(second.tokenExpiresAt!)).toBeGreaterThan(Date.now() + 500_000);
+      expect(events.states()).toEqual(['connecting', 'open', 'reconnecting', 'open']);
+      expect(runtime.connectionIds()).toEqual([second.connectionId]);
     });
   });
 });

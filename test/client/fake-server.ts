@@ -21,6 +21,8 @@ export class FakeConnection {
   /** Request types this connection leaves unanswered (a request lost with its connection). */
   readonly unanswered = new Set<string>();
   closeCode: number | undefined;
+  /** When this connection's token expires, as last told (welcome or refreshed). */
+  tokenExpiresAt: string | undefined;
   readonly #waiters: { predicate: (frame: ReceivedFrame) => boolean; resolve: (frame: ReceivedFrame) => void }[] = [];
   readonly #closeWaiters: ((code: number) => void)[] = [];
 
@@ -42,6 +44,12 @@ export class FakeConnection {
 
   reply(to: ReceivedFrame, type: string, payload: Record<string, unknown>): void {
     this.send({ type, payload, replyTo: to.messageId });
+  }
+
+  /** As cleanup does when the token expired: `disconnect` (token-expired, reconnect), then the close. */
+  expire(): void {
+    this.send({ type: 'disconnect', payload: { reason: 'token-expired', reconnect: true } });
+    this.drop();
   }
 
   /** Closes from the server side, as API Gateway does on DELETE @connections or its caps. */
@@ -74,6 +82,11 @@ export class FakeConnection {
 export interface FakeServerOptions {
   /** Told to clients in welcome. @default 300 */
   readonly heartbeatIntervalSeconds?: number;
+  /**
+   * Tokens last this long: welcome tells `tokenExpiresAt`, and `refresh` with a token of
+   * the same user moves it by as much from now. @default none: no expiry told
+   */
+  readonly tokenLifetimeMs?: number;
 }
 
 /**
@@ -156,6 +169,8 @@ export class FakeNotificationServer {
     const connection = new FakeConnection(socket, token, token.split(':')[0] || 'alice');
     this.connections.push(connection);
     socket.on('message', (data) => this.#answer(connection, data.toString()));
+    const lifetime = this.options.tokenLifetimeMs;
+    if (lifetime !== undefined) connection.tokenExpiresAt = new Date(Date.now() + lifetime).toISOString();
     connection.send({
       type: 'welcome',
       payload: {
@@ -164,6 +179,7 @@ export class FakeNotificationServer {
         channels: [...connection.channels].sort(),
         heartbeatIntervalSeconds: this.options.heartbeatIntervalSeconds ?? 300,
         serverTime: new Date().toISOString(),
+        ...(connection.tokenExpiresAt ? { tokenExpiresAt: connection.tokenExpiresAt } : {}),
       },
     });
     for (const waiter of this.#connectionWaiters.splice(0)) waiter(connection);
@@ -211,6 +227,17 @@ export class FakeNotificationServer {
         const mine = replay.filter((kept) => connection.channels.has(kept.channel ?? ''));
         for (const kept of mine) connection.socket.send(JSON.stringify(kept));
         connection.reply(frame, 'recovered', { count: mine.length, complete: true });
+        return;
+      }
+      case 'refresh': {
+        // Tokens are `user:n`: another user's is refused, as the service refuses it.
+        const user = String(frame.payload.token).split(':')[0];
+        if (user !== connection.userId || this.options.tokenLifetimeMs === undefined) {
+          connection.reply(frame, 'error', { code: 'TOKEN_USER_MISMATCH', message: 'the token is for another user than the connection' });
+          return;
+        }
+        connection.tokenExpiresAt = new Date(Date.now() + this.options.tokenLifetimeMs).toISOString();
+        connection.reply(frame, 'refreshed', { expiresAt: connection.tokenExpiresAt });
         return;
       }
       default:
