@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { producerRecord, type ProducerRecord } from '../../lambdas/protocol/records.js';
 import { EXIT, runIfMain, type CommandOutput } from './command-line.js';
 
@@ -17,12 +19,20 @@ Publishes one notification record to the local runtime's producer endpoint
                 (none of the three: the channel the topic maps to)
   --priority    low | medium | high | urgent (default: medium)
   --action-url  a link for the notification, e.g. /bookings/123
-  --url         the runtime (default: http://127.0.0.1:$PORT, PORT defaulting to 8080)`;
+  --url         the runtime (default: http://127.0.0.1:$PORT, PORT defaulting to 8080)
+  --server-api  publish through the server API instead (POST {url}/api/publish, or
+                POST {server-api-url}/publish), signed with SigV4 from
+                AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN]: the keys
+                npm start printed, or your own when it was started with them set
+  --server-api-url <url>  the server API's base URL, e.g. the stack's ServerApiUrl
+                (implies --server-api; region from AWS_REGION, default us-east-1)`;
 
 export interface SendRequest {
   readonly record: ProducerRecord;
   readonly topic: string;
   readonly url: string;
+  /** The server API's base URL when publishing through it. */
+  readonly serverApiUrl?: string;
 }
 
 function parseSendArguments(argv: string[], env: NodeJS.ProcessEnv): SendRequest | string {
@@ -40,6 +50,8 @@ function parseSendArguments(argv: string[], env: NodeJS.ProcessEnv): SendRequest
         priority: { type: 'string', default: 'medium' },
         'action-url': { type: 'string' },
         url: { type: 'string', default: `http://127.0.0.1:${env.PORT ?? 8080}` },
+        'server-api': { type: 'boolean', default: false },
+        'server-api-url': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -83,7 +95,41 @@ function parseSendArguments(argv: string[], env: NodeJS.ProcessEnv): SendRequest
   } catch {
     return `--url ${String(values.url)}: not a URL`;
   }
-  return { record: parsed.data, topic: String(values.topic), url: url.origin };
+  let serverApiUrl: string | undefined;
+  if (values['server-api-url'] !== undefined) {
+    try {
+      serverApiUrl = new URL(String(values['server-api-url'])).href.replace(/\/$/, '');
+    } catch {
+      return `--server-api-url ${String(values['server-api-url'])}: not a URL`;
+    }
+  } else if (values['server-api'] === true) serverApiUrl = `${url.origin}/api`;
+  return { record: parsed.data, topic: String(values.topic), url: url.origin, ...(serverApiUrl ? { serverApiUrl } : {}) };
+}
+
+/** The server API request, signed as API Gateway's AWS_IAM expects (service execute-api). */
+async function signedPublish(serverApiUrl: string, record: ProducerRecord, env: NodeJS.ProcessEnv): Promise<{ target: string; init: RequestInit } | string> {
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
+  if (!accessKeyId || !secretAccessKey) return '--server-api: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (npm start prints the local ones)';
+  const target = new URL(`${serverApiUrl}/publish`);
+  const body = JSON.stringify(record);
+  const signer = new SignatureV4({
+    credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) },
+    region: env.AWS_REGION ?? 'us-east-1',
+    service: 'execute-api',
+    sha256: Hash.bind(null, 'sha256'),
+  });
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: target.protocol,
+    hostname: target.hostname,
+    ...(target.port ? { port: Number(target.port) } : {}),
+    path: target.pathname,
+    query: {},
+    headers: { host: target.host, 'content-type': 'application/json' },
+    body,
+  });
+  const { host: _host, ...headers } = signed.headers;
+  return { target: target.href, init: { method: 'POST', headers, body } };
 }
 
 export async function main(argv: string[], output: CommandOutput, env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -92,14 +138,19 @@ export async function main(argv: string[], output: CommandOutput, env: NodeJS.Pr
     output.err(`${request}\n\n${SEND_USAGE}`);
     return EXIT.usage;
   }
-  const target = `${request.url}/_local/topics/${encodeURIComponent(request.topic)}`;
+  let target = `${request.url}/_local/topics/${encodeURIComponent(request.topic)}`;
+  let init: RequestInit = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request.record) };
+  if (request.serverApiUrl) {
+    const signed = await signedPublish(request.serverApiUrl, request.record, env);
+    if (typeof signed === 'string') {
+      output.err(signed);
+      return EXIT.usage;
+    }
+    ({ target, init } = signed);
+  }
   let response: Response;
   try {
-    response = await fetch(target, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(request.record),
-    });
+    response = await fetch(target, init);
   } catch (error) {
     output.err(`cannot reach ${request.url} (${(error as Error).cause ?? (error as Error).message}); is npm start running?`);
     return EXIT.failed;
@@ -115,7 +166,11 @@ export async function main(argv: string[], output: CommandOutput, env: NodeJS.Pr
     output.err(`${target} answered ${response.status}:\n${shown}`);
     return EXIT.failed;
   }
-  output.out(`published ${request.record.messageId} on ${request.topic}; fan-out summary:`);
+  output.out(
+    request.serverApiUrl
+      ? `published ${request.record.messageId} through the server API; its answer:`
+      : `published ${request.record.messageId} on ${request.topic}; fan-out summary:`,
+  );
   output.out(shown);
   return EXIT.ok;
 }

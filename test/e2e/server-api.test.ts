@@ -10,6 +10,7 @@ import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { callServerApi } from '../support/server-api-client.js';
 import { mintToken, TestClient } from '../support/ws-client.js';
 import { NotificationClient } from '../../client/index.js';
+import { main as sendCommand } from '../../local/commands/send.js';
 
 const run = promisify(execFile);
 const CREDENTIALS = { accessKeyId: 'AKIATESTSERVERAPI', secretAccessKey: 'test/secret+key' };
@@ -176,6 +177,22 @@ describe('server API (local runtime)', () => {
       expect((await bystander.client.request('heartbeat')).type).toBe('heartbeat');
       // Nobody left: nothing to close, still an answer.
       expect((await call('POST', '/users/revoked-user/disconnect')).body).toEqual({ userId: 'revoked-user', connections: 0, notified: 0 });
+    });
+  });
+
+  describe('npm run send --server-api', () => {
+    it('publishes through the server API, signed with the keys in the environment', async () => {
+      const { client } = await connect('send-user');
+      const lines: string[] = [];
+      const output = { out: (text: string) => lines.push(text), err: (text: string) => lines.push(text) };
+      const env = { AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey };
+      const code = await sendCommand(['--title', 'Signed', '--message', 'via the server API', '--user', 'send-user', '--server-api', '--url', runtime.httpUrl], output, env);
+      expect(lines.join('\n')).toContain('through the server API');
+      expect(code).toBe(0);
+      expect(await client.next((frame) => frame.type === 'notification')).toMatchObject({ targetUserId: 'send-user', payload: { title: 'Signed' } });
+      const wrongKeys = await sendCommand(['--title', 'x', '--message', 'y', '--user', 'send-user', '--server-api', '--url', runtime.httpUrl], output, { ...env, AWS_SECRET_ACCESS_KEY: 'wrong' });
+      expect(wrongKeys).toBe(1);
+      expect(lines.at(-1)).toMatch(/answered 403/);
     });
   });
 
