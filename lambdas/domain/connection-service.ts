@@ -1,7 +1,7 @@
 import type { WebSocketConfig } from '../config/schema.js';
 import { automaticChannels } from '../protocol/channels.js';
 import type { WelcomePayload } from '../protocol/frames.js';
-import { ConnectionGoneError, ConnectionLimitError, PostInDoubtError, ProtocolError } from './errors.js';
+import { ConnectionGoneError, ConnectionLimitError, PostInDoubtError } from './errors.js';
 import type { Connection, Identity } from './model.js';
 import type { Clock, ConnectionStore, Log, MessageSender, WelcomeScheduler } from './ports.js';
 import { serverFrame } from './server-frames.js';
@@ -144,19 +144,5 @@ export class ConnectionService {
   /** Removes a closed connection with its subscriptions and presence entry. */
   async disconnect(connectionId: string): Promise<Connection | undefined> {
     return this.options.connections.remove(connectionId);
-  }
-
-  /**
-   * Keeps lastSeenAt fresh. The store is written only when its value is older than a
-   * third of idle_timeout, so clients that beat often cost no write per beat while a
-   * connection that keeps beating can never look idle to cleanup.
-   */
-  async heartbeat(connectionId: string): Promise<{ readonly timestamp: string }> {
-    const { connections, clock, config } = this.options;
-    const now = clock.now();
-    const writeIfBefore = new Date(now.getTime() - (config.idle_timeout * 1000) / 3).toISOString();
-    const known = await connections.touch(connectionId, now.toISOString(), writeIfBefore);
-    if (!known) throw new ProtocolError('INTERNAL', 'this connection is no longer registered; reconnect');
-    return { timestamp: now.toISOString() };
   }
 }

@@ -30,13 +30,6 @@ export interface ConnectionStore {
    */
   remove(connectionId: string): Promise<Connection | undefined>;
 
-  /**
-   * Records activity at `at` (ISO). Writes only when the stored lastSeenAt is before
-   * `writeIfBefore`, so frequent heartbeats cost no write each.
-   * @returns false when the connection is not known.
-   */
-  touch(connectionId: string, at: string, writeIfBefore: string): Promise<boolean>;
-
   /** The user's open connections (user index). */
   listByUser(userId: string): Promise<ConnectionRef[]>;
 

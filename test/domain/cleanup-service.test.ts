@@ -102,7 +102,7 @@ describe('CleanupService', () => {
           const pages = listing(cutoff);
           return (async function* () {
             for await (const page of pages) {
-              await connections.touch('revived', NOW.toISOString(), NOW.toISOString());
+              state.connections.set('revived', { ...state.connections.get('revived')!, lastSeenAt: NOW.toISOString() });
               yield page;
             }
           })();

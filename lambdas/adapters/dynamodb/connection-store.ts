@@ -9,7 +9,7 @@ import {
 import { ConnectionLimitError, NotificationServiceError, ThrottledError, TransientError } from '../../domain/errors.js';
 import type { Connection, ConnectionRef, ConnectionSummary } from '../../domain/model.js';
 import type { ConnectionStore } from '../../domain/ports.js';
-import { backoffDelayMs, pause } from './backoff.js';
+import { fullJitterDelayMs, realSleep } from '../../domain/retry.js';
 import { batchGetAll, batchWriteAll } from './batch-operations.js';
 import {
   fromActivityIndexItem,
@@ -81,7 +81,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
           if (++conflicts > MAX_CONFLICT_RETRIES) {
             throw new TransientError(`opening ${connection.connectionId}: too many concurrent writes to user ${connection.userId}`);
           }
-          await pause(backoffDelayMs(conflicts, 10, 250));
+          await realSleep(fullJitterDelayMs(conflicts, 10, 250));
           continue;
         case 'limit':
           if (healRounds++ >= MAX_HEAL_ROUNDS || !(await this.heal(connection.userId, options.staleBefore))) {
@@ -222,7 +222,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
           return;
         }
         if (errorName(error) === 'TransactionConflictException' && attempt < MAX_CONFLICT_RETRIES) {
-          await pause(backoffDelayMs(attempt, 10, 250));
+          await realSleep(fullJitterDelayMs(attempt, 10, 250));
           continue;
         }
         throw translateSdkError(error, 'UpdateItem');
@@ -266,52 +266,6 @@ export class DynamoDbConnectionStore implements ConnectionStore {
       this.tables.Subscriptions,
       channels.map((channel) => ({ DeleteRequest: { Key: { channel, connectionId } } })),
     );
-  }
-
-  async touch(connectionId: string, at: string, writeIfBefore: string): Promise<boolean> {
-    let userId: string;
-    try {
-      const output = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tables.Connections,
-          Key: { connectionId },
-          UpdateExpression: 'SET #seen = :at',
-          ConditionExpression: 'attribute_exists(connectionId) AND #seen < :writeIfBefore',
-          ExpressionAttributeNames: { '#seen': 'lastSeenAt' },
-          ExpressionAttributeValues: { ':at': at, ':writeIfBefore': writeIfBefore },
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      userId = output.Attributes?.userId as string;
-    } catch (error) {
-      if (!isConditionalCheckFailed(error)) {
-        throw translateSdkError(error, 'UpdateItem');
-      }
-      // Either unknown, or seen recently enough that no write was due.
-      if ((error as { Item?: unknown }).Item !== undefined) return true;
-      return (await this.get(connectionId)) !== undefined;
-    }
-    await this.touchUser(userId, at);
-    return true;
-  }
-
-  /** Presence's lastSeenAt; best effort, the connection's own lastSeenAt is what counts. */
-  private async touchUser(userId: string, at: string): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tables.Users,
-          Key: { userId },
-          UpdateExpression: 'SET #seen = :at',
-          ConditionExpression: 'attribute_exists(userId) AND (attribute_not_exists(#seen) OR #seen < :at)',
-          ExpressionAttributeNames: { '#seen': 'lastSeenAt' },
-          ExpressionAttributeValues: { ':at': at },
-        }),
-      );
-    } catch {
-      // Not worth failing a heartbeat over.
-    }
   }
 
   async listByUser(userId: string): Promise<ConnectionRef[]> {

@@ -54,17 +54,6 @@ export class MemoryConnectionStore implements ConnectionStore {
     return copyOf(connection);
   }
 
-  async touch(connectionId: string, at: string, writeIfBefore: string): Promise<boolean> {
-    const connection = this.state.connections.get(connectionId);
-    if (!connection) return false;
-    if (connection.lastSeenAt < writeIfBefore) {
-      this.state.connections.set(connectionId, { ...connection, lastSeenAt: at });
-      const user = this.state.users.get(connection.userId);
-      if (user && (user.lastSeenAt === undefined || user.lastSeenAt < at)) user.lastSeenAt = at;
-    }
-    return true;
-  }
-
   async listByUser(userId: string): Promise<ConnectionRef[]> {
     return [...this.state.connections.values()]
       .filter((connection) => connection.userId === userId)

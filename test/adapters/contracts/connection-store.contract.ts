@@ -194,39 +194,6 @@ export function describeConnectionStoreContract(implementation: string, createPo
       });
     });
 
-    describe('touch', () => {
-      it('writes lastSeenAt only when the stored one is before writeIfBefore', async () => {
-        // Prepare
-        const t0 = '2030-01-01T00:00:00.000Z';
-        const connection = aConnection({ connectedAt: t0, lastSeenAt: t0 });
-        await ports.connections.open(connection, GENEROUS_LIMIT);
-
-        // Act
-        const notDue = await ports.connections.touch(connection.connectionId, '2030-01-01T00:01:00.000Z', t0);
-        const afterNotDue = await ports.connections.get(connection.connectionId);
-        const due = await ports.connections.touch(connection.connectionId, '2030-01-01T00:05:00.000Z', '2030-01-01T00:04:00.000Z');
-        const afterDue = await ports.connections.get(connection.connectionId);
-
-        // Assess
-        expect(notDue).toBe(true);
-        expect(afterNotDue?.lastSeenAt).toBe(t0);
-        expect(due).toBe(true);
-        expect(afterDue?.lastSeenAt).toBe('2030-01-01T00:05:00.000Z');
-        expect((await ports.presence.getPresence([connection.userId])).get(connection.userId)?.lastSeenAt).toBe(
-          '2030-01-01T00:05:00.000Z',
-        );
-      });
-
-      it('answers false for an unknown connection and creates nothing', async () => {
-        // Act
-        const known = await ports.connections.touch('never-connected', new Date().toISOString(), '2999-01-01T00:00:00.000Z');
-
-        // Assess
-        expect(known).toBe(false);
-        expect(await ports.connections.get('never-connected')).toBeUndefined();
-      });
-    });
-
     describe('listing', () => {
       it('lists a user\'s connections and no one else\'s', async () => {
         // Prepare
