@@ -67,4 +67,34 @@ describe('TokenVerifier', () => {
       await expect(which.verify(await make())).rejects.toBeInstanceOf(InvalidTokenError);
     });
   });
+
+  describe('verifyIdentity and check (the token\'s expiry, for $connect and refresh)', () => {
+    it('gives the token\'s exp as tokenExpiresAt, ISO', async () => {
+      const exp = now() + 600;
+      const token = await sign({ sub: 'alice', roles: ['staff'], exp });
+      await expect(verifier.verifyIdentity(token)).resolves.toEqual({ userId: 'alice', roles: ['staff'], tokenExpiresAt: new Date(exp * 1000).toISOString() });
+      await expect(verifier.check(token)).resolves.toEqual({ valid: true, userId: 'alice', expiresAt: new Date(exp * 1000).toISOString() });
+    });
+
+    it('answers a refused token as data, with the refusal code only', async () => {
+      const expired = await sign({ sub: 'alice', exp: now() - 3600 });
+      await expect(verifier.check(expired)).resolves.toEqual({ valid: false, reason: 'token refused: ERR_JWT_EXPIRED' });
+      await expect(verifier.check('hello')).resolves.toMatchObject({ valid: false });
+    });
+
+    it('refuses an exp past the year 9999, whose ISO form would not sort as the stored expiry must', async () => {
+      const token = await sign({ sub: 'alice', exp: 253_402_300_800 });
+      await expect(verifier.verifyIdentity(token)).rejects.toBeInstanceOf(InvalidTokenError);
+      await expect(verifier.check(token)).resolves.toEqual({ valid: false, reason: 'token refused: exp out of range' });
+    });
+
+    it('judges exp at the injected clock', async () => {
+      const at = new Date('2030-01-01T00:00:00.000Z');
+      const clocked = new TokenVerifier({ mode: 'hs256', secret: async () => SECRET, now: () => at });
+      const token = await sign({ sub: 'alice', exp: at.getTime() / 1000 + 60 });
+      await expect(clocked.check(token)).resolves.toMatchObject({ valid: true });
+      await expect(verifier.check(token)).resolves.toMatchObject({ valid: true });
+      await expect(new TokenVerifier({ mode: 'hs256', secret: async () => SECRET, now: () => new Date('2030-01-01T00:10:00.000Z') }).check(token)).resolves.toMatchObject({ valid: false });
+    });
+  });
 });
