@@ -222,6 +222,9 @@ export class NotificationWebSocketApi extends Construct {
       [FANOUT_WORKER.id]: Duration.minutes(5),
       [CLEANUP.id]: Duration.minutes(5),
       [WELCOME.id]: Duration.seconds(30),
+      // Just under the HTTP API's 30-second integration limit: a publish that runs out of
+      // time answers its late records `failed` (retry them) rather than a 503 from API Gateway.
+      [SERVER_API.id]: Duration.seconds(29),
     };
     for (const definition of FUNCTIONS) {
       functions[definition.id] = this.createFunction(definition, {

@@ -19,6 +19,12 @@ import type { UserDisconnectOutcome } from './user-disconnect-service.js';
 export const SERVER_API_BODY_LIMIT = 1024 * 1024;
 /** Most producer records one `POST /publish` may carry. */
 export const PUBLISH_RECORD_LIMIT = 100;
+/**
+ * A record is not started with less time than this left to the invocation: it is
+ * answered `failed` (send it again) rather than cut off by the function's timeout,
+ * which would lose the answers of every record before it.
+ */
+export const PUBLISH_TIME_RESERVE_MS = 3000;
 
 export type ServerApiOperation = 'publish' | 'disconnectUser' | 'presence' | 'stats';
 
@@ -148,6 +154,9 @@ export class ServerApi {
     if (!parsed.success) return { index, status: 'invalid', reason: describeIssues(parsed.error) };
     // The id is fixed here, so that a record that fails can be retried under the same id.
     const messageId = parsed.data.messageId ?? randomUUID();
+    if (budget && budget.remainingMs() < PUBLISH_TIME_RESERVE_MS) {
+      return { index, status: 'failed', messageId, reason: 'not started: the request ran out of time; send it again with the same messageId' };
+    }
     try {
       const outcome = await this.operations.publisher.publish({ ...parsed.data, messageId }, budget);
       if (outcome.status === 'duplicate') return { index, status: 'duplicate', messageId };

@@ -12,7 +12,7 @@ import { AccessPolicy } from '../../lambdas/domain/access-policy.js';
 import { FanoutService } from '../../lambdas/domain/fanout/fanout-service.js';
 import type { Log } from '../../lambdas/domain/ports.js';
 import { PresenceService } from '../../lambdas/domain/presence-service.js';
-import { PUBLISH_RECORD_LIMIT, SERVER_API_BODY_LIMIT, SERVER_API_ERRORS, SERVER_API_ROUTES, ServerApi } from '../../lambdas/domain/server-api.js';
+import { PUBLISH_RECORD_LIMIT, PUBLISH_TIME_RESERVE_MS, SERVER_API_BODY_LIMIT, SERVER_API_ERRORS, SERVER_API_ROUTES, ServerApi } from '../../lambdas/domain/server-api.js';
 import { StatsService } from '../../lambdas/domain/stats-service.js';
 import { UserDisconnectService } from '../../lambdas/domain/user-disconnect-service.js';
 import { automaticChannels } from '../../lambdas/protocol/channels.js';
@@ -149,6 +149,23 @@ describe('ServerApi', () => {
       expect(sender.posts).toEqual([]);
       const exactly = Array.from({ length: PUBLISH_RECORD_LIMIT }, () => notificationRecord({ targetUserId: 'alice' }));
       expect(await api.handle({ method: 'POST', path: '/publish', body: JSON.stringify(exactly) })).toMatchObject({ status: 200, body: { delivered: PUBLISH_RECORD_LIMIT } });
+    });
+  });
+
+  describe('POST /publish near the invocation\'s timeout', () => {
+    it('answers the records it has no time left for as failed, with their messageId, and starts none of them', async () => {
+      const { api, sender, connect } = world();
+      await connect('conn-alice', 'alice');
+      const records = [notificationRecord({ targetUserId: 'alice' }), notificationRecord({ targetUserId: 'alice' })];
+      // Time runs out once the first record has been posted.
+      const budget = { remainingMs: () => (sender.posts.length > 0 ? PUBLISH_TIME_RESERVE_MS - 1 : 60_000) };
+      const answer = await api.handle({ method: 'POST', path: '/publish', body: JSON.stringify(records) }, budget);
+      expect(answer.body).toMatchObject({
+        delivered: 1,
+        failed: 1,
+        results: [{ status: 'delivered' }, { status: 'failed', messageId: records[1]!.messageId, reason: expect.stringContaining('ran out of time') }],
+      });
+      expect(sender.posts.map((post) => post.frame.messageId)).toEqual([records[0]!.messageId]);
     });
   });
 
