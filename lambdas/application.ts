@@ -1,4 +1,3 @@
-import { getTokenVerifier } from './composition-authorizer.js';
 import { getServices, type Services } from './composition.js';
 import { AccessPolicy } from './domain/access-policy.js';
 import { ClientRequests } from './domain/client-requests.js';
@@ -62,10 +61,11 @@ export function createApplication(services: Services): Application {
           log: logger,
           historyTtlSeconds: config.websocket.history_ttl,
         }),
-        // The authorizer's verifier, built on the first `refresh` only.
+        // The authorizer's verifier, loaded on the first `refresh` only: the other routes
+        // never evaluate the Secrets Manager client it may build.
         refresh: new TokenRefreshService({
           connections: services.connections,
-          tokens: { check: (token) => getTokenVerifier().check(token) },
+          tokens: { check: async (token) => (await import('./composition-authorizer.js')).getTokenVerifier().check(token) },
         }),
       }));
     },
