@@ -246,6 +246,11 @@ describe('server API (local runtime)', () => {
       expect(presence).toMatchObject({ status: 200, body: { users: { [userId]: { online: true, connections: 1 } } } });
       const absent = await call('GET', '/users/never-here/presence');
       expect(absent.body).toEqual({ users: { 'never-here': { online: false, connections: 0 } } });
+      // User ids that need percent-encoding: signed encoded twice, as the AWS SDKs sign them.
+      for (const odd of ['mail@example.com', 'tenant:42+x']) {
+        const answer = await call('GET', `/users/${encodeURIComponent(odd)}/presence`);
+        expect(answer, odd).toMatchObject({ status: 200, body: { users: { [odd]: { online: false } } } });
+      }
       const stats = await call('GET', '/stats');
       expect(stats.status).toBe(200);
       expect(stats.body).toMatchObject({ totalConnections: expect.any(Number), uniqueUsers: expect.any(Number), generatedAt: expect.any(String) });
