@@ -67,11 +67,11 @@ export const FANOUT_WORKER: FunctionDefinition = {
   description: 'Delivers one shard of a large audience, resuming from its recorded progress',
 };
 
-/** Triggered on a schedule; closes and removes stale connections. */
+/** Triggered on a schedule; closes and removes stale connections and those whose token expired. */
 export const CLEANUP: FunctionDefinition = {
   id: 'Cleanup',
   entry: 'lambdas/handlers/cleanup.ts',
-  description: 'Closes and removes connections silent for longer than idle_timeout',
+  description: 'Closes and removes connections silent for longer than idle_timeout or whose token expired',
 };
 
 /** Behind the server API (an HTTP API with AWS_IAM auth); its routes: SERVER_API_ROUTES. */

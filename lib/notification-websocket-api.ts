@@ -302,7 +302,7 @@ export class NotificationWebSocketApi extends Construct {
 
     this.cleanupRule = new events.Rule(this, 'CleanupSchedule', {
       schedule: events.Schedule.rate(cleanupInterval),
-      description: 'Closes and removes connections silent for longer than idle_timeout',
+      description: 'Closes and removes connections silent for longer than idle_timeout or whose token expired',
       targets: [new targets.LambdaFunction(functions[CLEANUP.id].function, { retryAttempts: 2 })],
     });
 
