@@ -7,7 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { SERVER_API_ROUTES } from '../lambdas/domain/server-api.js';
+import { SERVER_API_ROUTES, type ServerApiOperation } from '../lambdas/domain/server-api.js';
 
 /** Requests per second (steady) and burst of the server API's stage. */
 export interface ServerApiThrottle {
@@ -94,11 +94,21 @@ export class NotificationServerApi extends Construct {
   }
 
   /**
-   * Lets `grantee` (a backend's role) call every route of the server API:
-   * `execute-api:Invoke` on each route's method and path of this API.
+   * Lets `grantee` (a backend's role) call the server API: `execute-api:Invoke` on each
+   * route's method and path of this API.
+   * @param operations the routes to allow, by operation (`publish`, `disconnectUser`,
+   *   `presence`, `stats`). @default - every route
    */
-  grantServerApi(grantee: iam.IGrantable): iam.Grant {
-    const resourceArns = SERVER_API_ROUTES.map((route) =>
+  grantServerApi(grantee: iam.IGrantable, operations?: readonly ServerApiOperation[]): iam.Grant {
+    const known = SERVER_API_ROUTES.map((route) => route.operation);
+    for (const operation of operations ?? []) {
+      if (!known.includes(operation)) {
+        throw new Error(`NotificationServerApi.grantServerApi: operation ${JSON.stringify(operation)} is unknown (allowed: ${known.join(', ')})`);
+      }
+    }
+    if (operations?.length === 0) throw new Error('NotificationServerApi.grantServerApi: operations is empty (omit it to allow every route)');
+    const routes = SERVER_API_ROUTES.filter((route) => !operations || operations.includes(route.operation));
+    const resourceArns = routes.map((route) =>
       this.api.arnForExecuteApi(route.method, route.path.replace(/\{[^}]+\}/g, '*'), this.stage.stageName),
     );
     const grant = iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns });
@@ -107,7 +117,7 @@ export class NotificationServerApi extends Construct {
       const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
       const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
       const apiArn = `arn:<AWS::Partition>:execute-api:${region}:${account}:<${stack.getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi)}>`;
-      for (const route of SERVER_API_ROUTES.filter((candidate) => candidate.path.includes('{'))) {
+      for (const route of routes.filter((candidate) => candidate.path.includes('{'))) {
         Validations.of(grantee.grantPrincipal).acknowledge({
           id: `AwsSolutions-IAM5[Resource::${apiArn}/${this.stage.stageName}/${route.method}${route.path.replace(/\{[^}]+\}/g, '*')}]`,
           reason: 'User ids are chosen at run time: the wildcard stands for the one {userId} segment of this route, of this API and stage.',

@@ -31,6 +31,7 @@ import { FUNCTION_ACCESS } from './function-access.js';
 import { KafkaTrigger, type KafkaTriggerProps } from './kafka-trigger.js';
 import { NotificationMonitoring } from './notification-monitoring.js';
 import { NotificationServerApi, type ServerApiThrottle } from './notification-server-api.js';
+import type { ServerApiOperation } from '../lambdas/domain/server-api.js';
 import { NotificationTables, type TableAccess } from './notification-tables.js';
 import { ServiceFunction, type ServiceLogLevel } from './service-function.js';
 
@@ -363,9 +364,12 @@ export class NotificationWebSocketApi extends Construct {
     });
   }
 
-  /** Lets `grantee` (a backend's role) call every route of the server API (`execute-api:Invoke`). */
-  grantServerApi(grantee: iam.IGrantable): iam.Grant {
-    return this.serverApi.grantServerApi(grantee);
+  /**
+   * Lets `grantee` (a backend's role) call the server API (`execute-api:Invoke`): every
+   * route, or the `operations` named (`publish`, `disconnectUser`, `presence`, `stats`).
+   */
+  grantServerApi(grantee: iam.IGrantable, operations?: readonly ServerApiOperation[]): iam.Grant {
+    return this.serverApi.grantServerApi(grantee, operations);
   }
 
   /** Lets `grantee` post to and close this stage's connections. */

@@ -16,6 +16,7 @@ describe('NotificationServerApi', () => {
   let stack: Stack;
   let serverApi: NotificationServerApi;
   let template: Template;
+  let publisher: iam.Role;
 
   beforeAll(() => {
     app = new App();
@@ -28,6 +29,8 @@ describe('NotificationServerApi', () => {
     serverApi = new NotificationServerApi(stack, 'ServerApi', { handler, throttle: { rateLimit: 20, burstLimit: 40 } });
     const backend = new iam.Role(stack, 'Backend', { assumedBy: new iam.AccountRootPrincipal() });
     serverApi.grantServerApi(backend);
+    publisher = new iam.Role(stack, 'Publisher', { assumedBy: new iam.AccountRootPrincipal() });
+    serverApi.grantServerApi(publisher, ['publish']);
     template = Template.fromStack(stack);
   });
 
@@ -65,6 +68,15 @@ describe('NotificationServerApi', () => {
         ],
       },
     });
+  });
+
+  it('grantServerApi can allow some operations only, and names an unknown one', () => {
+    const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: stack.getLogicalId(publisher.node.defaultChild as iam.CfnRole) }] } });
+    const statements = Object.values(policies).flatMap((policy: any) => policy.Properties.PolicyDocument.Statement);
+    expect(statements).toHaveLength(1);
+    expect(JSON.stringify(statements[0].Resource)).toMatch(/\/\$default\/POST\/publish"/);
+    expect(JSON.stringify(statements[0].Resource)).not.toMatch(/users|stats/);
+    expect(() => serverApi.grantServerApi(publisher, ['broadcast' as never])).toThrow(/operation "broadcast" is unknown \(allowed: publish, disconnectUser, presence, stats\)/);
   });
 
   it('refuses a negative throttle, naming it', () => {
