@@ -59,24 +59,39 @@ export class CleanupService {
    * through the Management API and removed. Listed from the token-expiry index, no scan.
    */
   async closeExpiredTokens(): Promise<CleanupSummary> {
-    const { connections, clock, log, concurrency } = this.#options;
-    const now = clock.now().toISOString();
+    const now = this.#options.clock.now().toISOString();
+    const summary = await this.#sweep(this.#options.connections.listTokenExpiredBefore(now), 'expired', (expired, summary) =>
+      this.#closeExpired(expired, now, summary),
+    );
+    this.#options.log.info('token expiry cleanup finished', { now, ...summary });
+    return summary;
+  }
+
+  /**
+   * Runs `close` for each listed connection, `concurrency` at a time; one that fails is
+   * counted and left for the next cleanup, never stopping the others.
+   */
+  async #sweep<T extends ConnectionRef>(
+    listing: AsyncIterable<readonly T[]>,
+    what: 'expired' | 'stale',
+    close: (ref: T, summary: CleanupSummary) => Promise<void>,
+  ): Promise<CleanupSummary> {
+    const { log, concurrency } = this.#options;
     const summary: CleanupSummary = { examined: 0, closed: 0, removed: 0, failed: 0 };
-    await forEachBounded(connections.listTokenExpiredBefore(now), concurrency, async (expired) => {
+    await forEachBounded(listing, concurrency, async (ref) => {
       summary.examined += 1;
       try {
-        await this.#closeExpired(expired, now, summary);
+        await close(ref, summary);
       } catch (error) {
         summary.failed += 1;
-        log.warn('expired connection left for the next cleanup', {
-          connectionId: expired.connectionId,
-          userId: expired.userId,
+        log.warn(`${what} connection left for the next cleanup`, {
+          connectionId: ref.connectionId,
+          userId: ref.userId,
           error: error instanceof Error ? error.name : String(error),
           reason: error instanceof Error ? error.message : undefined,
         });
       }
     });
-    log.info('token expiry cleanup finished', { now, ...summary });
     return summary;
   }
 
@@ -103,24 +118,9 @@ export class CleanupService {
     if (!Number.isFinite(idleSeconds) || idleSeconds < 0) {
       throw new RangeError(`idleSeconds must be a non-negative number, got ${idleSeconds}`);
     }
-    const { connections, clock, log, concurrency } = this.#options;
-    const cutoff = new Date(clock.now().getTime() - idleSeconds * 1000).toISOString();
-    const summary: CleanupSummary = { examined: 0, closed: 0, removed: 0, failed: 0 };
-    await forEachBounded(connections.listIdleSince(cutoff), concurrency, async (idle) => {
-      summary.examined += 1;
-      try {
-        await this.#closeAndRemove(idle, cutoff, summary);
-      } catch (error) {
-        summary.failed += 1;
-        log.warn('stale connection left for the next cleanup', {
-          connectionId: idle.connectionId,
-          userId: idle.userId,
-          error: error instanceof Error ? error.name : String(error),
-          reason: error instanceof Error ? error.message : undefined,
-        });
-      }
-    });
-    log.info('cleanup finished', { cutoff, ...summary });
+    const cutoff = new Date(this.#options.clock.now().getTime() - idleSeconds * 1000).toISOString();
+    const summary = await this.#sweep(this.#options.connections.listIdleSince(cutoff), 'stale', (idle, summary) => this.#closeAndRemove(idle, cutoff, summary));
+    this.#options.log.info('cleanup finished', { cutoff, ...summary });
     return summary;
   }
 
