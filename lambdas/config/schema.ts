@@ -46,6 +46,14 @@ export const channelsSchema = z.strictObject({
     z.record(channelPattern, z.array(z.string().check(z.minLength(1))).check(z.minLength(1, 'at least one role, or "*" for any user'))),
     { 'booking-updates': ['*'], 'waitlist-notifications': ['*'] },
   ),
+  /**
+   * Channel patterns (same `*` wildcard as `access`) whose subscribers see each other:
+   * `members`, `join` / `leave`, and the `presence` query (protocol section 9). Who may
+   * subscribe still follows `access`.
+   */
+  presence: z._default(z.array(channelPattern), []),
+  /** Above this many members a presence channel answers `members` with the count only and sends no `join` / `leave`. */
+  presence_max_members: z._default(integer(1, 10000), 100),
   /** Most channels one connection may hold (including the automatic ones). */
   max_per_connection: z._default(integer(2, 500), 50),
   /** Most channels in one subscribe or unsubscribe request. */

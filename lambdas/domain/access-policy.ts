@@ -18,13 +18,16 @@ const ALLOWED: AccessDecision = { allowed: true };
  */
 export class AccessPolicy {
   private readonly rules: readonly { readonly pattern: RegExp; readonly source: string; readonly roles: ReadonlySet<string> }[];
+  private readonly presencePatterns: readonly RegExp[];
 
-  constructor(config: Pick<ChannelsConfig, 'access'>) {
+  /** `presence` left out: no channel is a presence channel. */
+  constructor(config: Pick<ChannelsConfig, 'access'> & Partial<Pick<ChannelsConfig, 'presence'>>) {
     this.rules = Object.entries(config.access).map(([source, roles]) => ({
       source,
-      pattern: new RegExp(`^${source.split('*').map(escapeRegExp).join('[a-z0-9._:-]*')}$`),
+      pattern: patternOf(source),
       roles: new Set(roles),
     }));
+    this.presencePatterns = (config.presence ?? []).map(patternOf);
   }
 
   canSubscribe(identity: Identity, channel: string): AccessDecision {
@@ -45,24 +48,31 @@ export class AccessPolicy {
   }
 
   /**
-   * Whether two users who both hold `channel` may see each other's presence
-   * (docs/security.md, "Presence privacy"). Only through a channel that a role rule
-   * restricts: everyone holds `system-announcements`, a personal channel relates no one
-   * to anyone, and a channel open to any user (`"*"`) proves no relation; it would let
-   * anyone join it and probe who is online. A channel no rule names is held by admins
-   * only, who see everyone anyway.
+   * Whether `channel` is a presence channel (protocol section 9): its subscribers see
+   * each other (`members`, `join` / `leave`, the `presence` query; docs/security.md,
+   * "Presence privacy"). Only by `channels.presence`, never inferred: a deployment names
+   * them on purpose. `system-announcements` and personal channels never are (everyone
+   * holds the first; the second relates no one to anyone), whatever a pattern matches.
    */
-  revealsPresence(channel: string): boolean {
+  isPresenceChannel(channel: string): boolean {
     if (channel === SYSTEM_ANNOUNCEMENTS || ownerOfPersonalChannel(channel) !== undefined) return false;
     if (!CHANNEL_NAME.test(channel)) return false;
-    const rule = this.ruleFor(channel);
-    return rule !== undefined && !rule.roles.has(ANY_USER);
+    return this.presencePatterns.some((pattern) => pattern.test(channel));
+  }
+
+  /** Whether two users who both hold `channel` may see each other's presence: a presence channel. */
+  revealsPresence(channel: string): boolean {
+    return this.isPresenceChannel(channel);
   }
 
   /** The first rule whose pattern names the channel: the one canSubscribe applies. */
   private ruleFor(channel: string) {
     return this.rules.find((candidate) => candidate.pattern.test(channel));
   }
+}
+
+function patternOf(source: string): RegExp {
+  return new RegExp(`^${source.split('*').map(escapeRegExp).join('[a-z0-9._:-]*')}$`);
 }
 
 function escapeRegExp(text: string): string {

@@ -26,7 +26,7 @@ export interface PresenceAsker {
 /**
  * Who is online, under the presence privacy rule (docs/security.md, "Presence privacy"):
  * an asker sees themselves; `admin` sees anyone; anyone else sees a user only while that
- * user holds a channel this connection holds and that reveals presence
+ * user holds a presence channel (`channels.presence`) this connection holds
  * ({@link AccessPolicy.revealsPresence}). Every other user is answered exactly as an
  * offline user is (`online: false, connections: 0`, no `lastSeenAt`), so the answer
  * tells nothing beyond what the asker may see.

@@ -54,6 +54,24 @@ describe('configuration', () => {
       expect(error.message).toContain('notification_service.kafka.topics.0');
     });
 
+    it('makes no channel a presence channel by default, and caps what is told at 100 members', () => {
+      const config = parseConfig({});
+      expect(config.notification_service.channels.presence).toEqual([]);
+      expect(config.notification_service.channels.presence_max_members).toBe(100);
+    });
+
+    it('names a bad presence pattern or member cap', () => {
+      expect(errorOf(() => parseConfig({ notification_service: { channels: { presence: ['Presence lobby'] } } })).message).toContain(
+        'notification_service.channels.presence.0',
+      );
+      expect(errorOf(() => parseConfig({ notification_service: { channels: { presence: 'presence-*' } } })).message).toContain(
+        'notification_service.channels.presence',
+      );
+      expect(errorOf(() => parseConfig({ notification_service: { channels: { presence_max_members: 0 } } })).message).toContain(
+        'notification_service.channels.presence_max_members',
+      );
+    });
+
     it('refuses a message size above API Gateway\'s 128 KB', () => {
       const error = errorOf(() => parseConfig({ notification_service: { websocket: { max_frame_size: 200_000 } } }));
       expect(error.message).toContain('notification_service.websocket.max_frame_size');
@@ -61,6 +79,12 @@ describe('configuration', () => {
   });
 
   describe('loadConfigFile', () => {
+    it('reads the shipped Config.toml: presence-* is a presence channel open to any user', () => {
+      const config = loadConfigFile(join(import.meta.dirname, '..', '..', 'Config.toml'));
+      expect(config.notification_service.channels.presence).toEqual(['presence-*']);
+      expect(config.notification_service.channels.access['presence-*']).toEqual(['*']);
+    });
+
     it('reads TOML and reports a type error with the key', () => {
       const dir = mkdtempSync(join(tmpdir(), 'config-'));
       const path = join(dir, 'Config.toml');

@@ -23,7 +23,7 @@ const ACCESS = { 'booking-updates': ['*'], 'waitlist-notifications': ['*'], 'tea
 const SERVICE_CONFIG = {
   // Room for every generated frame: the rate limit has its own tests (abuse-limits).
   websocket: { max_frame_size: 4096, rate_limit_per_second: 10000, rate_limit_burst: 100000 },
-  channels: { access: ACCESS, max_per_request: 5, max_per_connection: 8 },
+  channels: { access: ACCESS, presence: ['team-*'], max_per_request: 5, max_per_connection: 8 },
 };
 const REPLY_TYPE = { subscribe: 'subscription', unsubscribe: 'subscription', heartbeat: 'heartbeat', presence: 'presence', recover: 'recovered', stats: 'stats', refresh: 'refreshed' } as const;
 const USERS = ['alice', 'sam', 'root', 'bob'] as const;
@@ -154,7 +154,7 @@ describe('every inbound frame (property-based)', () => {
 
   beforeAll(async () => {
     service = buildInMemoryService(SERVICE_CONFIG);
-    access = new AccessPolicy({ access: ACCESS });
+    access = new AccessPolicy({ access: ACCESS, presence: ['team-*'] });
     for (const asker of ASKERS) await service.connectionService.connect(asker.connectionId, asker.identity);
     await service.connectionService.connect('conn-bob', { userId: 'bob', roles: ['staff'] });
     // Something for `recover` to find, including another user's inbox.

@@ -13,23 +13,39 @@ import { automaticChannels } from '../../lambdas/protocol/channels.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { TestClient } from '../support/ws-client.js';
 
-const ACCESS = { 'booking-updates': ['*'], 'team-*': ['staff'], 'ops.alerts': ['oncall', '*'] };
+const ACCESS = { 'booking-updates': ['*'], 'team-*': ['staff'], 'ops.alerts': ['oncall', '*'], 'presence-*': ['*'] };
+/** Presence channels are named by `channels.presence`, never inferred from `access`. */
+const PRESENCE = ['team-*', 'presence-*'];
 const OFFLINE = { online: false, connections: 0 };
 
 describe('AccessPolicy', () => {
   describe('revealsPresence', () => {
-    const policy = new AccessPolicy({ access: ACCESS });
+    const policy = new AccessPolicy({ access: ACCESS, presence: PRESENCE });
 
     it.each([
-      ['a channel a role rule restricts', 'team-red', true],
-      ['a channel open to any user', 'booking-updates', false],
-      ['a channel whose roles include "*"', 'ops.alerts', false],
+      ['a presence channel a role rule restricts', 'team-red', true],
+      ['a presence channel open to any user', 'presence-lobby', true],
+      ['a channel open to any user, not a presence channel', 'booking-updates', false],
+      ['a channel whose roles include "*", not a presence channel', 'ops.alerts', false],
       ['system-announcements', 'system-announcements', false],
       ['a personal channel', 'user-bob', false],
       ['a channel no rule names (admins only)', 'payroll', false],
       ['an invalid name', 'Team-red', false],
     ])('%s: %s -> %s', (_label, channel, reveals) => {
       expect(policy.revealsPresence(channel)).toBe(reveals);
+    });
+
+    it('never counts system-announcements or a personal channel, whatever a pattern matches', () => {
+      const everything = new AccessPolicy({ access: ACCESS, presence: ['*', 'user-*'] });
+      expect(everything.revealsPresence('system-announcements')).toBe(false);
+      expect(everything.revealsPresence('user-bob')).toBe(false);
+      expect(everything.revealsPresence('booking-updates')).toBe(true);
+    });
+
+    it('names no presence channel when channels.presence is empty, restricted or not', () => {
+      const none = new AccessPolicy({ access: ACCESS });
+      expect(none.revealsPresence('team-red')).toBe(false);
+      expect(none.revealsPresence('presence-lobby')).toBe(false);
     });
   });
 });
@@ -59,11 +75,11 @@ describe('PresenceService', () => {
     state = new MemoryState();
     connections = new MemoryConnectionStore(state);
     subscriptions = new MemorySubscriptionStore(state);
-    service = new PresenceService({ presence: new MemoryPresenceStore(state), connections, access: new AccessPolicy({ access: ACCESS }) });
+    service = new PresenceService({ presence: new MemoryPresenceStore(state), connections, access: new AccessPolicy({ access: ACCESS, presence: PRESENCE }) });
   });
 
   describe('query', () => {
-    it('shows a user who shares a role-restricted channel with the asking connection', async () => {
+    it('shows a user who shares a presence channel with the asking connection', async () => {
       const asker = await open('c-alice', alice, ['team-red']);
       await open('c-bob', bob, ['team-red']);
       const answer = await service.query(asker, ['bob']);
@@ -77,7 +93,7 @@ describe('PresenceService', () => {
       expect(answer.users).toEqual({ bob: OFFLINE, nobody: OFFLINE });
     });
 
-    it('reveals nothing through channels everyone holds or anyone may join', async () => {
+    it('reveals nothing through channels that are not presence channels', async () => {
       const asker = await open('c-carol', carol, ['booking-updates', 'ops.alerts']);
       await open('c-bob', bob, ['booking-updates', 'ops.alerts', 'team-red']);
       const answer = await service.query(asker, ['bob']);
@@ -136,7 +152,7 @@ describe('presence privacy through the local runtime', () => {
   };
 
   beforeAll(async () => {
-    runtime = await startTestRuntime({ channels: { access: ACCESS } });
+    runtime = await startTestRuntime({ channels: { access: ACCESS, presence: PRESENCE } });
   });
 
   afterAll(async () => {
