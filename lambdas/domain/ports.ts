@@ -3,6 +3,7 @@ import type { Target } from '../protocol/records.js';
 import type { DeadLetter } from './fanout/dead-letters.js';
 import type { LedgerClaim, LedgerEntry, NotificationCounts } from './fanout/delivery-ledger.js';
 import type { DeliveryJob, NextClaim, ShardCounts, ShardKey, ShardRequest, ShardState } from './fanout/shard-plan.js';
+import type { InboxMarkResult, InboxPage, InboxPageRequest } from './inbox-state.js';
 import type { Connection, ConnectionRef, ConnectionSummary, UserPresence } from './model.js';
 
 /**
@@ -83,6 +84,43 @@ export interface PresenceStore {
     userIds: readonly string[],
     options: { readonly connectionsPerUser: number },
   ): Promise<Map<string, UserPresenceWithChannels>>;
+}
+
+/**
+ * Who is in each presence channel (protocol section 9): one entry per user, with the
+ * connections of that user holding the channel. Each call is a conditional change of
+ * that one entry, so concurrent joins and leaves of one user from several connections
+ * report exactly one `joined` when the first connection enters and one `left` when the
+ * last leaves. Repeating a call for the same connection changes nothing.
+ */
+export interface PresenceChannelStore {
+  /** Adds the connection to its user's entry; `at` becomes `joinedAt` when the user was not in. */
+  join(channel: string, ref: ConnectionRef, at: string): Promise<MemberChange>;
+
+  /** Removes the connection from its user's entry; the entry goes with the last one. */
+  leave(channel: string, ref: ConnectionRef): Promise<MemberChange>;
+
+  /** The channel's member count and, unless there are more than `limit`, its members. */
+  members(channel: string, limit: number): Promise<ChannelMembers>;
+}
+
+/**
+ * What one join or leave changed: `transition` when the user entered or left the
+ * channel, then with the channel's members (users, not connections) after it.
+ */
+export type MemberChange = { readonly transition: false } | { readonly transition: true; readonly count: number };
+
+export interface ChannelMember {
+  readonly userId: string;
+  readonly connections: number;
+  readonly joinedAt: string;
+}
+
+export interface ChannelMembers {
+  readonly count: number;
+  /** Empty when `truncated`. */
+  readonly members: readonly ChannelMember[];
+  readonly truncated: boolean;
 }
 
 /** A user's presence and every channel their (read) connections hold. */
@@ -313,4 +351,26 @@ export interface ShardDispatcher {
 /** Where what cannot be delivered goes, for an operator to see (the on-failure queue). */
 export interface DeadLetterSink {
   send(letters: readonly DeadLetter[]): Promise<void>;
+}
+
+/**
+ * A user's inbox (protocol section 10): the notifications sent to the user (the
+ * NotificationLog's `user#` stream) with one read state shared by all the user's devices.
+ * `unreadCount` is exact: it is computed from the same state as the items listed, and a
+ * change of state is a conditional write, so concurrent markRead calls cannot lose one
+ * another and the notification path writes nothing for it.
+ */
+export interface InboxStore {
+  /** A page, newest first, with the unread count judged by the same read state. */
+  list(userId: string, request: InboxPageRequest): Promise<InboxPage>;
+
+  /** The user's unread items, now. */
+  unreadCount(userId: string): Promise<number>;
+
+  /**
+   * Marks the user's items with these messageIds (or all) read. Ids unknown, someone
+   * else's or already read change nothing.
+   * @throws TransientError when concurrent changes kept it from settling.
+   */
+  markRead(userId: string, target: readonly string[] | 'all'): Promise<InboxMarkResult>;
 }

@@ -3,15 +3,19 @@ import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { batchWriteAll } from '../../lambdas/adapters/dynamodb/batch-operations.js';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
 import { DynamoDbDeliveryLedger } from '../../lambdas/adapters/dynamodb/delivery-ledger.js';
+import { DynamoDbInboxStore } from '../../lambdas/adapters/dynamodb/inbox-store.js';
 import { DynamoDbNotificationLog } from '../../lambdas/adapters/dynamodb/notification-log.js';
+import { DynamoDbPresenceChannelStore } from '../../lambdas/adapters/dynamodb/presence-channel-store.js';
 import { DynamoDbPresenceStore } from '../../lambdas/adapters/dynamodb/presence-store.js';
 import { DynamoDbRateLimiter } from '../../lambdas/adapters/dynamodb/rate-limiter.js';
 import { DynamoDbSubscriptionStore } from '../../lambdas/adapters/dynamodb/subscription-store.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { describeConnectionStoreContract } from './contracts/connection-store.contract.js';
 import { describeDeliveryLedgerContract } from './contracts/delivery-ledger.contract.js';
+import { describeInboxStoreContract } from './contracts/inbox-store.contract.js';
 import { describeNotificationLogContract } from './contracts/notification-log.contract.js';
 import type { PortSetFactory } from './contracts/port-set.js';
+import { describePresenceChannelStoreContract } from './contracts/presence-channel-store.contract.js';
 import { describePresenceStoreContract } from './contracts/presence-store.contract.js';
 import { describeRateLimiterContract } from './contracts/rate-limiter.contract.js';
 import { describeSubscriptionStoreContract } from './contracts/subscription-store.contract.js';
@@ -46,6 +50,11 @@ describePresenceStoreContract('DynamoDB', createDynamoDbPorts);
 describeNotificationLogContract('DynamoDB', createDynamoDbPorts);
 describeDeliveryLedgerContract('DynamoDB', createDynamoDbPorts);
 describeRateLimiterContract('DynamoDB', createDynamoDbPorts);
+describePresenceChannelStoreContract('DynamoDB', async () => new DynamoDbPresenceChannelStore(await createTestTables()));
+describeInboxStoreContract('DynamoDB', async () => {
+  const { client, tables } = await createTestTables();
+  return { inbox: new DynamoDbInboxStore({ client, tables }), notifications: new DynamoDbNotificationLog({ client, tables }) };
+});
 
 describe('DynamoDbSubscriptionStore without a page size', () => {
   it('lists a channel in DynamoDB pages of up to 1 MB: 1,500 subscribers in one request', async () => {

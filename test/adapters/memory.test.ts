@@ -1,16 +1,20 @@
 import {
   MemoryConnectionStore,
   MemoryDeliveryLedger,
+  MemoryInboxStore,
   MemoryNotificationLog,
   MemoryPresenceStore,
   MemoryRateLimiter,
   MemoryState,
   MemorySubscriptionStore,
 } from '../../lambdas/adapters/memory/index.js';
+import { MemoryPresenceChannelStore } from '../../lambdas/adapters/memory/presence-channel-store.js';
 import { describeConnectionStoreContract } from './contracts/connection-store.contract.js';
 import { describeDeliveryLedgerContract } from './contracts/delivery-ledger.contract.js';
+import { describeInboxStoreContract } from './contracts/inbox-store.contract.js';
 import { describeNotificationLogContract } from './contracts/notification-log.contract.js';
 import type { PortSetFactory } from './contracts/port-set.js';
+import { describePresenceChannelStoreContract } from './contracts/presence-channel-store.contract.js';
 import { describePresenceStoreContract } from './contracts/presence-store.contract.js';
 import { describeRateLimiterContract } from './contracts/rate-limiter.contract.js';
 import { describeSubscriptionStoreContract } from './contracts/subscription-store.contract.js';
@@ -41,3 +45,8 @@ describePresenceStoreContract('memory', createMemoryPorts);
 describeNotificationLogContract('memory', createMemoryPorts);
 describeDeliveryLedgerContract('memory', createMemoryPorts);
 describeRateLimiterContract('memory', createMemoryPorts);
+describePresenceChannelStoreContract('memory', async () => new MemoryPresenceChannelStore());
+describeInboxStoreContract('memory', async () => {
+  const state = new MemoryState();
+  return { inbox: new MemoryInboxStore(state), notifications: new MemoryNotificationLog(state) };
+});

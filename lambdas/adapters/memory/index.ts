@@ -5,3 +5,4 @@ export { MemoryPresenceStore } from './presence-store.js';
 export { MemoryNotificationLog } from './notification-log.js';
 export { MemoryRateLimiter } from './rate-limiter.js';
 export { MemoryDeliveryLedger } from './delivery-ledger.js';
+export { MemoryInboxStore } from './inbox-store.js';

@@ -1,5 +1,6 @@
 import type { LedgerEntry } from '../../domain/fanout/delivery-ledger.js';
 import type { Connection } from '../../domain/model.js';
+import type { InboxReadState } from '../../domain/inbox-state.js';
 import type { StoredNotification } from '../../domain/ports.js';
 
 /**
@@ -15,6 +16,8 @@ export class MemoryState {
   readonly users = new Map<string, { connectionIds: Set<string>; lastSeenAt?: string }>();
   /** Stream key -> messageId -> notification (the Notifications table). */
   readonly notifications = new Map<string, Map<string, StoredNotification>>();
+  /** User id -> the inbox read state (the `inbox#` state items). */
+  readonly inboxes = new Map<string, InboxReadState>();
   /** messageId -> the fan-out's ledger entry (the `message#` items). */
   readonly ledger = new Map<string, LedgerEntry>();
   /** messageId -> acceptedAt (the `message#` lookup items). */
