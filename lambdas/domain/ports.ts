@@ -123,43 +123,6 @@ export interface ChannelMembers {
   readonly truncated: boolean;
 }
 
-/**
- * Who is in each presence channel (protocol section 9): one entry per user, with the
- * connections of that user holding the channel. Each call is a conditional change of
- * that one entry, so concurrent joins and leaves of one user from several connections
- * report exactly one `joined` when the first connection enters and one `left` when the
- * last leaves. Repeating a call for the same connection changes nothing.
- */
-export interface PresenceChannelStore {
-  /** Adds the connection to its user's entry; `at` becomes `joinedAt` when the user was not in. */
-  join(channel: string, ref: ConnectionRef, at: string): Promise<MemberChange>;
-
-  /** Removes the connection from its user's entry; the entry goes with the last one. */
-  leave(channel: string, ref: ConnectionRef): Promise<MemberChange>;
-
-  /** The channel's member count and, unless there are more than `limit`, its members. */
-  members(channel: string, limit: number): Promise<ChannelMembers>;
-}
-
-/**
- * What one join or leave changed: `transition` when the user entered or left the
- * channel, then with the channel's members (users, not connections) after it.
- */
-export type MemberChange = { readonly transition: false } | { readonly transition: true; readonly count: number };
-
-export interface ChannelMember {
-  readonly userId: string;
-  readonly connections: number;
-  readonly joinedAt: string;
-}
-
-export interface ChannelMembers {
-  readonly count: number;
-  /** Empty when `truncated`. */
-  readonly members: readonly ChannelMember[];
-  readonly truncated: boolean;
-}
-
 /** A user's presence and every channel their (read) connections hold. */
 export interface UserPresenceWithChannels extends UserPresence {
   readonly channels: ReadonlySet<string>;

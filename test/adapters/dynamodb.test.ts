@@ -6,7 +6,6 @@ import { DynamoDbDeliveryLedger } from '../../lambdas/adapters/dynamodb/delivery
 import { DynamoDbInboxStore } from '../../lambdas/adapters/dynamodb/inbox-store.js';
 import { DynamoDbNotificationLog } from '../../lambdas/adapters/dynamodb/notification-log.js';
 import { DynamoDbPresenceChannelStore } from '../../lambdas/adapters/dynamodb/presence-channel-store.js';
-import { DynamoDbPresenceChannelStore } from '../../lambdas/adapters/dynamodb/presence-channel-store.js';
 import { DynamoDbPresenceStore } from '../../lambdas/adapters/dynamodb/presence-store.js';
 import { DynamoDbRateLimiter } from '../../lambdas/adapters/dynamodb/rate-limiter.js';
 import { DynamoDbSubscriptionStore } from '../../lambdas/adapters/dynamodb/subscription-store.js';
@@ -16,7 +15,6 @@ import { describeDeliveryLedgerContract } from './contracts/delivery-ledger.cont
 import { describeInboxStoreContract } from './contracts/inbox-store.contract.js';
 import { describeNotificationLogContract } from './contracts/notification-log.contract.js';
 import type { PortSetFactory } from './contracts/port-set.js';
-import { describePresenceChannelStoreContract } from './contracts/presence-channel-store.contract.js';
 import { describePresenceChannelStoreContract } from './contracts/presence-channel-store.contract.js';
 import { describePresenceStoreContract } from './contracts/presence-store.contract.js';
 import { describeRateLimiterContract } from './contracts/rate-limiter.contract.js';
@@ -52,7 +50,6 @@ describePresenceStoreContract('DynamoDB', createDynamoDbPorts);
 describeNotificationLogContract('DynamoDB', createDynamoDbPorts);
 describeDeliveryLedgerContract('DynamoDB', createDynamoDbPorts);
 describeRateLimiterContract('DynamoDB', createDynamoDbPorts);
-describePresenceChannelStoreContract('DynamoDB', async () => new DynamoDbPresenceChannelStore(await createTestTables()));
 describePresenceChannelStoreContract('DynamoDB', async () => new DynamoDbPresenceChannelStore(await createTestTables()));
 describeInboxStoreContract('DynamoDB', async () => {
   const { client, tables } = await createTestTables();

@@ -9,13 +9,11 @@ import {
   MemorySubscriptionStore,
 } from '../../lambdas/adapters/memory/index.js';
 import { MemoryPresenceChannelStore } from '../../lambdas/adapters/memory/presence-channel-store.js';
-import { MemoryPresenceChannelStore } from '../../lambdas/adapters/memory/presence-channel-store.js';
 import { describeConnectionStoreContract } from './contracts/connection-store.contract.js';
 import { describeDeliveryLedgerContract } from './contracts/delivery-ledger.contract.js';
 import { describeInboxStoreContract } from './contracts/inbox-store.contract.js';
 import { describeNotificationLogContract } from './contracts/notification-log.contract.js';
 import type { PortSetFactory } from './contracts/port-set.js';
-import { describePresenceChannelStoreContract } from './contracts/presence-channel-store.contract.js';
 import { describePresenceChannelStoreContract } from './contracts/presence-channel-store.contract.js';
 import { describePresenceStoreContract } from './contracts/presence-store.contract.js';
 import { describeRateLimiterContract } from './contracts/rate-limiter.contract.js';
@@ -47,7 +45,6 @@ describePresenceStoreContract('memory', createMemoryPorts);
 describeNotificationLogContract('memory', createMemoryPorts);
 describeDeliveryLedgerContract('memory', createMemoryPorts);
 describeRateLimiterContract('memory', createMemoryPorts);
-describePresenceChannelStoreContract('memory', async () => new MemoryPresenceChannelStore());
 describePresenceChannelStoreContract('memory', async () => new MemoryPresenceChannelStore());
 describeInboxStoreContract('memory', async () => {
   const state = new MemoryState();
