@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbConnectionStore } from '../lambdas/adapters/dynamodb/connection-store.js';
+import { DynamoDbInboxStore } from '../lambdas/adapters/dynamodb/inbox-store.js';
 import { DynamoDbNotificationLog } from '../lambdas/adapters/dynamodb/notification-log.js';
 import { DynamoDbPresenceStore } from '../lambdas/adapters/dynamodb/presence-store.js';
 import { DynamoDbRateLimiter } from '../lambdas/adapters/dynamodb/rate-limiter.js';
@@ -13,6 +14,7 @@ import type { ServiceConfig } from '../lambdas/config/schema.js';
 import { AccessPolicy } from '../lambdas/domain/access-policy.js';
 import { ClientRequests } from '../lambdas/domain/client-requests.js';
 import { ConnectionService } from '../lambdas/domain/connection-service.js';
+import { InboxService } from '../lambdas/domain/inbox-service.js';
 import type { Log, MessageSender } from '../lambdas/domain/ports.js';
 import { PresenceService } from '../lambdas/domain/presence-service.js';
 import { RecoveryService } from '../lambdas/domain/recovery-service.js';
@@ -115,6 +117,8 @@ export async function measureConnectionHour(options: ConnectionHourOptions): Pro
         recovery: new RecoveryService({ connections, notifications: new DynamoDbNotificationLog(props), sender: noSender, clock, log: silent, historyTtlSeconds: websocket.history_ttl }),
         // Not measured here: an idle connection sends no refresh in this bench.
         refresh: new TokenRefreshService({ connections, tokens: { check: async () => ({ valid: false, reason: 'not measured' }) } }),
+        // Not measured here either: an idle connection reads no inbox.
+        inbox: new InboxService({ inbox: new DynamoDbInboxStore(props), connections, sender: noSender, clock, log: silent }),
       });
 
     const connectionId = `hour-${randomBytes(6).toString('hex')}`;

@@ -2,6 +2,7 @@ import { getServices, type Services } from './composition.js';
 import { AccessPolicy } from './domain/access-policy.js';
 import { ClientRequests } from './domain/client-requests.js';
 import { ConnectionService } from './domain/connection-service.js';
+import { InboxService } from './domain/inbox-service.js';
 import { PresenceService } from './domain/presence-service.js';
 import { RecoveryService } from './domain/recovery-service.js';
 import { StatsService } from './domain/stats-service.js';
@@ -28,6 +29,8 @@ export function createApplication(services: Services): Application {
       // Read when a welcome is scheduled: only the functions that register connections
       // compose the welcome scheduler (and load the Lambda client).
       welcome: { schedule: (connectionId) => services.welcome.schedule(connectionId) },
+      // Read by the Welcome function only, for welcome's unreadCount.
+      inbox: { unreadCount: (userId) => services.inbox.unreadCount(userId) },
       clock,
       log: logger,
       config: config.websocket,
@@ -67,6 +70,7 @@ export function createApplication(services: Services): Application {
           connections: services.connections,
           tokens: { check: async (token) => (await import('./composition-authorizer.js')).getTokenVerifier().check(token) },
         }),
+        inbox: new InboxService({ inbox: services.inbox, connections: services.connections, sender: services.sender, clock, log: logger }),
       }));
     },
   };

@@ -5,6 +5,7 @@ import { ApiGatewayMessageSender } from './adapters/apigateway/message-sender.js
 import { DynamoDbConnectionStore } from './adapters/dynamodb/connection-store.js';
 import { DynamoDbDeliveryLedger } from './adapters/dynamodb/delivery-ledger.js';
 import { DynamoDbDeliveryProgressStore } from './adapters/dynamodb/delivery-progress-store.js';
+import { DynamoDbInboxStore } from './adapters/dynamodb/inbox-store.js';
 import { DynamoDbNotificationLog } from './adapters/dynamodb/notification-log.js';
 import { DynamoDbPresenceStore } from './adapters/dynamodb/presence-store.js';
 import { DynamoDbRateLimiter } from './adapters/dynamodb/rate-limiter.js';
@@ -24,6 +25,7 @@ import type {
   DeliveryProgressStore,
   ShardDispatcher,
   MessageSender,
+  InboxStore,
   NotificationLog,
   PresenceStore,
   RateLimiter,
@@ -56,6 +58,8 @@ export interface Services {
   readonly subscriptions: SubscriptionStore;
   readonly presence: PresenceStore;
   readonly notifications: NotificationLog;
+  /** Users' inbox read state (Notifications table). */
+  readonly inbox: InboxStore;
   readonly rateLimiter: RateLimiter;
   readonly sender: MessageSender;
   readonly welcome: WelcomeScheduler;
@@ -125,6 +129,7 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
   const subscriptions = lazy(() => new DynamoDbSubscriptionStore({ client: dynamoDb(), tables: tables() }));
   const presence = lazy(() => new DynamoDbPresenceStore({ client: dynamoDb(), tables: tables() }));
   const notifications = lazy(() => new DynamoDbNotificationLog({ client: dynamoDb(), tables: tables() }));
+  const inbox = lazy(() => new DynamoDbInboxStore({ client: dynamoDb(), tables: tables() }));
   const rateLimiter = lazy(
     () =>
       new DynamoDbRateLimiter({
@@ -191,6 +196,9 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
     },
     get notifications() {
       return notifications();
+    },
+    get inbox() {
+      return inbox();
     },
     get rateLimiter() {
       return rateLimiter();

@@ -36,6 +36,8 @@ export const ROUTES: readonly RouteDefinition[] = [
   { routeKey: 'presence', id: 'Presence', entry: 'lambdas/handlers/presence.ts', returnsReply: true, description: 'Tells which users are online' },
   { routeKey: 'recover', id: 'Recover', entry: 'lambdas/handlers/recover.ts', returnsReply: true, description: 'Replays notifications missed since a point' },
   { routeKey: 'stats', id: 'Stats', entry: 'lambdas/handlers/stats.ts', returnsReply: true, description: 'Connection statistics (admin)' },
+  { routeKey: 'inbox', id: 'Inbox', entry: 'lambdas/handlers/inbox.ts', returnsReply: true, description: 'Lists the user\'s inbox, newest first, with read state and the unread count' },
+  { routeKey: 'markRead', id: 'MarkRead', entry: 'lambdas/handlers/mark-read.ts', returnsReply: true, description: 'Marks inbox items (or all) read and tells the user\'s other connections' },
   { routeKey: 'refresh', id: 'Refresh', entry: 'lambdas/handlers/refresh.ts', returnsReply: true, description: 'Moves the connection\'s token expiry later with a newer token' },
 ];
 

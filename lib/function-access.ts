@@ -33,12 +33,17 @@ export const FUNCTION_ACCESS: Readonly<Record<string, FunctionAccess>> = {
   // Replays notifications through the Management API before it returns `recovered`.
   Recover: { tables: { ...CLIENT_ROUTE, Notifications: 'read' }, managesConnections: true },
   Stats: { tables: CLIENT_ROUTE, managesConnections: false },
+  // Reads the user# stream and the inbox# read state.
+  Inbox: { tables: { ...CLIENT_ROUTE, Notifications: 'read' }, managesConnections: false },
+  // Writes the inbox# read state and posts inboxState to the user's other connections.
+  MarkRead: { tables: { ...CLIENT_ROUTE, Notifications: 'readWrite' }, managesConnections: true },
   // Verifies the new token (the construct gives it the authorizer's secret) and moves
   // the connection's tokenExpiresAt.
   Refresh: { tables: CLIENT_ROUTE, managesConnections: false },
   // Verifies the token only; the per-user limit is enforced by Connect.
   Authorizer: { tables: {}, managesConnections: false },
-  Welcome: { tables: { Connections: 'read' }, managesConnections: true },
+  // Reads the inbox for welcome's unreadCount.
+  Welcome: { tables: { Connections: 'read', Notifications: 'read' }, managesConnections: true },
   // Reads subscribers, appends to the history, deduplicates records, and removes
   // connections that answer 410 Gone.
   Fanout: {

@@ -10,6 +10,7 @@ import {
 import { ADMIN_ROLE } from './access-policy.js';
 import type { ConnectionService } from './connection-service.js';
 import { ConnectionNotFoundError, ProtocolError } from './errors.js';
+import type { InboxService } from './inbox-service.js';
 import type { Identity } from './model.js';
 import type { Clock, HeartbeatActivity, Log, RateLimiter } from './ports.js';
 import type { PresenceService } from './presence-service.js';
@@ -40,6 +41,7 @@ export interface ClientRequestsOptions {
   readonly stats: StatsService;
   readonly recovery: RecoveryService;
   readonly refresh: TokenRefreshService;
+  readonly inbox: InboxService;
 }
 
 /**
@@ -135,6 +137,16 @@ export class ClientRequests {
       case 'refresh': {
         const request = payload as z.infer<typeof clientPayloads.refresh>;
         return serverFrame(clock, 'refreshed', await this.options.refresh.refresh(connectionId, identity, request.token), replyTo);
+      }
+      case 'inbox': {
+        // Always the caller's own inbox: the payload names no user.
+        const request = payload as z.infer<typeof clientPayloads.inbox>;
+        return serverFrame(clock, 'inbox', await this.options.inbox.list(identity.userId, request), replyTo);
+      }
+      case 'markRead': {
+        const request = payload as z.infer<typeof clientPayloads.markRead>;
+        const target = 'all' in request ? 'all' : request.messageIds;
+        return serverFrame(clock, 'inboxState', await this.options.inbox.markRead(identity.userId, connectionId, target), replyTo);
       }
     }
   }

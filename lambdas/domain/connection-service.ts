@@ -3,7 +3,7 @@ import { automaticChannels } from '../protocol/channels.js';
 import type { WelcomePayload } from '../protocol/frames.js';
 import { ConnectionGoneError, ConnectionLimitError, PostInDoubtError } from './errors.js';
 import type { Connection, Identity } from './model.js';
-import type { Clock, ConnectionStore, Log, MessageSender, WelcomeScheduler } from './ports.js';
+import type { Clock, ConnectionStore, InboxStore, Log, MessageSender, WelcomeScheduler } from './ports.js';
 import { serverFrame } from './server-frames.js';
 
 export type ConnectOutcome =
@@ -17,6 +17,11 @@ export interface ConnectionServiceOptions {
   readonly connections: ConnectionStore;
   readonly sender: MessageSender;
   readonly welcome: WelcomeScheduler;
+  /**
+   * Gives welcome its `unreadCount`.
+   * @default - welcome carries no unreadCount
+   */
+  readonly inbox?: Pick<InboxStore, 'unreadCount'>;
   readonly clock: Clock;
   readonly log: Log;
   readonly config: Pick<
@@ -95,8 +100,20 @@ export class ConnectionService {
     return { status: 'accepted', connection, ...(protocol.chosen ? { subprotocol: protocol.chosen } : {}) };
   }
 
+  /** The user's unread count for welcome; undefined (left out) when it cannot be read now. */
+  private async unreadCount(connection: Connection): Promise<number | undefined> {
+    if (!this.options.inbox) return undefined;
+    try {
+      return await this.options.inbox.unreadCount(connection.userId);
+    } catch (error) {
+      // The welcome matters more than its count; the client can ask `inbox` for it.
+      this.options.log.warn('welcome without unreadCount: the inbox could not be read', { connectionId: connection.connectionId, error: String(error) });
+      return undefined;
+    }
+  }
+
   /** The welcome frame for a stored connection. */
-  welcomePayload(connection: Connection): WelcomePayload {
+  welcomePayload(connection: Connection, unreadCount?: number): WelcomePayload {
     return {
       connectionId: connection.connectionId,
       userId: connection.userId,
@@ -104,6 +121,7 @@ export class ConnectionService {
       heartbeatIntervalSeconds: this.options.config.heartbeat_interval,
       serverTime: this.options.clock.now().toISOString(),
       ...(connection.tokenExpiresAt !== undefined ? { tokenExpiresAt: connection.tokenExpiresAt } : {}),
+      ...(unreadCount !== undefined ? { unreadCount } : {}),
     };
   }
 
@@ -115,10 +133,12 @@ export class ConnectionService {
    */
   async deliverWelcome(connectionId: string): Promise<WelcomeOutcome> {
     const { connections, sender, clock, log } = this.options;
+    let unreadCount: number | undefined;
     for (let attempt = 0; ; attempt += 1) {
       const connection = await connections.get(connectionId);
       if (!connection) return 'connection-removed';
-      const frame = serverFrame(clock, 'welcome', this.welcomePayload(connection));
+      unreadCount ??= await this.unreadCount(connection);
+      const frame = serverFrame(clock, 'welcome', this.welcomePayload(connection, unreadCount));
       try {
         await sender.post(connectionId, JSON.stringify(frame));
         log.info('welcome delivered', { connectionId, messageId: frame.messageId, attempts: attempt + 1 });

@@ -40,6 +40,20 @@ export const refreshPayload = z.object({
   token: z.string().check(z.minLength(1), z.maxLength(8192)),
 });
 
+/** An inbox page's cursor: a `nextCursor` of an earlier answer, opaque to the client. */
+export const INBOX_CURSOR = /^[A-Za-z0-9_-]{1,400}$/;
+/** `inbox`: a page of the user's inbox, newest first (docs/protocol.md section 10). */
+export const inboxPayload = z.object({
+  limit: z._default(z.int().check(z.minimum(1), z.maximum(100)), 20),
+  before: z.optional(z.string().check(z.regex(INBOX_CURSOR, 'a nextCursor of an earlier inbox answer'))),
+  unreadOnly: z._default(z.boolean(), false),
+});
+/** `markRead`: by ids, or all; never both. */
+export const markReadPayload = z.union([
+  z.strictObject({ messageIds: z.array(messageId).check(z.minLength(1), z.maxLength(100)) }),
+  z.strictObject({ all: z.literal(true) }),
+]);
+
 /** Payload schema per client request type (the routes besides $connect/$disconnect/$default). */
 export const clientPayloads = {
   subscribe: subscribePayload,
@@ -49,6 +63,8 @@ export const clientPayloads = {
   recover: recoverPayload,
   stats: statsPayload,
   refresh: refreshPayload,
+  inbox: inboxPayload,
+  markRead: markReadPayload,
 } as const;
 export type ClientRequestType = keyof typeof clientPayloads;
 export const CLIENT_REQUEST_TYPES = Object.keys(clientPayloads) as ClientRequestType[];
@@ -74,6 +90,8 @@ export const welcomePayload = z.object({
   serverTime: isoTimestamp,
   /** When the connection's token expires; `refresh` before then or be disconnected. */
   tokenExpiresAt: z.optional(isoTimestamp),
+  /** The user's unread inbox items when the welcome was sent. */
+  unreadCount: z.optional(z.int().check(z.minimum(0))),
 });
 export const subscriptionPayload = z.object({
   connectionId: z.string(),
@@ -121,6 +139,20 @@ export const disconnectPayload = z.object({
   reconnect: z.boolean(),
 });
 
+export const inboxReplyPayload = z.object({
+  items: z.array(
+    z.object({ messageId: z.string(), timestamp: isoTimestamp, read: z.boolean(), notification: notificationPayload }),
+  ),
+  unreadCount: z.int().check(z.minimum(0)),
+  nextCursor: z.optional(z.string()),
+});
+/** The answer to `markRead`, and pushed to the user's other connections. */
+export const inboxStatePayload = z.object({
+  unreadCount: z.int().check(z.minimum(0)),
+  /** The ids this request changed from unread to read. */
+  read: z.array(z.string()),
+});
+
 const serverBase = {
   messageId: messageId,
   timestamp: isoTimestamp,
@@ -144,6 +176,8 @@ export const statsFrame = z.object({ ...serverBase, type: z.literal('stats'), pa
 export const errorFrame = z.object({ ...serverBase, type: z.literal('error'), payload: errorPayload });
 export const refreshedFrame = z.object({ ...serverBase, type: z.literal('refreshed'), payload: refreshedPayload });
 export const disconnectFrame = z.object({ ...serverBase, type: z.literal('disconnect'), payload: disconnectPayload });
+export const inboxFrame = z.object({ ...serverBase, type: z.literal('inbox'), payload: inboxReplyPayload });
+export const inboxStateFrame = z.object({ ...serverBase, type: z.literal('inboxState'), payload: inboxStatePayload });
 
 export const serverFrame = z.discriminatedUnion('type', [
   welcomeFrame,
@@ -156,6 +190,8 @@ export const serverFrame = z.discriminatedUnion('type', [
   errorFrame,
   disconnectFrame,
   refreshedFrame,
+  inboxFrame,
+  inboxStateFrame,
 ]);
 
 export type WelcomePayload = z.infer<typeof welcomePayload>;
@@ -164,6 +200,8 @@ export type NotificationPayload = z.infer<typeof notificationPayload>;
 export type PresenceReplyPayload = z.infer<typeof presenceReplyPayload>;
 export type StatsReplyPayload = z.infer<typeof statsReplyPayload>;
 export type ErrorPayload = z.infer<typeof errorPayload>;
+export type InboxReplyPayload = z.infer<typeof inboxReplyPayload>;
+export type InboxStatePayload = z.infer<typeof inboxStatePayload>;
 export type DisconnectPayload = z.infer<typeof disconnectPayload>;
 export type NotificationFrame = z.infer<typeof notificationFrame>;
 export type ServerFrame = z.infer<typeof serverFrame>;

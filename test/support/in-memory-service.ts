@@ -1,5 +1,6 @@
 import {
   MemoryConnectionStore,
+  MemoryInboxStore,
   MemoryNotificationLog,
   MemoryPresenceStore,
   MemoryRateLimiter,
@@ -11,6 +12,7 @@ import { parseConfig } from '../../lambdas/config/load.js';
 import { AccessPolicy } from '../../lambdas/domain/access-policy.js';
 import { ClientRequests } from '../../lambdas/domain/client-requests.js';
 import { ConnectionService } from '../../lambdas/domain/connection-service.js';
+import { InboxService } from '../../lambdas/domain/inbox-service.js';
 import type { Log } from '../../lambdas/domain/ports.js';
 import { PresenceService } from '../../lambdas/domain/presence-service.js';
 import { RecoveryService } from '../../lambdas/domain/recovery-service.js';
@@ -66,6 +68,7 @@ export function buildInMemoryService(serviceConfig: Record<string, unknown> = {}
       // The authorizer's verifier, judging exp at the service's clock.
       tokens: new TokenVerifier({ mode: 'hs256', secret: async () => IN_MEMORY_JWT_SECRET, now: () => now }),
     }),
+    inbox: new InboxService({ inbox: new MemoryInboxStore(state), connections, sender, clock, log: silent }),
   });
   return {
     config,
@@ -94,6 +97,7 @@ export function snapshotOf(service: ReturnType<typeof buildInMemoryService>): st
     users: sorted(state.users).map(([userId, user]) => [userId, [...user.connectionIds].sort(), user.lastSeenAt]),
     notifications: sorted(state.notifications).map(([stream, kept]) => [stream, sorted(kept)]),
     acceptedAt: sorted(state.acceptedAt),
+    inboxes: sorted(state.inboxes).map(([userId, read]) => [userId, read.readUpTo, [...read.readAbove].sort()]),
     posts: sender.posts.length,
   });
 }
