@@ -16,6 +16,8 @@ import { ClientRequests } from '../lambdas/domain/client-requests.js';
 import { ConnectionService } from '../lambdas/domain/connection-service.js';
 import { InboxService } from '../lambdas/domain/inbox-service.js';
 import type { Log, MessageSender } from '../lambdas/domain/ports.js';
+import { DynamoDbPresenceChannelStore } from '../lambdas/adapters/dynamodb/presence-channel-store.js';
+import { PresenceChannelService } from '../lambdas/domain/presence-channel-service.js';
 import { PresenceService } from '../lambdas/domain/presence-service.js';
 import { RecoveryService } from '../lambdas/domain/recovery-service.js';
 import { StatsService } from '../lambdas/domain/stats-service.js';
@@ -113,6 +115,8 @@ export async function measureConnectionHour(options: ConnectionHourOptions): Pro
         connections: connectionService,
         subscriptions: new SubscriptionService({ connections, subscriptions: new DynamoDbSubscriptionStore(props), access, config: config.channels }),
         presence: new PresenceService({ presence: new DynamoDbPresenceStore(props), connections, access }),
+        // Not measured here: an idle connection holds no presence channel.
+        presenceChannels: new PresenceChannelService({ store: new DynamoDbPresenceChannelStore(props), connections, subscriptions: new DynamoDbSubscriptionStore(props), sender: noSender, access, clock, log: silent, maxMembers: config.channels.presence_max_members }),
         stats: new StatsService(connections, clock),
         recovery: new RecoveryService({ connections, notifications: new DynamoDbNotificationLog(props), sender: noSender, clock, log: silent, historyTtlSeconds: websocket.history_ttl }),
         // Not measured here: an idle connection sends no refresh in this bench.

@@ -3,6 +3,7 @@ import { AccessPolicy } from './domain/access-policy.js';
 import { ClientRequests } from './domain/client-requests.js';
 import { ConnectionService } from './domain/connection-service.js';
 import { InboxService } from './domain/inbox-service.js';
+import { PresenceChannelService } from './domain/presence-channel-service.js';
 import { PresenceService } from './domain/presence-service.js';
 import { RecoveryService } from './domain/recovery-service.js';
 import { StatsService } from './domain/stats-service.js';
@@ -14,12 +15,15 @@ export interface Application {
   readonly services: Services;
   readonly connections: ConnectionService;
   readonly requests: ClientRequests;
+  /** Members, join and leave of presence channels (protocol section 9). */
+  readonly presenceChannels: PresenceChannelService;
 }
 
 export function createApplication(services: Services): Application {
   const { config, clock, logger } = services;
   let connections: ConnectionService | undefined;
   let requests: ClientRequests | undefined;
+  let presenceChannels: PresenceChannelService | undefined;
   // One policy for subscribing and for presence privacy, so the two never disagree.
   const access = new AccessPolicy(config.channels);
   const connectionService = () =>
@@ -35,10 +39,24 @@ export function createApplication(services: Services): Application {
       log: logger,
       config: config.websocket,
     }));
+  const presenceChannelService = () =>
+    (presenceChannels ??= new PresenceChannelService({
+      store: services.presenceChannels,
+      connections: services.connections,
+      subscriptions: services.subscriptions,
+      sender: services.sender,
+      access,
+      clock,
+      log: logger,
+      maxMembers: config.channels.presence_max_members,
+    }));
   return {
     services,
     get connections() {
       return connectionService();
+    },
+    get presenceChannels() {
+      return presenceChannelService();
     },
     get requests() {
       return (requests ??= new ClientRequests({
@@ -53,8 +71,10 @@ export function createApplication(services: Services): Application {
           subscriptions: services.subscriptions,
           access,
           config: config.channels,
+          presenceChannels: presenceChannelService(),
         }),
         presence: new PresenceService({ presence: services.presence, connections: services.connections, access }),
+        presenceChannels: presenceChannelService(),
         stats: new StatsService(services.connections, clock),
         recovery: new RecoveryService({
           connections: services.connections,

@@ -7,6 +7,7 @@ import { DynamoDbDeliveryLedger } from './adapters/dynamodb/delivery-ledger.js';
 import { DynamoDbDeliveryProgressStore } from './adapters/dynamodb/delivery-progress-store.js';
 import { DynamoDbInboxStore } from './adapters/dynamodb/inbox-store.js';
 import { DynamoDbNotificationLog } from './adapters/dynamodb/notification-log.js';
+import { DynamoDbPresenceChannelStore } from './adapters/dynamodb/presence-channel-store.js';
 import { DynamoDbPresenceStore } from './adapters/dynamodb/presence-store.js';
 import { DynamoDbRateLimiter } from './adapters/dynamodb/rate-limiter.js';
 import { DynamoDbSubscriptionStore } from './adapters/dynamodb/subscription-store.js';
@@ -27,6 +28,7 @@ import type {
   MessageSender,
   InboxStore,
   NotificationLog,
+  PresenceChannelStore,
   PresenceStore,
   RateLimiter,
   SubscriptionStore,
@@ -57,6 +59,8 @@ export interface Services {
   readonly connections: ConnectionStore;
   readonly subscriptions: SubscriptionStore;
   readonly presence: PresenceStore;
+  /** Members of presence channels (Subscriptions table, `presence#{channel}` partitions). */
+  readonly presenceChannels: PresenceChannelStore;
   readonly notifications: NotificationLog;
   /** Users' inbox read state (Notifications table). */
   readonly inbox: InboxStore;
@@ -128,6 +132,7 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
   const connections = lazy(() => new DynamoDbConnectionStore({ client: dynamoDb(), tables: tables() }));
   const subscriptions = lazy(() => new DynamoDbSubscriptionStore({ client: dynamoDb(), tables: tables() }));
   const presence = lazy(() => new DynamoDbPresenceStore({ client: dynamoDb(), tables: tables() }));
+  const presenceChannels = lazy(() => new DynamoDbPresenceChannelStore({ client: dynamoDb(), tables: tables() }));
   const notifications = lazy(() => new DynamoDbNotificationLog({ client: dynamoDb(), tables: tables() }));
   const inbox = lazy(() => new DynamoDbInboxStore({ client: dynamoDb(), tables: tables() }));
   const rateLimiter = lazy(
@@ -196,6 +201,9 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
     },
     get notifications() {
       return notifications();
+    },
+    get presenceChannels() {
+      return presenceChannels();
     },
     get inbox() {
       return inbox();

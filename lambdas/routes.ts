@@ -35,6 +35,7 @@ export const ROUTES: readonly RouteDefinition[] = [
   { routeKey: 'heartbeat', id: 'Heartbeat', entry: 'lambdas/handlers/heartbeat.ts', returnsReply: true, description: 'Keeps the connection fresh' },
   { routeKey: 'presence', id: 'Presence', entry: 'lambdas/handlers/presence.ts', returnsReply: true, description: 'Tells which users are online' },
   { routeKey: 'recover', id: 'Recover', entry: 'lambdas/handlers/recover.ts', returnsReply: true, description: 'Replays notifications missed since a point' },
+  { routeKey: 'members', id: 'Members', entry: 'lambdas/handlers/members.ts', returnsReply: true, description: 'Lists who is in a presence channel the connection holds' },
   { routeKey: 'stats', id: 'Stats', entry: 'lambdas/handlers/stats.ts', returnsReply: true, description: 'Connection statistics (admin)' },
   { routeKey: 'inbox', id: 'Inbox', entry: 'lambdas/handlers/inbox.ts', returnsReply: true, description: 'Lists the user\'s inbox, newest first, with read state and the unread count' },
   { routeKey: 'markRead', id: 'MarkRead', entry: 'lambdas/handlers/mark-read.ts', returnsReply: true, description: 'Marks inbox items (or all) read and tells the user\'s other connections' },

@@ -24,10 +24,14 @@ const CONNECTION_LIFECYCLE = { Connections: 'readWrite', Subscriptions: 'readWri
  */
 export const FUNCTION_ACCESS: Readonly<Record<string, FunctionAccess>> = {
   Connect: { tables: CONNECTION_LIFECYCLE, managesConnections: false },
-  Disconnect: { tables: CONNECTION_LIFECYCLE, managesConnections: false },
+  // Posts `leave` to a presence channel's other subscribers when the user's last connection goes.
+  Disconnect: { tables: CONNECTION_LIFECYCLE, managesConnections: true },
   Default: { tables: CLIENT_ROUTE, managesConnections: false },
-  Subscribe: { tables: { ...CLIENT_ROUTE, Subscriptions: 'readWrite' }, managesConnections: false },
-  Unsubscribe: { tables: { ...CLIENT_ROUTE, Subscriptions: 'readWrite' }, managesConnections: false },
+  // Keep presence channel members (Subscriptions, `presence#` partitions) and post `join` / `leave`.
+  Subscribe: { tables: { ...CLIENT_ROUTE, Subscriptions: 'readWrite' }, managesConnections: true },
+  Unsubscribe: { tables: { ...CLIENT_ROUTE, Subscriptions: 'readWrite' }, managesConnections: true },
+  // Reads a presence channel's members (Subscriptions, `presence#` partition).
+  Members: { tables: { ...CLIENT_ROUTE, Subscriptions: 'read' }, managesConnections: false },
   Heartbeat: { tables: { ...CLIENT_ROUTE, Users: 'readWrite' }, managesConnections: false },
   Presence: { tables: { ...CLIENT_ROUTE, Users: 'read' }, managesConnections: false },
   // Replays notifications through the Management API before it returns `recovered`.

@@ -13,6 +13,7 @@ import { ConnectionNotFoundError, ProtocolError } from './errors.js';
 import type { InboxService } from './inbox-service.js';
 import type { Identity } from './model.js';
 import type { Clock, HeartbeatActivity, Log, RateLimiter } from './ports.js';
+import type { PresenceChannelService } from './presence-channel-service.js';
 import type { PresenceService } from './presence-service.js';
 import type { RecoveryService } from './recovery-service.js';
 import { errorFrame, serverFrame } from './server-frames.js';
@@ -38,6 +39,7 @@ export interface ClientRequestsOptions {
   readonly connections: ConnectionService;
   readonly subscriptions: SubscriptionService;
   readonly presence: PresenceService;
+  readonly presenceChannels: PresenceChannelService;
   readonly stats: StatsService;
   readonly recovery: RecoveryService;
   readonly refresh: TokenRefreshService;
@@ -125,6 +127,10 @@ export class ClientRequests {
       case 'presence': {
         const request = payload as z.infer<typeof clientPayloads.presence>;
         return serverFrame(clock, 'presence', await this.options.presence.query(context, request.userIds), replyTo);
+      }
+      case 'members': {
+        const request = payload as z.infer<typeof clientPayloads.members>;
+        return serverFrame(clock, 'members', await this.options.presenceChannels.members(connectionId, request.channel), replyTo);
       }
       case 'recover': {
         const request = payload as z.infer<typeof clientPayloads.recover>;

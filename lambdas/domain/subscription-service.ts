@@ -4,6 +4,7 @@ import type { AccessPolicy } from './access-policy.js';
 import { ProtocolError } from './errors.js';
 import type { Identity } from './model.js';
 import type { ConnectionStore, SubscriptionStore } from './ports.js';
+import type { PresenceChannelService } from './presence-channel-service.js';
 import { isValidChannelName } from '../protocol/channels.js';
 
 type Rejection = SubscriptionPayload['rejected'][number];
@@ -13,6 +14,8 @@ export interface SubscriptionServiceOptions {
   readonly subscriptions: SubscriptionStore;
   readonly access: AccessPolicy;
   readonly config: Pick<ChannelsConfig, 'max_per_connection' | 'max_per_request'>;
+  /** Told of every channel added or removed; sends `join` / `leave` for presence channels. */
+  readonly presenceChannels?: Pick<PresenceChannelService, 'entered' | 'left'>;
 }
 
 /** Subscribes and unsubscribes connections, channel by channel, under the access rules. */
@@ -53,6 +56,7 @@ export class SubscriptionService {
       toAdd.length > 0
         ? await this.options.subscriptions.subscribe({ connectionId, userId: identity.userId }, toAdd)
         : [...held].sort();
+    if (toAdd.length > 0) await this.options.presenceChannels?.entered({ connectionId, userId: identity.userId }, toAdd);
     return { connectionId, channels: current, accepted, rejected };
   }
 
@@ -64,10 +68,14 @@ export class SubscriptionService {
       if (isValidChannelName(channel)) accepted.push(channel);
       else rejected.push({ channel, code: 'INVALID_CHANNEL', reason: 'not a channel name' });
     }
+    // The user id the presence store keys members by: read only when a presence channel is left.
+    const presence = this.options.presenceChannels;
+    const owner = presence && accepted.some((channel) => this.options.access.isPresenceChannel(channel)) ? await this.options.connections.get(connectionId) : undefined;
     const current =
       accepted.length > 0
         ? await this.options.subscriptions.unsubscribe(connectionId, accepted)
         : [...((await this.options.connections.get(connectionId))?.channels ?? [])].sort();
+    if (presence && owner) await presence.left({ connectionId, userId: owner.userId }, accepted.filter((channel) => owner.channels.includes(channel)));
     return { connectionId, channels: current, accepted, rejected };
   }
 

@@ -1,6 +1,6 @@
 import * as z from '../zod-mini.js';
 import { ERROR_CODES, REJECTION_CODES } from './error-codes.js';
-import { USER_ID } from './channels.js';
+import { USER_ID, isValidChannelName } from './channels.js';
 
 /**
  * Every frame of the wire protocol (docs/protocol.md), shared by the handlers, the
@@ -35,6 +35,10 @@ export const recoverPayload = z.object({
   since: z.union([messageId, isoTimestamp]),
 });
 export const statsPayload = z.object({});
+/** `members`: who is in a presence channel the connection holds (protocol section 9). */
+export const membersPayload = z.object({
+  channel: z.string().check(z.maxLength(256), z.refine(isValidChannelName, 'a channel name')),
+});
 /** A newer token for the connection's own user (docs/protocol.md, `refresh`). */
 export const refreshPayload = z.object({
   token: z.string().check(z.minLength(1), z.maxLength(8192)),
@@ -62,6 +66,7 @@ export const clientPayloads = {
   presence: presencePayload,
   recover: recoverPayload,
   stats: statsPayload,
+  members: membersPayload,
   refresh: refreshPayload,
   inbox: inboxPayload,
   markRead: markReadPayload,
@@ -126,6 +131,15 @@ export const statsReplyPayload = z.object({
   generatedAt: isoTimestamp,
 });
 export const errorPayload = z.object({ code: z.enum(ERROR_CODES), message: z.string() });
+/** The answer to `members`: each user once; above `presence_max_members`, the count only. */
+export const membersReplyPayload = z.object({
+  channel: z.string(),
+  count: z.int().check(z.minimum(0)),
+  members: z.record(z.string(), z.object({ connections: z.int().check(z.minimum(1)), joinedAt: isoTimestamp })),
+  truncated: z.boolean(),
+});
+/** `join` / `leave`: a user's first connection entered, or their last left, a presence channel. */
+export const memberEventPayload = z.object({ channel: z.string(), userId: z.string() });
 /** The answer to `refresh`: the connection now lasts until the new token's `exp`. */
 export const refreshedPayload = z.object({ expiresAt: isoTimestamp });
 /**
@@ -174,6 +188,9 @@ export const presenceFrame = z.object({ ...serverBase, type: z.literal('presence
 export const recoveredFrame = z.object({ ...serverBase, type: z.literal('recovered'), payload: recoveredPayload });
 export const statsFrame = z.object({ ...serverBase, type: z.literal('stats'), payload: statsReplyPayload });
 export const errorFrame = z.object({ ...serverBase, type: z.literal('error'), payload: errorPayload });
+export const membersFrame = z.object({ ...serverBase, type: z.literal('members'), payload: membersReplyPayload });
+export const joinFrame = z.object({ ...serverBase, type: z.literal('join'), payload: memberEventPayload, channel: z.string() });
+export const leaveFrame = z.object({ ...serverBase, type: z.literal('leave'), payload: memberEventPayload, channel: z.string() });
 export const refreshedFrame = z.object({ ...serverBase, type: z.literal('refreshed'), payload: refreshedPayload });
 export const disconnectFrame = z.object({ ...serverBase, type: z.literal('disconnect'), payload: disconnectPayload });
 export const inboxFrame = z.object({ ...serverBase, type: z.literal('inbox'), payload: inboxReplyPayload });
@@ -188,6 +205,9 @@ export const serverFrame = z.discriminatedUnion('type', [
   recoveredFrame,
   statsFrame,
   errorFrame,
+  membersFrame,
+  joinFrame,
+  leaveFrame,
   disconnectFrame,
   refreshedFrame,
   inboxFrame,
@@ -200,6 +220,7 @@ export type NotificationPayload = z.infer<typeof notificationPayload>;
 export type PresenceReplyPayload = z.infer<typeof presenceReplyPayload>;
 export type StatsReplyPayload = z.infer<typeof statsReplyPayload>;
 export type ErrorPayload = z.infer<typeof errorPayload>;
+export type MembersReplyPayload = z.infer<typeof membersReplyPayload>;
 export type InboxReplyPayload = z.infer<typeof inboxReplyPayload>;
 export type InboxStatePayload = z.infer<typeof inboxStatePayload>;
 export type DisconnectPayload = z.infer<typeof disconnectPayload>;

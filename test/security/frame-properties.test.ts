@@ -25,7 +25,7 @@ const SERVICE_CONFIG = {
   websocket: { max_frame_size: 4096, rate_limit_per_second: 10000, rate_limit_burst: 100000 },
   channels: { access: ACCESS, presence: ['team-*'], max_per_request: 5, max_per_connection: 8 },
 };
-const REPLY_TYPE = { subscribe: 'subscription', unsubscribe: 'subscription', heartbeat: 'heartbeat', presence: 'presence', recover: 'recovered', stats: 'stats', refresh: 'refreshed' } as const;
+const REPLY_TYPE = { subscribe: 'subscription', unsubscribe: 'subscription', heartbeat: 'heartbeat', presence: 'presence', members: 'members', recover: 'recovered', stats: 'stats', refresh: 'refreshed' } as const;
 const USERS = ['alice', 'sam', 'root', 'bob'] as const;
 // Tokens that last an hour from the in-memory service's clock: `refresh` has something to extend.
 const TOKEN_EXPIRES_AT = '2026-01-01T01:00:00.000Z';
@@ -88,6 +88,7 @@ const payloads = {
   presence: withExtras(
     fc.record({ userIds: sometimesNotJson(userIdList) }, { requiredKeys: ['userIds'] }),
   ),
+  members: withExtras(fc.record({ channel: sometimesNotJson(channelName) }, { requiredKeys: ['channel'] })),
   recover: withExtras(fc.record({ since: sometimesNotJson(fc.oneof({ weight: 3, arbitrary: isoInstant }, fc.uuid(), anyText)) }, { requiredKeys: ['since'] })),
   stats: withExtras(fc.constant({})),
   // A placeholder the property turns into a signed token (see tokenOf): arbitraries are
@@ -151,6 +152,8 @@ describe('every inbound frame (property-based)', () => {
   let service: ReturnType<typeof buildInMemoryService>;
   let access: AccessPolicy;
   let cases = 0;
+  /** join / leave posts seen: proof the subscribe properties exercised them. */
+  let presenceEvents = 0;
 
   beforeAll(async () => {
     service = buildInMemoryService(SERVICE_CONFIG);
@@ -226,7 +229,26 @@ describe('every inbound frame (property-based)', () => {
         expect(held.some((channel) => access.revealsPresence(channel) && theirs.includes(channel))).toBe(true);
       }
     }
+    if (answer.type === 'members') {
+      // Only a presence channel this connection holds; everyone listed holds it now.
+      expect(access.isPresenceChannel(answer.payload.channel) && held.includes(answer.payload.channel)).toBe(true);
+      for (const userId of Object.keys(answer.payload.members)) {
+        const holders = [...service.state.connections.values()].filter((connection) => connection.userId === userId && connection.channels.includes(answer.payload.channel));
+        expect(holders).toHaveLength(answer.payload.members[userId]!.connections);
+      }
+    }
     for (const post of service.sender.posts.slice(postsBefore)) {
+      if (post.frame.type === 'join' || post.frame.type === 'leave') {
+        // Only about the asker, only in a presence channel, only to another user who holds it.
+        const event = post.frame.payload as { channel: string; userId: string };
+        const recipient = service.state.connections.get(post.connectionId)!;
+        expect(event.userId).toBe(asker.identity.userId);
+        expect(access.isPresenceChannel(event.channel)).toBe(true);
+        expect(recipient.userId).not.toBe(asker.identity.userId);
+        expect(recipient.channels).toContain(event.channel);
+        presenceEvents += 1;
+        continue;
+      }
       expect(post.connectionId).toBe(asker.connectionId);
       // A replay never carries another user's targeted notification.
       expect([undefined, asker.identity.userId]).toContain(post.frame.targetUserId);
@@ -266,6 +288,21 @@ describe('every inbound frame (property-based)', () => {
     ['stats', 500],
   ];
 
+  it('members: 1,000 generated frames; only a presence channel the connection holds is answered, with who holds it', async () => {
+    // Prepare: presence channels held by several users, so that answers have members.
+    for (const who of [ASKERS[1]!, ASKERS[2]!]) {
+      await service.requests.handle(who, JSON.stringify({ type: 'subscribe', payload: { channels: ['team-red', 'team-blue'] } }));
+    }
+    outcomes = new Map();
+    await fc.assert(
+      fc.asyncProperty(asker, frameOf('members'), async (who, body) => check(who, body, 'members')),
+      { numRuns: 1000 },
+    );
+    expect(outcomes.get('members') ?? 0).toBeGreaterThan(20);
+    expect(outcomes.get('FORBIDDEN') ?? 0).toBeGreaterThan(50);
+    expect(outcomes.get('INVALID_MESSAGE') ?? 0).toBeGreaterThan(50);
+  });
+
   it.each(runs)('%s: %i generated frames, each answered within the protocol, refusals changing nothing', async (type, numRuns) => {
     outcomes = new Map();
     await fc.assert(
@@ -275,6 +312,7 @@ describe('every inbound frame (property-based)', () => {
     // Both sides were exercised: real answers and coded refusals.
     expect(outcomes.get(REPLY_TYPE[type]) ?? 0).toBeGreaterThan(numRuns / 20);
     expect(outcomes.get('INVALID_MESSAGE') ?? 0).toBeGreaterThan(numRuns / 20);
+    if (type === 'subscribe') expect(presenceEvents).toBeGreaterThan(0);
   });
 
   it('refresh: 1,000 generated frames with own, other users\', older, expired and badly signed tokens; only a newer own token moves the expiry', async () => {

@@ -14,6 +14,8 @@ import { ClientRequests } from '../../lambdas/domain/client-requests.js';
 import { ConnectionService } from '../../lambdas/domain/connection-service.js';
 import { InboxService } from '../../lambdas/domain/inbox-service.js';
 import type { Log } from '../../lambdas/domain/ports.js';
+import { MemoryPresenceChannelStore } from '../../lambdas/adapters/memory/presence-channel-store.js';
+import { PresenceChannelService } from '../../lambdas/domain/presence-channel-service.js';
 import { PresenceService } from '../../lambdas/domain/presence-service.js';
 import { RecoveryService } from '../../lambdas/domain/recovery-service.js';
 import { StatsService } from '../../lambdas/domain/stats-service.js';
@@ -49,6 +51,16 @@ export function buildInMemoryService(serviceConfig: Record<string, unknown> = {}
     sleep: async () => {},
   });
   const notifications = new MemoryNotificationLog(state);
+  const presenceChannels = new PresenceChannelService({
+    store: new MemoryPresenceChannelStore(),
+    connections,
+    subscriptions: new MemorySubscriptionStore(state),
+    sender,
+    access,
+    clock,
+    log: silent,
+    maxMembers: config.channels.presence_max_members,
+  });
   const requests = new ClientRequests({
     clock,
     log: silent,
@@ -59,7 +71,8 @@ export function buildInMemoryService(serviceConfig: Record<string, unknown> = {}
     maxFrameSize: config.websocket.max_frame_size,
     websocket: config.websocket,
     connections: connectionService,
-    subscriptions: new SubscriptionService({ connections, subscriptions: new MemorySubscriptionStore(state), access, config: config.channels }),
+    subscriptions: new SubscriptionService({ connections, subscriptions: new MemorySubscriptionStore(state), access, config: config.channels, presenceChannels }),
+    presenceChannels,
     presence: new PresenceService({ presence: new MemoryPresenceStore(state), connections, access }),
     stats: new StatsService(connections, clock),
     recovery: new RecoveryService({ connections, notifications, sender, clock, log: silent, historyTtlSeconds: config.websocket.history_ttl }),
