@@ -13,7 +13,16 @@ import './composition-fanout.js';
 import './composition-welcome.js';
 import type { ConnectOutcome } from './domain/connection-service.js';
 import type { NotificationOutcome } from './domain/fanout/fanout-service.js';
-import { notificationPayload, type NotificationPayload, type StatsReplyPayload } from './protocol/frames.js';
+import { InboxService } from './domain/inbox-service.js';
+import {
+  inboxPayload,
+  markReadPayload,
+  notificationPayload,
+  type InboxReplyPayload,
+  type InboxStatePayload,
+  type NotificationPayload,
+  type StatsReplyPayload,
+} from './protocol/frames.js';
 import { producerRecord, type ProducerRecord } from './protocol/records.js';
 import { StatsService } from './domain/stats-service.js';
 import { UserDisconnectService, type UserDisconnectOutcome } from './domain/user-disconnect-service.js';
@@ -21,8 +30,18 @@ import { UserDisconnectService, type UserDisconnectOutcome } from './domain/user
 export type { ConnectOutcome } from './domain/connection-service.js';
 export type { NotificationOutcome } from './domain/fanout/fanout-service.js';
 export type { UserDisconnectOutcome } from './domain/user-disconnect-service.js';
-export type { NotificationPayload, ServerFrame, StatsReplyPayload as ConnectionStats } from './protocol/frames.js';
+export type { InboxReplyPayload as InboxPage, InboxStatePayload as InboxState, NotificationPayload, ServerFrame, StatsReplyPayload as ConnectionStats } from './protocol/frames.js';
 export * as protocol from './protocol/index.js';
+
+/** What listInbox asks for, as the `inbox` frame's payload. */
+export interface ListInboxOptions {
+  /** 1..100. @default 20 */
+  readonly limit?: number;
+  /** A `nextCursor` of an earlier answer. @default - the newest items */
+  readonly before?: string;
+  /** @default false */
+  readonly unreadOnly?: boolean;
+}
 
 export interface SendOptions {
   /** Idempotency key: a second send with the same id delivers nothing. @default - a new UUID */
@@ -44,6 +63,18 @@ export interface NotificationService {
    * `revoked`, reconnect false: the client SDK stops reconnecting), then is closed and removed.
    */
   disconnectUser(userId: string): Promise<UserDisconnectOutcome>;
+  /**
+   * A page of the user's inbox, newest first, with read state and the unread count, as
+   * the `inbox` frame answers it.
+   * @throws ZodError / ProtocolError (INVALID_MESSAGE) for options the frame would refuse.
+   */
+  listInbox(userId: string, options?: ListInboxOptions): Promise<InboxReplyPayload>;
+  /**
+   * Marks the user's items (1..100 messageIds, or 'all') read and pushes the resulting
+   * `inboxState` to every open connection of the user.
+   * @throws ZodError for ids the frame would refuse.
+   */
+  markRead(userId: string, target: readonly string[] | 'all'): Promise<InboxStatePayload>;
 }
 
 /** The functions for an explicit environment (default: this process's). */
@@ -59,6 +90,10 @@ export function createNotificationService(env?: NodeJS.ProcessEnv): Notification
         ...target,
       }),
     );
+  const inbox = () => {
+    const { inbox: store, connections, sender, clock, logger } = app().services;
+    return new InboxService({ inbox: store, connections, sender, clock, log: logger });
+  };
   return {
     handleConnection: (connectionId, userId, roles = []) => app().connections.connect(connectionId, { userId, roles }),
     sendNotificationToUser: (userId, notification, options) => publish({ targetUserId: userId }, notification, options),
@@ -73,6 +108,13 @@ export function createNotificationService(env?: NodeJS.ProcessEnv): Notification
       const { connections, sender, clock, logger } = app().services;
       return new UserDisconnectService({ connections, sender, clock, log: logger }).disconnect(userId);
     },
+    // async: a refused option rejects the promise, as every other failure does.
+    listInbox: async (userId, options = {}) => inbox().list(userId, inboxPayload.parse(options)),
+    markRead: async (userId, target) => {
+      const request = markReadPayload.parse(target === 'all' ? { all: true } : { messageIds: target });
+      // No connection is the requester's: every one of the user's connections is told.
+      return inbox().markRead(userId, '', 'all' in request ? 'all' : request.messageIds);
+    },
   };
 }
 
@@ -85,3 +127,5 @@ export const broadcastToChannel = defaultService.broadcastToChannel;
 export const getConnectionStats = defaultService.getConnectionStats;
 export const cleanupInactiveConnections = defaultService.cleanupInactiveConnections;
 export const disconnectUser = defaultService.disconnectUser;
+export const listInbox = defaultService.listInbox;
+export const markRead = defaultService.markRead;
