@@ -4,6 +4,7 @@ import { LambdaShardDispatcher } from './adapters/lambda/shard-dispatcher.js';
 import { SqsDeadLetterSink } from './adapters/sqs/dead-letter-sink.js';
 import { lazy } from './composition-base.js';
 import { provideParts, type PartContext } from './composition.js';
+import { tellingRemovals } from './domain/connection-removal.js';
 import { createShardWorker, FanoutService, type FanoutServiceOptions } from './domain/fanout/fanout-service.js';
 
 /**
@@ -22,7 +23,8 @@ function optionsOf({ services, fanoutSender }: PartContext): FanoutServiceOption
       const letters = services.deadLetters;
       const dispatcher = services.shardDispatcher;
       return {
-        connections: services.connections,
+        // A connection removed on a 410 leaves its presence channels (`leave`).
+        connections: tellingRemovals(services.connections, services.onConnectionRemoved, services.logger),
         subscriptions: services.subscriptions,
         notifications: services.notifications,
         sender: fanoutSender(),

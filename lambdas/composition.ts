@@ -15,7 +15,10 @@ import { tableNamesFromEnvironment, type TableNames } from './adapters/dynamodb/
 import { environmentKey, lazy, logger, readSettings, systemClock } from './composition-base.js';
 import { required, type LambdaEnvironment } from './config/environment.js';
 import type { ServiceConfig } from './config/schema.js';
+import { AccessPolicy } from './domain/access-policy.js';
+import type { Connection } from './domain/model.js';
 import { CleanupService } from './domain/cleanup-service.js';
+import { PresenceChannelService } from './domain/presence-channel-service.js';
 import type { FanoutService } from './domain/fanout/fanout-service.js';
 import type { ShardWorker } from './domain/fanout/shard-worker.js';
 import type {
@@ -61,6 +64,11 @@ export interface Services {
   readonly presence: PresenceStore;
   /** Members of presence channels (Subscriptions table, `presence#{channel}` partitions). */
   readonly presenceChannels: PresenceChannelStore;
+  /**
+   * To call with each connection removed outside `$disconnect` (cleanup, a 410 during a
+   * fan-out): sends presence channels' `leave` (protocol section 9).
+   */
+  readonly onConnectionRemoved: (connection: Connection) => Promise<void>;
   readonly notifications: NotificationLog;
   /** Users' inbox read state (Notifications table). */
   readonly inbox: InboxStore;
@@ -159,6 +167,20 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
   const fanoutSender = lazy(() => new ApiGatewayMessageSender({ ...managementApi(), attempts: 1 }));
   const deliveryLedger = lazy(() => new DynamoDbDeliveryLedger({ client: dynamoDb(), tables: tables() }));
   const deliveryProgress = lazy(() => new DynamoDbDeliveryProgressStore({ client: dynamoDb(), tables: tables() }));
+  const removalPresence = lazy(
+    () =>
+      new PresenceChannelService({
+        store: presenceChannels(),
+        connections: connections(),
+        subscriptions: subscriptions(),
+        sender: sender(),
+        access: new AccessPolicy(config.channels),
+        clock: systemClock,
+        log: logger,
+        maxMembers: config.channels.presence_max_members,
+      }),
+  );
+  const onConnectionRemoved = (connection: Connection) => removalPresence().left(connection, connection.channels);
   const cleanup = lazy(
     () =>
       new CleanupService({
@@ -168,6 +190,8 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
         log: logger,
         idleTimeoutSeconds: config.websocket.idle_timeout,
         concurrency: config.kafka.fanout_concurrency,
+        // The `leave` a missed `$disconnect` did not send (protocol section 9).
+        onRemoved: (connection) => onConnectionRemoved(connection),
       }),
   );
   const built = new Map<keyof OptionalParts, unknown>();
@@ -205,6 +229,7 @@ export function createServices(source: NodeJS.ProcessEnv = process.env): Service
     get presenceChannels() {
       return presenceChannels();
     },
+    onConnectionRemoved,
     get inbox() {
       return inbox();
     },

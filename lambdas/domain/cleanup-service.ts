@@ -1,5 +1,5 @@
 import { forEachBounded } from './fanout/connection-delivery.js';
-import type { ConnectionRef, ConnectionSummary } from './model.js';
+import type { Connection, ConnectionRef, ConnectionSummary } from './model.js';
 import type { Clock, ConnectionStore, Log, MessageSender } from './ports.js';
 import { serverFrame } from './server-frames.js';
 
@@ -12,6 +12,12 @@ export interface CleanupServiceOptions {
   readonly idleTimeoutSeconds: number;
   /** Most connections handled at once. */
   readonly concurrency: number;
+  /**
+   * Told of each connection this run removed (with the channels it held), after the
+   * removal: presence channels send the `leave` its `$disconnect` missed.
+   * @default - nothing is told
+   */
+  readonly onRemoved?: (connection: Connection) => Promise<void>;
 }
 
 /** What one cleanup pass came to (run: the idle pass and the token-expiry pass added up). */
@@ -109,7 +115,7 @@ export class CleanupService {
     }
     await sender.close(expired.connectionId);
     summary.closed += 1;
-    if (await connections.remove(expired.connectionId)) summary.removed += 1;
+    await this.#remove(expired.connectionId, summary);
     log.info('expired connection closed', { connectionId: expired.connectionId, userId: current.userId, tokenExpiresAt: current.tokenExpiresAt });
   }
 
@@ -124,6 +130,19 @@ export class CleanupService {
     return summary;
   }
 
+  /** Only the call that removed the connection gets it back, so each removal is told once. */
+  async #remove(connectionId: string, summary: CleanupSummary): Promise<void> {
+    const removed = await this.#options.connections.remove(connectionId);
+    if (!removed) return;
+    summary.removed += 1;
+    try {
+      await this.#options.onRemoved?.(removed);
+    } catch (error) {
+      // The removal stands; what the listener missed (a `leave`) is not retried.
+      this.#options.log.warn('removal listener failed', { connectionId, error: error instanceof Error ? error.name : String(error) });
+    }
+  }
+
   async #closeAndRemove(idle: ConnectionSummary, cutoff: string, summary: CleanupSummary): Promise<void> {
     const { connections, sender, log } = this.#options;
     // The index may lag behind, or a heartbeat may have arrived since the listing: only a
@@ -133,7 +152,7 @@ export class CleanupService {
     if (current.lastSeenAt >= cutoff) return;
     await sender.close(idle.connectionId);
     summary.closed += 1;
-    if (await connections.remove(idle.connectionId)) summary.removed += 1;
+    await this.#remove(idle.connectionId, summary);
     log.info('stale connection closed', { connectionId: idle.connectionId, userId: idle.userId, lastSeenAt: current.lastSeenAt });
   }
 }
