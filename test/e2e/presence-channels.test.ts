@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerFrame } from '../../lambdas/protocol/frames.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
-import { TestClient } from '../support/ws-client.js';
+import { mintToken, TestClient } from '../support/ws-client.js';
 
 /**
  * Presence channels (protocol section 9) through the local runtime: real WebSocket
@@ -112,5 +112,47 @@ describe('presence channels through the local runtime', () => {
     await first.next(memberEvent('join', 'presence-big', 'pc-m2'));
     await noFrame(first, memberEvent('join', 'presence-big', 'pc-m3'));
     expect((await first.request('members', { channel: 'presence-big' })).payload).toEqual({ channel: 'presence-big', count: 4, members: {}, truncated: true });
+  });
+});
+
+describe('presence channels when $disconnect is lost', () => {
+  let runtime: TestRuntime;
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    // API Gateway delivers $disconnect on a best-effort basis: here it never runs.
+    runtime = await startTestRuntime(
+      { channels: { access: { 'presence-*': ['*'] }, presence: ['presence-*'] } },
+      { handlers: { Disconnect: async () => ({ statusCode: 200 }) } },
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => client.close().catch(() => {})));
+    await runtime?.stop();
+  });
+
+  it('sends the leave from cleanup, which removes the vanished connection', async () => {
+    // Prepare: alice watches; bob's token expires in 2 s, so cleanup's expiry pass takes him.
+    const { client: alice } = await TestClient.connect(runtime.wsUrl, 'lost-alice');
+    clients.push(alice);
+    await alice.request('subscribe', { channels: ['presence-lobby'] });
+    const bob = await TestClient.open(runtime.wsUrl, { token: await mintToken('lost-bob', [], { expiresInSeconds: 2 }) });
+    clients.push(bob);
+    await bob.next((frame) => frame.type === 'welcome');
+    await bob.request('subscribe', { channels: ['presence-lobby'] });
+    await alice.next((frame) => frame.type === 'join' && frame.payload.userId === 'lost-bob');
+
+    // Act: bob's socket closes and no $disconnect runs: still listed, no leave.
+    await bob.close();
+    await expect(alice.next((frame) => frame.type === 'leave', 1000)).rejects.toThrow(/no matching frame/);
+    expect((await alice.request('members', { channel: 'presence-lobby' })).payload).toMatchObject({ count: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await runtime.runCleanup();
+
+    // Assess
+    const leave = await alice.next((frame) => frame.type === 'leave', 5000);
+    expect(leave).toMatchObject({ channel: 'presence-lobby', payload: { channel: 'presence-lobby', userId: 'lost-bob' } });
+    expect((await alice.request('members', { channel: 'presence-lobby' })).payload).toMatchObject({ count: 1, members: { 'lost-alice': { connections: 1 } } });
   });
 });
