@@ -189,7 +189,7 @@ export class ShardWorker {
   }
 
   #leaseUntil(nowMs: number, budget: TimeBudget): number {
-    return nowMs + Math.min(budget.remainingMs(), this.#options.leaseMs ?? DEFAULT_LEASE_MS);
+    return Lease.endFrom(nowMs, this.#options.leaseMs ?? DEFAULT_LEASE_MS, budget);
   }
 
   async #stop(key: ShardKey, owner: string, counts: ShardCounts, context: Record<string, unknown>): Promise<ShardRunOutcome> {
