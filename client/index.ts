@@ -5,6 +5,8 @@
 export {
   NotificationClient,
   type ConnectionState,
+  type InboxOptions,
+  type MemberEvent,
   type NotificationClientEvents,
   type NotificationClientOptions,
   type RecoveryResult,
@@ -14,6 +16,9 @@ export { NotificationClientError, CLIENT_ERROR_CODES, type ClientErrorCode } fro
 export type { BackoffOptions } from './backoff.js';
 export type { WebSocketConstructor, WebSocketLike } from './transport.js';
 export type {
+  InboxReplyPayload,
+  InboxStatePayload,
+  MembersReplyPayload,
   NotificationFrame,
   NotificationPayload,
   PresenceReplyPayload,

@@ -1,10 +1,16 @@
 import type * as z from '../lambdas/zod-mini.js';
 import {
+  inboxPayload,
+  markReadPayload,
+  membersPayload,
   presencePayload,
   subscribePayload,
   unsubscribePayload,
   type ClientRequestType,
   type DisconnectPayload,
+  type InboxReplyPayload,
+  type InboxStatePayload,
+  type MembersReplyPayload,
   type NotificationFrame,
   type PresenceReplyPayload,
   type ServerFrame,
@@ -91,6 +97,22 @@ export interface RecoveryResult {
   readonly since: string;
 }
 
+/** A user's first connection entered (`join`) or their last left (`leave`) a presence channel. */
+export interface MemberEvent {
+  readonly channel: string;
+  readonly userId: string;
+}
+
+/** What `inbox()` asks for (docs/protocol.md section 10). */
+export interface InboxOptions {
+  /** Items per page, 1..100. @default 20 */
+  readonly limit?: number;
+  /** The `nextCursor` of an earlier answer: the page after it. @default the newest page */
+  readonly before?: string;
+  /** Only unread items. @default false */
+  readonly unreadOnly?: boolean;
+}
+
 export interface NotificationClientEvents {
   /** A notification, once per messageId, live or recovered. */
   notification: NotificationFrame;
@@ -109,6 +131,18 @@ export interface NotificationClientEvents {
   disconnected: DisconnectPayload;
   /** The open connection's token was refreshed: the server now keeps it until `expiresAt`. */
   refreshed: { readonly expiresAt: string };
+  /** Another user's first connection entered a presence channel this client holds. */
+  join: MemberEvent;
+  /** Another user's last connection left a presence channel this client holds. */
+  leave: MemberEvent;
+  /**
+   * Every `members` answer: those to `members()`, and those the client asks by itself
+   * after a reconnect or renewal for each presence channel it restored, so a member
+   * list heals from the `join` / `leave` it missed meanwhile.
+   */
+  members: MembersReplyPayload;
+  /** The user's unread inbox count changed (welcome, `inboxState`, an `inbox` answer, a new notification to the user). */
+  unread: { readonly count: number };
 }
 
 /** Most notifications one `recover` replays (protocol section 3); a full page means ask again. */
@@ -165,6 +199,15 @@ export class NotificationClient {
   #sessionStart: string | undefined;
   /** The last notification a connection received during its recovery round, to continue from. */
   readonly #recoveryTails = new Map<Connection, string | undefined>();
+  /**
+   * Channels known to be presence channels (a `members` answer or a `join` / `leave`
+   * came for them): asked `members` again after each reconnect. The client cannot read
+   * the server's configuration, so this is how it learns which channels are.
+   */
+  readonly #presenceChannels = new Set<string>();
+  #unreadCount: number | undefined;
+  /** Notifications to the user delivered while a connection's recovery ran: their count is uncertain. */
+  readonly #targetedDuringRecovery = new Map<Connection, number>();
   #everOpened = false;
   #closing = false;
   #online = true;
@@ -208,6 +251,11 @@ export class NotificationClient {
   /** The newest notification seen; recovery starts after it. */
   get lastMessageId(): string | undefined {
     return this.#lastSeen?.messageId;
+  }
+
+  /** The user's unread inbox items, as last told by the server and counted since; undefined before the first welcome. */
+  get unreadCount(): number | undefined {
+    return this.#unreadCount;
   }
 
   /** Adds a listener; returns the function that removes it. */
@@ -259,6 +307,37 @@ export class NotificationClient {
     const payload = checkPayload(presencePayload, { userIds: [...userIds] });
     const frame = await this.#request('presence', payload, { resend: true });
     return frame.payload as PresenceReplyPayload;
+  }
+
+  /**
+   * Who is in a presence channel this client holds: each user once, with their
+   * connection count (rejects with FORBIDDEN for a channel not held or not a presence
+   * channel). The answer is also emitted as `members`.
+   */
+  async members(channel: string): Promise<MembersReplyPayload> {
+    const payload = checkPayload(membersPayload, { channel });
+    const frame = await this.#request('members', payload, { resend: true });
+    return frame.payload as MembersReplyPayload;
+  }
+
+  /** A page of the user's inbox, newest first, with read state and the unread count. */
+  async inbox(options: InboxOptions = {}): Promise<InboxReplyPayload> {
+    const payload = checkPayload(inboxPayload, { ...options });
+    const frame = await this.#request('inbox', payload, { resend: true });
+    return frame.payload as InboxReplyPayload;
+  }
+
+  /**
+   * Marks inbox items read, by id or `'all'`; the answer (and the same state pushed to
+   * the user's other connections) carries the new unread count. Ids unknown or already
+   * read change nothing.
+   */
+  async markRead(ids: readonly string[] | 'all'): Promise<InboxStatePayload> {
+    const value = ids === 'all' ? { all: true } : Array.isArray(ids) ? { messageIds: [...ids] } : { messageIds: ids };
+    const payload = checkPayload(markReadPayload, value);
+    // Marking read twice changes nothing: safe to send again after a reconnect.
+    const frame = await this.#request('markRead', payload, { resend: true });
+    return frame.payload as InboxStatePayload;
   }
 
   /** Connection statistics (role `admin` only, else rejects with FORBIDDEN). */
@@ -370,6 +449,8 @@ export class NotificationClient {
     this.#sessionStart ??= welcome.serverTime;
     this.#serverChannels.set(connection, [...welcome.channels]);
     this.#channels ??= [...welcome.channels];
+    // At once: a notification to the user arriving from now on is counted on top of it.
+    if (welcome.unreadCount !== undefined) this.#setUnread(welcome.unreadCount);
     this.#startHeartbeat(connection, welcome);
     await this.#restoreChannels(connection);
     if (this.#closing) throw new NotificationClientError('CLOSED', 'closed while connecting');
@@ -390,7 +471,10 @@ export class NotificationClient {
       this.#connected.resolve(welcome);
     }
     this.#flushQueue();
-    if (!isFirst) await this.#recover(connection);
+    if (!isFirst) {
+      this.#refreshMembers(connection);
+      await this.#recover(connection);
+    }
     if (previous && previous !== connection) {
       previous.close(1000, 'renewed');
       // A subscribe answered by the old connection after the restore above.
@@ -406,6 +490,7 @@ export class NotificationClient {
     this.#timers.delete(connection);
     this.#serverChannels.delete(connection);
     this.#recoveryTails.delete(connection);
+    this.#targetedDuringRecovery.delete(connection);
     const resend: PendingRequest[] = [];
     for (const [messageId, request] of this.#inFlight) {
       if (request.connection !== connection) continue;
@@ -534,6 +619,7 @@ export class NotificationClient {
     let from = since;
     let count = 0;
     let complete = false;
+    this.#targetedDuringRecovery.set(connection, 0);
     try {
       for (let round = 0; round < MAX_RECOVER_ROUNDS; round += 1) {
         this.#recoveryTails.set(connection, undefined);
@@ -554,6 +640,8 @@ export class NotificationClient {
     } finally {
       this.#recoveryTails.delete(connection);
     }
+    if ((this.#targetedDuringRecovery.get(connection) ?? 0) > 0) this.#resyncUnread(connection);
+    this.#targetedDuringRecovery.delete(connection);
     if (!complete) {
       this.#emitter.emit(
         'error',
@@ -572,9 +660,10 @@ export class NotificationClient {
     }
     if (frame.type === 'notification') {
       if (this.#recoveryTails.has(connection)) this.#recoveryTails.set(connection, frame.messageId);
-      this.#deliver(frame);
+      this.#deliver(connection, frame);
       return;
     }
+    this.#observe(frame);
     const request = frame.replyTo === undefined ? undefined : this.#inFlight.get(frame.replyTo);
     if (request) {
       clearTimeout(request.timer);
@@ -598,12 +687,76 @@ export class NotificationClient {
     }
   }
 
-  #deliver(frame: NotificationFrame): void {
+  #deliver(connection: Connection, frame: NotificationFrame): void {
     if (!this.#seen.add(frame.messageId)) return;
     // Recovery compares acceptance times: the newest seen is where the next one starts.
     const time = Date.parse(frame.timestamp);
     if (!this.#lastSeen || time >= this.#lastSeen.time) this.#lastSeen = { messageId: frame.messageId, time };
+    if (frame.targetUserId !== undefined && frame.targetUserId === connection.welcome?.userId) this.#countNewInboxItem(connection);
     this.#emitter.emit('notification', frame);
+  }
+
+  // ---- presence channels and inbox ----------------------------------------------
+
+  /** Keeps member lists and the unread count from the frames that tell them, replies and pushes alike. */
+  #observe(frame: ServerFrame): void {
+    switch (frame.type) {
+      case 'members':
+        this.#presenceChannels.add(frame.payload.channel);
+        this.#emitter.emit('members', frame.payload);
+        return;
+      case 'join':
+      case 'leave':
+        this.#presenceChannels.add(frame.payload.channel);
+        this.#emitter.emit(frame.type, { channel: frame.payload.channel, userId: frame.payload.userId });
+        return;
+      case 'inbox':
+      case 'inboxState':
+        this.#setUnread(frame.payload.unreadCount);
+        return;
+      default:
+    }
+  }
+
+  /**
+   * A new notification to the user is a new unread inbox item. While recovery runs,
+   * replayed ones (already in welcome's count) cannot be told from live ones: those are
+   * counted once recovery ends by asking the server.
+   */
+  #countNewInboxItem(connection: Connection): void {
+    const duringRecovery = this.#targetedDuringRecovery.get(connection);
+    if (duringRecovery !== undefined) this.#targetedDuringRecovery.set(connection, duringRecovery + 1);
+    else if (this.#unreadCount !== undefined) this.#setUnread(this.#unreadCount + 1);
+  }
+
+  /** Asks for the exact unread count (the `inbox` answer sets it); a failure leaves the count as it is. */
+  #resyncUnread(connection: Connection): void {
+    this.#request('inbox', { limit: 1, unreadOnly: true }, { connection }).catch((error: unknown) => this.#emitter.emit('error', asClientError(error)));
+  }
+
+  /**
+   * After a reconnect or renewal: `members` for each restored presence channel, so the
+   * app's lists heal from the `join` / `leave` sent while it had no connection. The
+   * answers come as `members` events.
+   */
+  #refreshMembers(connection: Connection): void {
+    const held = this.#serverChannels.get(connection) ?? [];
+    for (const channel of [...this.#presenceChannels].filter((known) => held.includes(known))) {
+      this.#request('members', { channel }, { connection }).catch((error: unknown) => {
+        const failure = asClientError(error);
+        // FORBIDDEN: not (or no longer) a presence channel: stop asking, quietly.
+        if (failure.code === 'FORBIDDEN') this.#presenceChannels.delete(channel);
+        // CONNECTION_LOST: the next connection asks again.
+        else if (failure.code !== 'CONNECTION_LOST' && failure.code !== 'CLOSED') this.#emitter.emit('error', failure);
+      });
+    }
+  }
+
+  /** Emits `unread` when the count changes. */
+  #setUnread(count: number): void {
+    if (count === this.#unreadCount) return;
+    this.#unreadCount = count;
+    this.#emitter.emit('unread', { count });
   }
 
   /**
