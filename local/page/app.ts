@@ -26,6 +26,8 @@ const notificationList = element<HTMLOListElement>('notifications');
 const activityList = element<HTMLOListElement>('activity');
 
 let client: NotificationClient | undefined;
+/** Who the server says we are (welcome.userId): the connect form is disabled while connected. */
+let connectedUserId: string | undefined;
 let notificationCount = 0;
 
 // ---- small rendering pieces ----------------------------------------------------
@@ -133,11 +135,13 @@ async function connect(): Promise<void> {
     else delete stateBadge.dataset.error;
     logActivity(error ? `${state}: ${error.message}` : state, state === 'closed' && error !== undefined);
     if (state === 'closed') {
+      connectedUserId = undefined;
       setConnectedControls(false);
       connectionIdText.textContent = 'not connected';
     }
   });
   created.on('welcome', (welcome) => {
+    connectedUserId = welcome.userId;
     connectionIdText.textContent = welcome.connectionId;
     renderChannels(created.channels);
   });
@@ -177,11 +181,19 @@ async function unsubscribe(channel: string): Promise<void> {
   }
 }
 
+/**
+ * "This user": the connected user (welcome.userId) while connected; before connecting, the
+ * user id typed in the connect form, so notifications can wait in their inbox.
+ */
+function thisUser(): string {
+  return connectedUserId ?? String(new FormData(connectForm).get('userId') ?? '').trim();
+}
+
 /** Posts a producer record (protocol section 6) to the runtime's MSK stand-in. */
 async function publish(): Promise<void> {
   const data = new FormData(publishForm);
   const target = String(data.get('target'));
-  const userId = String(new FormData(connectForm).get('userId') ?? '').trim();
+  const userId = thisUser();
   const record: Record<string, unknown> = {
     type: 'notification',
     payload: {

@@ -54,6 +54,13 @@ describe.skipIf(skipReason !== undefined)('demo page in Chromium', () => {
     await page.click('#publish');
     await notificationTitled('Booking Confirmed').waitFor();
     await page.locator('#publish-result', { hasText: 'delivered to 1 connection' }).waitFor();
+    // To "this user": the connected user, though the connect form's fields are disabled now.
+    await page.selectOption('#publish-form select[name="target"]', 'user');
+    await page.fill('#publish-form input[name="title"]', 'Just for erin');
+    await page.click('#publish');
+    await page.locator('#publish-result', { hasText: /delivered|Refused/ }).waitFor();
+    expect(await page.textContent('#publish-result')).toBe('Published; delivered to 1 connection(s)');
+    await notificationTitled('Just for erin').waitFor();
 
     expect(await page.textContent('#state')).toBe('open');
     expect(await page.locator('#channels li').allTextContents()).toEqual(
@@ -95,6 +102,6 @@ describe.skipIf(skipReason !== undefined)('demo page in Chromium', () => {
     // Nothing wider than the screen: no sideways scrolling on a phone.
     expect(phoneOverflow).toBe(0);
     expect(desktopOverflow).toBe(0);
-    expect(await page.locator('#notifications .notification').count()).toBe(4);
+    expect(await page.locator('#notifications .notification').count()).toBe(5);
   });
 });
