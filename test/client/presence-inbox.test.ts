@@ -194,6 +194,31 @@ describe('NotificationClient presence channels and inbox against the local runti
       expect(phone.events.of('unread')).toEqual([{ count: 0 }, { count: 1 }]);
     });
 
+    it('after a server-side close, does not count twice the notifications to the user that recovery replays', async () => {
+      // Prepare
+      const tokens = gatedTokens('ib-lea');
+      const { client, events } = createClient({ getToken: tokens.getToken });
+      const welcome = await client.connect();
+
+      // Act: two notifications to lea while she has no connection; welcome counts them,
+      // and recovery replays them too.
+      const reconnect = tokens.holdNext();
+      await fetch(`${runtime.httpUrl}/@connections/${encodeURIComponent(welcome.connectionId)}`, { method: 'DELETE' });
+      await step(events, 'the reconnect to ask for a token', reconnect.reached);
+      await runtime.publish('booking-updates', [notificationRecord({ targetUserId: 'ib-lea' }), notificationRecord({ targetUserId: 'ib-lea' })]);
+      const recovered = events.next('recovered');
+      reconnect.release();
+      await step(events, 'recovery', recovered);
+      // An answer after the count's resync: requests are answered in order.
+      const inbox = await client.inbox();
+
+      // Assess
+      expect(events.of('notification')).toHaveLength(2);
+      expect(inbox.unreadCount).toBe(2);
+      expect(events.of('unread')).toEqual([{ count: 0 }, { count: 2 }]);
+      expect(client.unreadCount).toBe(2);
+    });
+
     it('refuses bad arguments with INVALID_ARGUMENT, and the server state stays as it was', async () => {
       await runtime.publish('booking-updates', notificationRecord({ targetUserId: 'ib-kim' }));
       const { client } = userClient('ib-kim');
