@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError } from '../lambdas/config/errors.js';
 import { apiGatewayNotes } from '../lambdas/config/load.js';
@@ -5,10 +7,14 @@ import type { Config } from '../lambdas/config/schema.js';
 import { LOCAL_REGION, serverApiCredentials, useLocalAwsIdentity } from './aws-identity.js';
 import { createTables, startDynamoDbLocal } from './dynamodb-local.js';
 import { loadProjectConfig, resolveJwtSecret } from './jwt-secret.js';
+import { HANDLER_SOURCE_FOLDERS } from './lambda/source-watcher.js';
 import { PROJECT_ROOT } from './project-root.js';
 import { startLocalRuntime, type LocalRuntime } from './runtime.js';
 
-/** `npm start`: DynamoDB Local, the tables, and the local runtime on PORT (default 8080). */
+/**
+ * `npm start`: DynamoDB Local, the tables, and the local runtime on PORT (default 8080).
+ * `npm run dev` (or `npm start -- --watch`): the same, with the handlers reloaded when their files change.
+ */
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 const fail = (message: string): never => {
@@ -35,6 +41,10 @@ async function start(): Promise<void> {
   }
   for (const note of apiGatewayNotes(config.notification_service)) say(`note: ${note}`);
   const port = readPort(process.env.PORT);
+  const args = process.argv.slice(2);
+  const unknown = args.filter((arg) => arg !== '--watch');
+  if (unknown.length > 0) fail(`unknown argument ${unknown[0]}; the only one is --watch (reload the handlers when their files change)`);
+  const watch = args.includes('--watch');
 
   const external = process.env.DYNAMODB_ENDPOINT;
   let dynamoDb: { endpoint: string; stop(): Promise<void> };
@@ -56,7 +66,7 @@ async function start(): Promise<void> {
     const client = new DynamoDBClient({ endpoint: dynamoDb.endpoint, region: LOCAL_REGION });
     const tables = await createTables(client, 'local-');
     client.destroy();
-    runtime = await startLocalRuntime({ port, config, dynamodbEndpoint: dynamoDb.endpoint, tables, jwtSecret: secret, serverApiCredentials: serverApi });
+    runtime = await startLocalRuntime({ port, config, dynamodbEndpoint: dynamoDb.endpoint, tables, jwtSecret: secret, serverApiCredentials: serverApi, watch });
   } catch (error) {
     await dynamoDb.stop();
     const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `port ${port} is in use; set PORT to another one` : (error as Error).message;
@@ -74,6 +84,10 @@ async function start(): Promise<void> {
   if (serverApi.source === 'generated') say(`  secret key    ${serverApi.secretAccessKey}`);
   say(`DynamoDB        ${dynamoDb.endpoint}${external ? ' (DYNAMODB_ENDPOINT)' : ' (DynamoDB Local, in memory)'}`);
   say(`JWT secret      ${secret}   (from ${source})`);
+  if (watch) {
+    const folders = HANDLER_SOURCE_FOLDERS.filter((folder) => existsSync(join(PROJECT_ROOT, folder)));
+    say(`Watching        ${folders.map((folder) => `${folder}/`).join(', ')}: a change reloads the handlers (open sockets stay open)`);
+  }
   say();
   say('try it:');
   say(`  npx wscat -c "${runtime.wsUrl}/?token=$(npm run -s token -- --user alice)"`);

@@ -19,6 +19,7 @@ import { RequestTooLargeError, sendJson } from './http-messages.js';
 import { MskEventBuilder } from './kafka/msk-event.js';
 import { handleProducerRequest, PRODUCER_PATH } from './kafka/producer-endpoint.js';
 import { LocalFunctions, type InvocationLogEntry, type LambdaHandler } from './lambda/functions.js';
+import { HANDLER_SOURCE_FOLDERS, SourceWatcher } from './lambda/source-watcher.js';
 import { handleInvokeRequest, INVOKE_PATH, type DeadLetter } from './lambda/invoke-api.js';
 import { scheduledEvent } from './scheduled-event.js';
 import { PageRoutes, PAGE_ROUTES } from './page/page-routes.js';
@@ -57,6 +58,22 @@ export interface LocalRuntimeOptions {
    * @default - AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY when set, else a generated pair
    */
   readonly serverApiCredentials?: Omit<LocalServerApiCredentials, 'source'>;
+  /**
+   * Reload the handlers when a file of theirs changes (`npm run dev`): they run in a
+   * worker thread, and a change under `lambdas/` or `protocol/` starts a new one for the
+   * next invocations. Sockets, servers and tables stay as they are.
+   * @default - no watching: the handlers are imported into this process once
+   */
+  readonly watch?: boolean | HandlerWatchOptions;
+  /** Where the route table's entries are. @default - this repository (tests point it at a copy) */
+  readonly projectRoot?: string;
+}
+
+export interface HandlerWatchOptions {
+  /** @default 200 */
+  readonly debounceMs?: number;
+  /** Told of each reload, with the files that caused it. @default one line on stdout */
+  readonly onReload?: (changed: readonly string[]) => void;
 }
 
 export interface LocalRuntime {
@@ -84,6 +101,10 @@ export interface LocalRuntime {
   stop(): Promise<void>;
 }
 
+const writeReloadLine = (changed: readonly string[]) => {
+  const files = changed.length > 3 ? `${changed.slice(0, 3).join(', ')} and ${changed.length - 3} more` : changed.join(', ');
+  process.stdout.write(`handlers reloaded (${files} changed)\n`);
+};
 const writeInvocationLine = (entry: InvocationLogEntry) => process.stdout.write(`${JSON.stringify(entry)}\n`);
 const writeNotice: Notice = (message, fields = {}) =>
   process.stderr.write(`${JSON.stringify({ level: 'notice', message, ...fields })}\n`);
@@ -130,8 +151,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     });
   };
 
+  const watch = options.watch === true ? {} : options.watch || undefined;
+  const projectRoot = options.projectRoot ?? PROJECT_ROOT;
   const functions = new LocalFunctions({
-    projectRoot: PROJECT_ROOT,
+    projectRoot,
+    reloadable: watch !== undefined,
     handlers: options.handlers,
     timeoutsMs: options.functionTimeoutsMs,
     log: options.logInvocation ?? writeInvocationLine,
@@ -213,6 +237,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const httpUrl = `http://${authority}`;
   const wsUrl = `ws://${authority}`;
   setLambdaEnvironment(options, httpUrl);
+  const watcher =
+    watch &&
+    new SourceWatcher({
+      root: projectRoot,
+      folders: HANDLER_SOURCE_FOLDERS,
+      debounceMs: watch.debounceMs,
+      onChange: (changed) => {
+        functions.reload();
+        (watch.onReload ?? writeReloadLine)(changed);
+      },
+    });
 
   let cleanupRunning: Promise<void> | undefined;
   const runCleanup = (): Promise<void> => {
@@ -241,6 +276,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     stop() {
       stopping ??= (async () => {
         clearInterval(cleanupTimer);
+        watcher?.close();
         await endpoint.stop();
         // Background invocations still running (a welcome retrying) finish while the
         // Management API still answers, so they end on a 410 rather than a refused connection.
@@ -249,6 +285,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
           server.close(() => resolveClosed());
           server.closeAllConnections();
         });
+        await functions.close();
       })();
       return stopping;
     },

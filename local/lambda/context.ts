@@ -7,6 +7,8 @@ export interface LambdaContextOptions {
   readonly timeoutMs: number;
   /** @default '256' */
   readonly memoryLimitInMB?: string;
+  /** @default - a new UUID; a handler worker thread is given the id its invocation already has */
+  readonly awsRequestId?: string;
 }
 
 function logStreamName(now: Date): string {
@@ -31,7 +33,7 @@ export function createLambdaContext(options: LambdaContextOptions): Context {
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${options.functionName}`,
     memoryLimitInMB: options.memoryLimitInMB ?? '256',
-    awsRequestId: randomUUID(),
+    awsRequestId: options.awsRequestId ?? randomUUID(),
     logGroupName: `/aws/lambda/${options.functionName}`,
     logStreamName: logStreamName(new Date(startedAt)),
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),

@@ -3,21 +3,11 @@ import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
 import { FUNCTIONS, type FunctionDefinition } from '../../lambdas/routes.js';
 import { createLambdaContext } from './context.js';
+import { importModuleError, runInSandbox, type InvocationOutcome, type LambdaHandler, type LoadedHandler } from './invocation.js';
 import { InvocationSandbox } from './sandbox.js';
+import { WorkerHandlers } from './worker-handlers.js';
 
-/** A Lambda entry point as the handler modules export it. */
-export type LambdaHandler = (event: any, context: Context) => unknown;
-
-/** What Lambda reports of a failed invocation (the body of a function error). */
-export interface FunctionError {
-  readonly errorType: string;
-  readonly errorMessage: string;
-  readonly trace?: readonly string[];
-}
-
-export type InvocationOutcome =
-  | { readonly ok: true; readonly result: unknown }
-  | { readonly ok: false; readonly error: FunctionError };
+export type { FunctionError, InvocationOutcome, LambdaHandler } from './invocation.js';
 
 /** The one log line per invocation. */
 export interface InvocationLogEntry {
@@ -45,6 +35,12 @@ export interface LocalFunctionsOptions {
   /** @default 30_000 for every function */
   readonly timeoutsMs?: Partial<Record<string, number>>;
   readonly log: (entry: InvocationLogEntry) => void;
+  /**
+   * Run the route table's handlers in a worker thread that {@link LocalFunctions.reload}
+   * replaces, so changed code runs on the next invocation (`npm run dev`).
+   * @default false - imported into this process once, as a warm Lambda keeps them
+   */
+  readonly reloadable?: boolean;
 }
 
 export const DEFAULT_FUNCTION_TIMEOUT_MS = 30_000;
@@ -53,13 +49,6 @@ export const DEFAULT_FUNCTION_TIMEOUT_MS = 30_000;
 export function functionIdFromName(name: string): string {
   const match = /(?:^|:)function:([^:]+)(?::[^:]+)?$/.exec(name);
   return match ? match[1]! : name;
-}
-
-function toFunctionError(error: unknown): FunctionError {
-  if (error instanceof Error) {
-    return { errorType: error.name || 'Error', errorMessage: error.message, trace: error.stack?.split('\n') };
-  }
-  return { errorType: 'Error', errorMessage: String(error) };
 }
 
 function statusOf(outcome: InvocationOutcome): number | string {
@@ -85,9 +74,25 @@ export class LocalFunctions {
   readonly #options: LocalFunctionsOptions;
   readonly #definitions = new Map<string, FunctionDefinition>(FUNCTIONS.map((definition) => [definition.id, definition]));
   readonly #loaded = new Map<string, Promise<LambdaHandler>>();
+  readonly #workers: WorkerHandlers | undefined;
 
   constructor(options: LocalFunctionsOptions) {
     this.#options = options;
+    this.#workers = options.reloadable ? new WorkerHandlers() : undefined;
+  }
+
+  /**
+   * Invocations that start from now on run the handlers' code as it is on disk now; those
+   * under way finish on the code they started with. Only for `reloadable` functions.
+   */
+  reload(): void {
+    if (!this.#workers) throw new Error('reload() needs LocalFunctions created with reloadable: true');
+    this.#workers.reload();
+  }
+
+  /** Ends the handler worker threads, if any (invocations still running there fail). */
+  async close(): Promise<void> {
+    await this.#workers?.close();
   }
 
   /** The definition a function name (id or ARN) refers to, if any. */
@@ -114,21 +119,20 @@ export class LocalFunctions {
   }
 
   async #run(id: string, event: unknown, context: Context, timeoutMs: number): Promise<InvocationOutcome> {
-    let handler: LambdaHandler;
+    let handler: LoadedHandler;
     try {
       handler = await this.#handler(id);
     } catch (error) {
-      const cause = toFunctionError(error);
-      return { ok: false, error: { errorType: 'Runtime.ImportModuleError', errorMessage: cause.errorMessage, trace: cause.trace } };
+      return { ok: false, error: importModuleError(error) };
     }
     let timer: NodeJS.Timeout | undefined;
-    const sandbox = new InvocationSandbox({ functionName: id, requestId: context.awsRequestId, timeoutMs });
+    const running = handler.start(event, context, timeoutMs);
     // Lambda stops a function at its timeout; here the handler's promise runs on, so its
     // sandbox is frozen instead (no request of it goes out any more), and its caller gets
     // the timeout error Lambda would report.
     const timedOut = new Promise<InvocationOutcome>((resolveTimeout) => {
       timer = setTimeout(() => {
-        sandbox.freeze();
+        running.freeze();
         resolveTimeout({
           ok: false,
           error: { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds` },
@@ -136,23 +140,21 @@ export class LocalFunctions {
       }, timeoutMs);
       timer.unref();
     });
-    const ran = sandbox.run(async (): Promise<InvocationOutcome> => {
-      try {
-        return { ok: true, result: await handler(structuredClone(event), context) };
-      } catch (error) {
-        return { ok: false, error: toFunctionError(error) };
-      }
-    });
     try {
-      return await Promise.race([ran, timedOut]);
+      return await Promise.race([running.outcome, timedOut]);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  #handler(id: string): Promise<LambdaHandler> {
+  async #handler(id: string): Promise<LoadedHandler> {
     const injected = this.#options.handlers?.[id];
-    if (injected) return Promise.resolve(injected);
+    if (injected) return inThisProcess(id, injected);
+    if (this.#workers) return this.#workers.load(this.#entryUrl(id));
+    return inThisProcess(id, await this.#imported(id));
+  }
+
+  #imported(id: string): Promise<LambdaHandler> {
     let loading = this.#loaded.get(id);
     if (!loading) {
       loading = this.#import(id);
@@ -163,14 +165,29 @@ export class LocalFunctions {
     return loading;
   }
 
-  async #import(id: string): Promise<LambdaHandler> {
+  #entryUrl(id: string): string {
     const definition = this.#definitions.get(id);
     if (!definition) throw new Error(`${id}: not a function of the route table`);
-    const url = pathToFileURL(resolve(this.#options.projectRoot, definition.entry)).href;
+    return pathToFileURL(resolve(this.#options.projectRoot, definition.entry)).href;
+  }
+
+  async #import(id: string): Promise<LambdaHandler> {
+    const url = this.#entryUrl(id);
+    const definition = this.#definitions.get(id)!;
     const module = (await import(url)) as { handler?: unknown };
     if (typeof module.handler !== 'function') {
       throw new Error(`${definition.entry}: exports no function named handler`);
     }
     return module.handler as LambdaHandler;
   }
+}
+
+/** A handler that runs in this process, each invocation in a sandbox of its own. */
+function inThisProcess(functionName: string, handler: LambdaHandler): LoadedHandler {
+  return {
+    start(event, context, timeoutMs) {
+      const sandbox = new InvocationSandbox({ functionName, requestId: context.awsRequestId, timeoutMs });
+      return { outcome: runInSandbox(handler, event, context, sandbox), freeze: () => sandbox.freeze() };
+    },
+  };
 }
