@@ -731,7 +731,11 @@ export class NotificationClient {
 
   /** Asks for the exact unread count (the `inbox` answer sets it); a failure leaves the count as it is. */
   #resyncUnread(connection: Connection): void {
-    this.#request('inbox', { limit: 1, unreadOnly: true }, { connection }).catch((error: unknown) => this.#emitter.emit('error', asClientError(error)));
+    this.#request('inbox', { limit: 1, unreadOnly: true }, { connection }).catch((error: unknown) => {
+      const failure = asClientError(error);
+      // Lost with its connection: the next connection's welcome tells the count anyway.
+      if (failure.code !== 'CONNECTION_LOST' && failure.code !== 'CLOSED') this.#emitter.emit('error', failure);
+    });
   }
 
   /**
