@@ -1,3 +1,4 @@
+import { derivedOnce } from './composition-base.js';
 import { getServices, type Services } from './composition.js';
 import { AccessPolicy } from './domain/access-policy.js';
 import { ClientRequests } from './domain/client-requests.js';
@@ -9,15 +10,45 @@ import { RecoveryService } from './domain/recovery-service.js';
 import { StatsService } from './domain/stats-service.js';
 import { SubscriptionService } from './domain/subscription-service.js';
 import { TokenRefreshService } from './domain/token-refresh.js';
+import type { WelcomeScheduler } from './domain/ports.js';
 
-/** The domain services of the WebSocket routes, wired to the process's adapters. */
+/**
+ * What the WebSocket route functions need, except registering a connection: the domain
+ * services over the container's {@link Services}. Registering is `$connect`'s alone,
+ * composed with its welcome scheduler in `composition-welcome.ts`, so no other route
+ * function loads the Lambda client, and none can call `connect` (it is not in the type).
+ */
 export interface Application {
   readonly services: Services;
-  readonly connections: ConnectionService;
+  /** Closing connections (`$disconnect`) and posting their welcome (Welcome). */
+  readonly connections: Pick<ConnectionService, 'disconnect' | 'deliverWelcome'>;
+  /** Every client frame (subscribe, heartbeat, presence, recover, stats, refresh, inbox, ...). */
   readonly requests: ClientRequests;
   /** Members, join and leave of presence channels (protocol section 9). */
   readonly presenceChannels: PresenceChannelService;
 }
+
+/** The connection lifecycle over `services`; `welcome` schedules the welcome of each connection registered. */
+export function createConnectionService(services: Services, welcome: WelcomeScheduler): ConnectionService {
+  const { config, clock, logger } = services;
+  return new ConnectionService({
+    connections: services.connections,
+    sender: services.sender,
+    welcome,
+    // Read by the Welcome function only, for welcome's unreadCount.
+    inbox: { unreadCount: (userId) => services.inbox.unreadCount(userId) },
+    clock,
+    log: logger,
+    config: config.websocket,
+  });
+}
+
+// The Application's ConnectionService is typed without `connect`, so nothing reaches this.
+const registersNoConnection: WelcomeScheduler = {
+  schedule: async () => {
+    throw new Error('only $connect registers connections: compose it with composition-welcome.ts');
+  },
+};
 
 export function createApplication(services: Services): Application {
   const { config, clock, logger } = services;
@@ -26,19 +57,7 @@ export function createApplication(services: Services): Application {
   let presenceChannels: PresenceChannelService | undefined;
   // One policy for subscribing and for presence privacy, so the two never disagree.
   const access = new AccessPolicy(config.channels);
-  const connectionService = () =>
-    (connections ??= new ConnectionService({
-      connections: services.connections,
-      sender: services.sender,
-      // Read when a welcome is scheduled: only the functions that register connections
-      // compose the welcome scheduler (and load the Lambda client).
-      welcome: { schedule: (connectionId) => services.welcome.schedule(connectionId) },
-      // Read by the Welcome function only, for welcome's unreadCount.
-      inbox: { unreadCount: (userId) => services.inbox.unreadCount(userId) },
-      clock,
-      log: logger,
-      config: config.websocket,
-    }));
+  const connectionService = () => (connections ??= createConnectionService(services, registersNoConnection));
   const presenceChannelService = () =>
     (presenceChannels ??= new PresenceChannelService({
       store: services.presenceChannels,
@@ -96,15 +115,9 @@ export function createApplication(services: Services): Application {
   };
 }
 
-const applications = new WeakMap<Services, Application>();
+const applicationOf = derivedOnce(createApplication);
 
-/** The application of this process (per cold start; see getServices). */
+/** The application of this container, over {@link getServices} (once per cold start). */
 export function getApplication(): Application {
-  const services = getServices();
-  let application = applications.get(services);
-  if (!application) {
-    application = createApplication(services);
-    applications.set(services, application);
-  }
-  return application;
+  return applicationOf(getServices());
 }

@@ -64,3 +64,29 @@ const ENV_KEYS = [
 export function environmentKey(source: NodeJS.ProcessEnv = process.env): string {
   return ENV_KEYS.map((name) => source[name] ?? '').join('\u0000');
 }
+
+/**
+ * A value built from this process's environment once per container: on first use, and
+ * again only when the environment changes. Lambda never changes a container's
+ * environment, so there it is built once per cold start; the environment is also how
+ * the local runtime and the tests point a function at DynamoDB Local and their stubs
+ * (a test that starts a second local runtime gets parts built for the new one).
+ */
+export function perEnvironment<T>(build: (source: NodeJS.ProcessEnv) => T): () => T {
+  let cached: { key: string; value: T } | undefined;
+  return () => {
+    const key = environmentKey(process.env);
+    // A copy: parts read their variables on first use, which must see this environment.
+    if (cached?.key !== key) cached = { key, value: build({ ...process.env }) };
+    return cached.value;
+  };
+}
+
+/** `build(from)`, built once per `from` object (parts derived from one set of services). */
+export function derivedOnce<K extends object, T>(build: (from: K) => T): (from: K) => T {
+  const built = new WeakMap<K, T>();
+  return (from) => {
+    if (!built.has(from)) built.set(from, build(from));
+    return built.get(from) as T;
+  };
+}

@@ -6,11 +6,10 @@
  * checks, history for `recover`, and duplicate check by messageId.
  */
 import { randomUUID } from 'node:crypto';
-import { createApplication, getApplication, type Application } from './application.js';
-import { createServices } from './composition.js';
+import { createServices, getServices, type Services } from './composition.js';
 // The library connects (welcome) and publishes (fan-out): it composes both.
-import './composition-fanout.js';
-import './composition-welcome.js';
+import { composeFanout, getFanoutParts, type FanoutParts } from './composition-fanout.js';
+import { composeConnect, getConnectParts, type ConnectParts } from './composition-welcome.js';
 import type { ConnectOutcome } from './domain/connection-service.js';
 import type { NotificationOutcome } from './domain/fanout/fanout-service.js';
 import { InboxService } from './domain/inbox-service.js';
@@ -79,10 +78,21 @@ export interface NotificationService {
 
 /** The functions for an explicit environment (default: this process's). */
 export function createNotificationService(env?: NodeJS.ProcessEnv): NotificationService {
-  let application: Application | undefined;
-  const app = () => (application ??= env ? createApplication(createServices(env)) : getApplication());
+  let composed: { services: Services; connect: ConnectParts; fanout: FanoutParts } | undefined;
+  // This process's parts (once per container), or parts of its own for an explicit environment.
+  const parts = () => {
+    if (env) {
+      if (!composed) {
+        const services = createServices(env);
+        composed = { services, connect: composeConnect(services), fanout: composeFanout(services) };
+      }
+      return composed;
+    }
+    return { services: getServices(), connect: getConnectParts(), fanout: getFanoutParts() };
+  };
+  const services = () => parts().services;
   const publish = (target: Pick<ProducerRecord, 'targetUserId' | 'channel' | 'broadcast'>, notification: NotificationPayload, options: SendOptions = {}) =>
-    app().services.fanout.publish(
+    parts().fanout.fanout.publish(
       producerRecord.parse({
         messageId: options.messageId ?? randomUUID(),
         type: 'notification',
@@ -91,21 +101,21 @@ export function createNotificationService(env?: NodeJS.ProcessEnv): Notification
       }),
     );
   const inbox = () => {
-    const { inbox: store, connections, sender, clock, logger } = app().services;
+    const { inbox: store, connections, sender, clock, logger } = services();
     return new InboxService({ inbox: store, connections, sender, clock, log: logger });
   };
   return {
-    handleConnection: (connectionId, userId, roles = []) => app().connections.connect(connectionId, { userId, roles }),
+    handleConnection: (connectionId, userId, roles = []) => parts().connect.connections.connect(connectionId, { userId, roles }),
     sendNotificationToUser: (userId, notification, options) => publish({ targetUserId: userId }, notification, options),
     broadcastMessage: (notification, options) => publish({ broadcast: true }, notification, options),
     broadcastToChannel: (channel, notification, options) => publish({ channel }, notification, options),
-    getConnectionStats: () => new StatsService(app().services.connections, app().services.clock).collect(),
+    getConnectionStats: () => new StatsService(services().connections, services().clock).collect(),
     cleanupInactiveConnections: async (minutes) => {
-      const summary = await app().services.cleanup.cleanupInactive(minutes * 60);
+      const summary = await services().cleanup.cleanupInactive(minutes * 60);
       return summary.removed;
     },
     disconnectUser: (userId) => {
-      const { connections, sender, clock, logger } = app().services;
+      const { connections, sender, clock, logger } = services();
       return new UserDisconnectService({ connections, sender, clock, log: logger }).disconnect(userId);
     },
     // async: a refused option rejects the promise, as every other failure does.

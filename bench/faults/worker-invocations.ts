@@ -1,7 +1,6 @@
 import type { Context } from 'aws-lambda';
-import { createServices, type Services } from '../../lambdas/composition.js';
-// Registers the fan-out's pieces (shard worker, dead letters) with the composition.
-import '../../lambdas/composition-fanout.js';
+import { createServices } from '../../lambdas/composition.js';
+import { composeFanout } from '../../lambdas/composition-fanout.js';
 import type { DeadLetter } from '../../lambdas/domain/fanout/dead-letters.js';
 import type { ShardKey } from '../../lambdas/domain/fanout/shard-plan.js';
 import type { ShardRunOutcome } from '../../lambdas/domain/fanout/shard-worker.js';
@@ -97,10 +96,11 @@ export class WorkerInvocations {
     const kill = <T extends object>(target: T): T => (victim ? killable(target, dead) : target);
     override(services, 'deliveryProgress', kill(this.#observeLease(services.deliveryProgress, stage)));
     override(services, 'connections', kill(services.connections));
-    const letters = services.deadLetters;
-    if (letters) override(services, 'deadLetters', kill(this.#observeLetters(letters, stage, shard)));
+    const parts = composeFanout(services);
+    const letters = parts.deadLetters;
+    if (letters) override(parts, 'deadLetters', kill(this.#observeLetters(letters, stage, shard)));
     try {
-      const run = services.shardWorker.run(request, budgetOf(context));
+      const run = parts.shardWorker.run(request, budgetOf(context));
       const outcome = victim
         ? await Promise.race([
             run,
@@ -190,7 +190,7 @@ function killable<T extends object>(target: T, dead: () => boolean): T {
   });
 }
 
-/** Replaces one of the services' lazily built ports before the shard worker is built from them. */
-function override<K extends 'deliveryProgress' | 'connections' | 'deadLetters'>(services: Services, name: K, value: Services[K]): void {
-  Object.defineProperty(services, name, { value, configurable: true, enumerable: true });
+/** Replaces one of the lazily built ports (of the services or the fan-out's parts) before the shard worker is built from them. */
+function override<T extends object, K extends keyof T>(target: T, name: K, value: T[K]): void {
+  Object.defineProperty(target, name, { value, configurable: true, enumerable: true });
 }

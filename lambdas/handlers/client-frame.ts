@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { getApplication } from '../application.js';
-import { logger } from '../composition.js';
+import { logger } from '../composition-base.js';
 import { bodyOf, identityOf, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
 
 /**

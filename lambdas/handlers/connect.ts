@@ -1,8 +1,6 @@
 import type { Context } from 'aws-lambda';
-import { getApplication } from '../application.js';
-import { logger } from '../composition.js';
-// Registers the welcome scheduler: $connect schedules each new connection's welcome.
-import '../composition-welcome.js';
+import { logger } from '../composition-base.js';
+import { getConnectParts } from '../composition-welcome.js';
 import { headerOf, identityOf, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
 
 /**
@@ -11,7 +9,7 @@ import { headerOf, identityOf, type WebSocketEvent, type WebSocketResult } from 
  */
 export async function handler(event: WebSocketEvent, context?: Context): Promise<WebSocketResult> {
   if (context) logger.addContext(context);
-  const { connections, services } = getApplication();
+  const { connections, services } = getConnectParts();
   const connectionId = event.requestContext.connectionId;
   const identity = identityOf(event);
   const offered = (headerOf(event, 'Sec-WebSocket-Protocol') ?? '')

@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { getApplication } from '../application.js';
-import { logger } from '../composition.js';
+import { logger } from '../composition-base.js';
 import type { WebSocketEvent, WebSocketResult } from './websocket-event.js';
 
 /** Route `$disconnect`: best effort in AWS; cleanup is the backstop for missed ones. */

@@ -1,9 +1,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import * as z from '../zod-mini.js';
-import { getServices, logger } from '../composition.js';
-// Registers the fan-out's pieces (duplicate check, dead letters, shard progress).
-import '../composition-fanout.js';
+import { logger } from '../composition-base.js';
+import { getFanoutParts } from '../composition-fanout.js';
 import { NotificationServiceError } from '../domain/errors.js';
 import type { ShardRequest } from '../domain/fanout/shard-plan.js';
 import type { ShardRunOutcome } from '../domain/fanout/shard-worker.js';
@@ -58,7 +57,7 @@ export async function handler(event: unknown, context?: Context): Promise<ShardR
   const request = parseShardRequest(event);
   const startedAt = performance.now();
   try {
-    const outcome = await getServices().shardWorker.run(request, budgetOf(context));
+    const outcome = await getFanoutParts().shardWorker.run(request, budgetOf(context));
     const { counts } = outcome;
     // Every post a worker could not make is dead-lettered.
     addPostMetrics({ ...counts, deadLettered: counts.failed });

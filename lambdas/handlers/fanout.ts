@@ -1,9 +1,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, MSKEvent } from 'aws-lambda';
 import { decodeMskEvent, kafkaItemIdentifier, readProducerRecord, type KafkaItemIdentifier } from '../adapters/kafka/msk-event.js';
-import { getServices, logger } from '../composition.js';
-// Registers the fan-out's pieces (dead letters, worker invocations).
-import '../composition-fanout.js';
+import { logger } from '../composition-base.js';
+import { getFanoutParts } from '../composition-fanout.js';
 import type { SourceRecord } from '../domain/fanout/source-record.js';
 import { UNLIMITED_TIME } from '../domain/retry.js';
 import type { FanoutSummary } from '../domain/fanout/fanout-service.js';
@@ -29,7 +28,7 @@ export function budgetOf(context: Context | undefined): TimeBudget {
 
 /** Triggered by MSK: fans each record out to its WebSocket connections. */
 export async function handler(event: MSKEvent, context?: Context): Promise<FanoutResponse> {
-  const services = getServices();
+  const { fanout } = getFanoutParts();
   if (context) logger.addContext(context);
   const startedAt = performance.now();
   const messages = decodeMskEvent(event);
@@ -39,7 +38,7 @@ export async function handler(event: MSKEvent, context?: Context): Promise<Fanou
     return 'value' in message ? { ...record, value: message.value } : record;
   });
   try {
-    const { summary, failedRecords } = await services.fanout.fanOut(records, budgetOf(context));
+    const { summary, failedRecords } = await fanout.fanOut(records, budgetOf(context));
     addPostMetrics(summary);
     metrics.addMetric('Duplicates', MetricUnit.Count, summary.duplicates);
     metrics.addMetric('InvalidRecords', MetricUnit.Count, summary.invalid.length);

@@ -1,8 +1,8 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { AccessPolicy } from '../domain/access-policy.js';
-import { getServices, logger, type Services } from '../composition.js';
-// Registers the fan-out's pieces: `POST /publish` delivers as the Kafka path does.
-import '../composition-fanout.js';
+import { logger } from '../composition-base.js';
+// `POST /publish` delivers as the Kafka path does: the fan-out's parts.
+import { getFanoutParts, type FanoutParts } from '../composition-fanout.js';
 import { PresenceService } from '../domain/presence-service.js';
 import { UNLIMITED_TIME } from '../domain/retry.js';
 import { ServerApi } from '../domain/server-api.js';
@@ -10,20 +10,21 @@ import { StatsService } from '../domain/stats-service.js';
 import { UserDisconnectService } from '../domain/user-disconnect-service.js';
 import type { TimeBudget } from '../domain/ports.js';
 
-const serverApis = new WeakMap<Services, ServerApi>();
+const serverApis = new WeakMap<FanoutParts, ServerApi>();
 
-/** The server API of this process's services (per cold start). */
-export function serverApiOf(services: Services): ServerApi {
-  let api = serverApis.get(services);
+/** The server API over the fan-out's parts (built once per container). */
+export function serverApiOf(parts: FanoutParts): ServerApi {
+  let api = serverApis.get(parts);
   if (!api) {
+    const { services } = parts;
     api = new ServerApi({
-      publisher: { publish: (record, budget) => services.fanout.publish(record, budget) },
+      publisher: { publish: (record, budget) => parts.fanout.publish(record, budget) },
       disconnects: new UserDisconnectService({ connections: services.connections, sender: services.sender, clock: services.clock, log: services.logger }),
       presence: new PresenceService({ presence: services.presence, connections: services.connections, access: new AccessPolicy(services.config.channels) }),
       stats: new StatsService(services.connections, services.clock),
       log: services.logger,
     });
-    serverApis.set(services, api);
+    serverApis.set(parts, api);
   }
   return api;
 }
@@ -47,7 +48,7 @@ export async function handler(event: APIGatewayProxyEventV2, context?: Context):
   const path = stage && stage !== '$default' && event.rawPath.startsWith(`/${stage}/`) ? event.rawPath.slice(stage.length + 1) : event.rawPath;
   const body = event.body === undefined ? undefined : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
   try {
-    const answer = await serverApiOf(getServices()).handle({ method: http.method, path, body }, budgetOf(context));
+    const answer = await serverApiOf(getFanoutParts()).handle({ method: http.method, path, body }, budgetOf(context));
     return json(answer.status, answer.body);
   } catch (error) {
     // Only the service's own failures get here (a store or the Management API down).

@@ -1,7 +1,7 @@
 import * as z from '../zod-mini.js';
 import type { Context } from 'aws-lambda';
 import { getApplication } from '../application.js';
-import { logger } from '../composition.js';
+import { logger } from '../composition-base.js';
 
 const welcomeEvent = z.object({ connectionId: z.string().check(z.minLength(1)) });
 
