@@ -132,6 +132,39 @@ describe('NotificationClient presence channels and inbox (fake server)', () => {
       expect(third.received.filter((frame) => frame.type === 'members')).toEqual([]);
     });
 
+    it('sends members again on the next connection when its own dropped before the answer', async () => {
+      const { client } = createClient();
+      await client.connect();
+      const first = await server.connection(0);
+      await client.subscribe(['presence-lobby']);
+      first.unanswered.add('members');
+
+      const pending = client.members('presence-lobby');
+      await first.nextRequest((frame) => frame.type === 'members');
+      first.drop();
+      const second = await server.connection(1);
+      answerMembers(second);
+
+      expect(await pending).toMatchObject({ channel: 'presence-lobby', count: 2 });
+    });
+
+    it('asks members on the renewed connection too, before the old one closes', async () => {
+      const { client, events } = createClient({ renewAfterMs: 300 });
+      await client.connect();
+      const first = await server.connection(0);
+      answerMembers(first);
+      await client.subscribe(['presence-lobby']);
+      await client.members('presence-lobby');
+
+      const renewed = await server.connection(1);
+      answerMembers(renewed);
+      await renewed.nextRequest((frame) => frame.type === 'members');
+      await events.once('members', () => events.of('members').length === 2);
+
+      expect(renewed.received.find((frame) => frame.type === 'members')?.payload).toEqual({ channel: 'presence-lobby' });
+      expect(events.states()).toEqual(['connecting', 'open']);
+    });
+
     it('refuses a malformed channel name before sending it', async () => {
       const { client } = createClient();
       await client.connect();
