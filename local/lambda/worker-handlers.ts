@@ -41,6 +41,11 @@ class HandlerThread {
     return this.#exited;
   }
 
+  /** The entry modules this thread has loaded or is loading. */
+  loadedUrls(): string[] {
+    return [...this.#loaded.keys()];
+  }
+
   /** Imports a function's entry module, once per thread. */
   load(url: string): Promise<void> {
     let loading = this.#loaded.get(url);
@@ -148,10 +153,19 @@ export class WorkerHandlers {
     return { start: (event, context, timeoutMs) => thread.invoke(url, event, context, timeoutMs) };
   }
 
-  /** Invocations from now on run in a new thread, with the code as it is on disk now. */
+  /**
+   * Invocations from now on run in a new thread, with the code as it is on disk now. The
+   * new thread loads at once the functions the old one had loaded, so the next invocation
+   * after a save does not wait for their cold start; one that fails to load fails again,
+   * and is reported, on its invocation.
+   */
   reload(): void {
+    const warm = this.#current?.loadedUrls() ?? [];
     this.#current?.retire();
     this.#current = undefined;
+    if (warm.length === 0) return;
+    const thread = this.#thread();
+    for (const url of warm) thread.load(url).catch(() => {});
   }
 
   /** Ends every thread, whatever it has in flight. */
