@@ -231,6 +231,23 @@ describe('ApiGatewayMessageSender', () => {
       expect(fetched).toBe(1);
     });
 
+    it('fetches credentials again once they are within 5 minutes of their expiry', async () => {
+      // Prepare: credentials that expire in 4 minutes, then in an hour.
+      let fetched = 0;
+      const posting = await senderAgainst([ok()], {
+        credentials: async () => {
+          fetched += 1;
+          return { ...CREDENTIALS, expiration: new Date(Date.now() + (fetched === 1 ? 4 : 60) * 60_000) };
+        },
+      });
+
+      // Act
+      for (let index = 0; index < 3; index += 1) await posting.post(`c${index}`, 'x');
+
+      // Assess: the 4-minute pair was replaced before signing; the hour-long one served every post.
+      expect(fetched).toBe(2);
+    });
+
     it('turns 410 GoneException into ConnectionGoneError naming the connection', async () => {
       const posting = await senderAgainst([apiError(410, 'GoneException')]);
 

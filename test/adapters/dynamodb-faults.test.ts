@@ -107,7 +107,8 @@ describe('DynamoDbConnectionStore under injected faults', () => {
 
     it('reports a DynamoDB 5xx as TransientError, keeping the cause', async () => {
       // Prepare
-      const failure = new InternalServerError({ message: 'boom', ...metadata });
+      // As the SDK deserializes it: the answer's status with the error.
+      const failure = new InternalServerError({ message: 'boom', $metadata: { httpStatusCode: 500 } });
       dynamoDb.on(GetCommand).rejects(failure);
 
       // Act

@@ -2,6 +2,8 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { doesIdentityRequireRefresh, isIdentityExpired, memoizeIdentityProvider } from '@smithy/core';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
@@ -14,7 +16,7 @@ import {
 } from '../../domain/errors.js';
 import type { MessageSender, PostOptions } from '../../domain/ports.js';
 import { fullJitterDelayMs, realSleep } from '../../domain/retry.js';
-import { cachedCredentials } from './cached-credentials.js';
+import { classifyAwsError, describeAwsError } from '../aws-errors.js';
 
 export interface ApiGatewayMessageSenderProps {
   /**
@@ -43,12 +45,22 @@ export interface ApiGatewayMessageSenderProps {
   readonly attempts?: number;
   /** @default - the region in an execute-api host name, else AWS_REGION, else us-east-1 (the local runtime does not check signatures). */
   readonly region?: string;
-  /** Cached until 5 minutes before expiry. @default - the SDK's default provider chain */
+  /**
+   * Memoized as every SDK client memoizes its `credentials`: fetched once, again when
+   * within 5 minutes of expiry, one fetch for concurrent callers.
+   * @default - the SDK's default provider chain (`defaultProvider`), which caches and refreshes itself
+   */
   readonly credentials?: AwsCredentialIdentityProvider;
 }
 
-/** An answer of the Management API other than 2xx: what the error mapping reads. */
+/**
+ * An answer of the Management API other than 2xx: what the error mapping reads. Shaped
+ * as the SDK's service exceptions are (`name`, `$metadata.httpStatusCode`), so the shared
+ * classification (../aws-errors.ts) reads it as it reads theirs.
+ */
 export class ManagementApiResponseError extends Error {
+  readonly $metadata: { readonly httpStatusCode: number };
+
   constructor(
     readonly status: number,
     /** `x-amzn-ErrorType` (or the body's `__type`), without its namespace: `GoneException`, `LimitExceededException`. */
@@ -56,7 +68,8 @@ export class ManagementApiResponseError extends Error {
     message: string,
   ) {
     super(message);
-    this.name = errorType ?? `HTTP ${status}`;
+    this.name = errorType ?? 'ManagementApiResponseError';
+    this.$metadata = { httpStatusCode: status };
   }
 }
 
@@ -68,22 +81,6 @@ export class ManagementApiTimeoutError extends Error {
     this.name = 'TimeoutError';
   }
 }
-
-const THROTTLING_ERROR_NAMES = new Set(['LimitExceededException', 'ThrottlingException', 'TooManyRequestsException']);
-
-// Failures below the HTTP layer. Before the socket connected they mean the request never
-// left, and another attempt cannot deliver twice; after it, a reset or EPIPE may come
-// after API Gateway read the request, so the outcome is unknown (see #request).
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-]);
 
 // The SDK's standard retry mode: 100 ms base, 20 s cap, full jitter.
 const RETRY_BASE_DELAY_MS = 100;
@@ -140,7 +137,7 @@ export class ApiGatewayMessageSender implements MessageSender {
     this.#signer = new SignatureV4({
       service: 'execute-api',
       region: props.region ?? regionOfEndpoint(url) ?? process.env.AWS_REGION ?? 'us-east-1',
-      credentials: cachedCredentials(props.credentials),
+      credentials: signingCredentials(props.credentials),
       sha256: Hash.bind(null, 'sha256'),
     });
   }
@@ -300,6 +297,16 @@ export class ApiGatewayMessageSender implements MessageSender {
   }
 }
 
+/**
+ * What the signer asks before every request, so it must answer from memory: the default
+ * chain caches and refreshes itself; an injected provider is memoized as SDK clients
+ * memoize their `credentials` (`memoizeIdentityProvider`).
+ */
+function signingCredentials(provider: AwsCredentialIdentityProvider | undefined): AwsCredentialIdentityProvider {
+  if (!provider) return defaultProvider();
+  return memoizeIdentityProvider(provider, isIdentityExpired, doesIdentityRequireRefresh) ?? provider;
+}
+
 /** The region in an `execute-api` host name; undefined for any other host (a custom domain, the local runtime). */
 export function regionOfEndpoint(url: URL): string | undefined {
   return EXECUTE_API_HOST.exec(url.hostname)?.[1];
@@ -345,6 +352,8 @@ function stringOrUndefined(value: unknown): string | undefined {
 /**
  * The domain's reading of a failed attempt. `mayHaveLeft`: the request's socket had
  * connected, so API Gateway may have read it; without an answer, the outcome is unknown.
+ * Gone and in doubt are this sender's own; every other case is read by the shared
+ * classification (../aws-errors.ts).
  */
 function toDomainError(error: unknown, connectionId: string, action: string, mayHaveLeft: boolean): Error {
   const options = { cause: error };
@@ -354,24 +363,22 @@ function toDomainError(error: unknown, connectionId: string, action: string, may
   // 410 Gone: the socket is dead; remove it, do not retry.
   if (name === 'GoneException' || status === 410) return new ConnectionGoneError(connectionId, options);
 
-  if (status === 429 || (name !== undefined && THROTTLING_ERROR_NAMES.has(name))) {
-    return new ThrottledError(`Management API throttled the ${action} connection ${connectionId}`, options);
-  }
-  if (status !== undefined && status >= 500) {
-    return new TransientError(`Management API failed (${status}) to ${action} connection ${connectionId}`, options);
-  }
   if (status === undefined && mayHaveLeft) {
     // Timeout, reset, EPIPE or a garbled answer after the request may have been read:
-    // posting again could deliver it twice.
+    // posting again could deliver it twice. Decided before any classification, which
+    // would call a reset transient.
     return new PostInDoubtError(connectionId, options);
   }
-  const code = typeof error === 'object' && error !== null && 'code' in error ? (error as { code: unknown }).code : undefined;
-  if (error instanceof ManagementApiTimeoutError || (typeof code === 'string' && NETWORK_ERROR_CODES.has(code))) {
-    return new TransientError(`Management API unreachable to ${action} connection ${connectionId}; the request was not sent`, options);
+  switch (classifyAwsError(error)) {
+    case 'throttling':
+      return new ThrottledError(`Management API throttled the ${action} connection ${connectionId}`, options);
+    case 'transient':
+    case 'server':
+      return status === undefined
+        ? // No answer, and the socket never connected: the request never left.
+          new TransientError(`Management API unreachable to ${action} connection ${connectionId}; the request was not sent`, options)
+        : new TransientError(`Management API failed (${status}) to ${action} connection ${connectionId}`, options);
+    default:
+      return new NotificationServiceError(`Management API refused to ${action} connection ${connectionId}: ${describeAwsError(error)}`, options);
   }
-  const detail = name ?? (error instanceof Error ? error.message : String(error));
-  return new NotificationServiceError(
-    `Management API refused to ${action} connection ${connectionId}: ${detail}${status ? ` (HTTP ${status})` : ''}`,
-    options,
-  );
 }

@@ -1,52 +1,26 @@
-import { ThrottledError, TransientError } from '../../domain/errors.js';
+import { retryableAwsError, type ServiceErrorNames } from '../aws-errors.js';
 
 /**
- * SDK errors in, domain errors out. The SDK has already retried throttling and 5xx
- * responses by the time an error reaches us, so what arrives here is final for this call.
+ * SDK errors in, domain errors out, by the shared classification (../aws-errors.ts). The
+ * SDK has already retried throttling and 5xx responses by the time an error reaches us,
+ * so what arrives here is final for this call.
  */
 
-const THROTTLING = new Set([
-  'ThrottlingException',
-  'ProvisionedThroughputExceededException',
-  'RequestLimitExceeded',
-  'LimitExceededException',
-]);
-
-const TRANSIENT = new Set([
-  'InternalServerError',
-  'ServiceUnavailable',
-  'TimeoutError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'TransactionInProgressException',
-  'TransactionConflictException',
-  'ReplicatedWriteConflictException',
-]);
-
-function httpStatus(error: unknown): number | undefined {
-  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-}
+// DynamoDB's own retryable names beyond the SDK's lists: a transaction that lost to a
+// concurrent one is worth another attempt (the SDK counts TransactionInProgressException
+// as throttling already).
+const DYNAMODB_ERROR_NAMES: ServiceErrorNames = {
+  transient: ['TransactionConflictException', 'ReplicatedWriteConflictException'],
+};
 
 /** True when a ConditionExpression did not hold (not for transactions: see cancellationReasons). */
 export function isConditionalCheckFailed(error: unknown): boolean {
   return errorName(error) === 'ConditionalCheckFailedException';
 }
 
-/** The domain's reading of an SDK error; errors it does not recognise pass through unchanged. */
+/** The domain's reading of an SDK error; errors not worth a retry pass through unchanged. */
 export function translateSdkError(error: unknown, operation: string): unknown {
-  const name = errorName(error);
-  if (name && THROTTLING.has(name)) {
-    return new ThrottledError(`DynamoDB throttled ${operation}`, { cause: error });
-  }
-  const status = httpStatus(error);
-  if ((name && TRANSIENT.has(name)) || (status !== undefined && status >= 500)) {
-    return new TransientError(`DynamoDB failed ${operation} (${name ?? status}); worth a retry`, { cause: error });
-  }
-  const code = (error as { code?: string } | undefined)?.code;
-  if (code === 'ECONNRESET' || code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'EPIPE') {
-    return new TransientError(`DynamoDB unreachable during ${operation} (${code})`, { cause: error });
-  }
-  return error;
+  return retryableAwsError(error, `DynamoDB ${operation}`, DYNAMODB_ERROR_NAMES) ?? error;
 }
 
 /** Runs `work`, translating what it throws. */

@@ -1,7 +1,7 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { NotificationServiceError, ThrottledError, TransientError } from '../../domain/errors.js';
 import type { ShardRequest } from '../../domain/fanout/shard-plan.js';
 import type { ShardDispatcher } from '../../domain/ports.js';
+import { awsCallError } from '../aws-errors.js';
 
 export interface LambdaShardDispatcherProps {
   readonly client: LambdaClient;
@@ -55,16 +55,7 @@ export class LambdaShardDispatcher implements ShardDispatcher {
         }),
       );
     } catch (error) {
-      const shape = (typeof error === 'object' && error !== null ? error : {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
-      const status = shape.$metadata?.httpStatusCode;
-      const what = `shard ${request.index} of ${request.messageId}`;
-      if (status === 429 || shape.name === 'TooManyRequestsException') {
-        throw new ThrottledError(`Lambda throttled the worker for ${what}`, { cause: error });
-      }
-      if (status === undefined || status >= 500) {
-        throw new TransientError(`Lambda could not queue the worker for ${what} (${shape.name ?? status ?? 'no answer'})`, { cause: error });
-      }
-      throw new NotificationServiceError(`cannot invoke the worker for ${what}: ${shape.name ?? String(error)}`, { cause: error });
+      throw awsCallError(error, `Lambda Invoke of the worker for shard ${request.index} of ${request.messageId}`);
     }
   }
 }

@@ -1,6 +1,6 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { NotificationServiceError, ThrottledError, TransientError } from '../../domain/errors.js';
 import type { WelcomeScheduler } from '../../domain/ports.js';
+import { awsCallError } from '../aws-errors.js';
 
 export interface LambdaWelcomeSchedulerProps {
   readonly client: LambdaClient;
@@ -39,22 +39,7 @@ export class LambdaWelcomeScheduler implements WelcomeScheduler {
         }),
       );
     } catch (error) {
-      const shape = (typeof error === 'object' && error !== null ? error : {}) as {
-        name?: string;
-        $metadata?: { httpStatusCode?: number };
-      };
-      const status = shape.$metadata?.httpStatusCode;
-      const options = { cause: error };
-      if (status === 429 || shape.name === 'TooManyRequestsException') {
-        throw new ThrottledError(`Lambda throttled the welcome for connection ${connectionId}`, options);
-      }
-      if (status !== undefined && status >= 500) {
-        throw new TransientError(`Lambda failed (HTTP ${status}) to queue the welcome for connection ${connectionId}`, options);
-      }
-      throw new NotificationServiceError(
-        `cannot schedule the welcome for connection ${connectionId}: ${shape.name ?? String(error)}`,
-        options,
-      );
+      throw awsCallError(error, `Lambda Invoke of the welcome for connection ${connectionId}`);
     }
   }
 }

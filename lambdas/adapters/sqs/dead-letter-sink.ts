@@ -1,7 +1,8 @@
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
-import { NotificationServiceError, ThrottledError, TransientError } from '../../domain/errors.js';
+import { NotificationServiceError, TransientError } from '../../domain/errors.js';
 import type { DeadLetter } from '../../domain/fanout/dead-letters.js';
 import type { DeadLetterSink } from '../../domain/ports.js';
+import { awsCallError, type ServiceErrorNames } from '../aws-errors.js';
 
 export interface SqsDeadLetterSinkProps {
   readonly client: SQSClient;
@@ -15,7 +16,8 @@ const BYTES_PER_BATCH = 240 * 1024;
 /** Rounds of resending the entries SQS refused before giving up (the caller retries later). */
 const MAX_ROUNDS = 3;
 
-const THROTTLING = new Set(['ThrottlingException', 'RequestThrottled', 'KmsThrottled', 'TooManyRequestsException']);
+// SQS's own throttling names beyond the SDK's list (which has RequestThrottled).
+const SQS_ERROR_NAMES: ServiceErrorNames = { throttling: ['KmsThrottled'] };
 
 /**
  * {@link DeadLetterSink} on an SQS queue: the same queue the Kafka trigger sets failed
@@ -44,7 +46,7 @@ export class SqsDeadLetterSink implements DeadLetterSink {
         const output = await this.#client.send(new SendMessageBatchCommand({ QueueUrl: this.#queueUrl, Entries: pending }));
         failed = output.Failed ?? [];
       } catch (error) {
-        throw toDomainError(error);
+        throw awsCallError(error, 'SQS SendMessageBatch to the dead-letter queue', SQS_ERROR_NAMES);
       }
       if (failed.length === 0) return;
       const senderFault = failed.find((entry) => entry.SenderFault);
@@ -79,16 +81,4 @@ function batchesOf(letters: readonly DeadLetter[]): SendMessageBatchRequestEntry
   });
   if (current.length > 0) batches.push(current);
   return batches;
-}
-
-function toDomainError(error: unknown): Error {
-  const shape = (typeof error === 'object' && error !== null ? error : {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
-  const status = shape.$metadata?.httpStatusCode;
-  if (status === 429 || (shape.name !== undefined && THROTTLING.has(shape.name))) {
-    return new ThrottledError('SQS throttled a dead letter', { cause: error });
-  }
-  if (status === undefined || status >= 500) {
-    return new TransientError(`the dead-letter queue failed (${shape.name ?? status ?? 'no answer'})`, { cause: error });
-  }
-  return new NotificationServiceError(`the dead-letter queue refused a letter: ${shape.name ?? String(error)} (HTTP ${status})`, { cause: error });
 }
