@@ -639,9 +639,8 @@ export class NotificationClient {
       return;
     } finally {
       this.#recoveryTails.delete(connection);
+      this.#endUncertainUnread(connection);
     }
-    if ((this.#targetedDuringRecovery.get(connection) ?? 0) > 0) this.#resyncUnread(connection);
-    this.#targetedDuringRecovery.delete(connection);
     if (!complete) {
       this.#emitter.emit(
         'error',
@@ -729,8 +728,15 @@ export class NotificationClient {
     else if (this.#unreadCount !== undefined) this.#setUnread(this.#unreadCount + 1);
   }
 
-  /** Asks for the exact unread count (the `inbox` answer sets it); a failure leaves the count as it is. */
-  #resyncUnread(connection: Connection): void {
+  /**
+   * Recovery on `connection` ended (or failed): notifications to the user count one by one
+   * again; if some came meanwhile, the server is asked for the exact count (the `inbox`
+   * answer sets it; a failure leaves the count as it is).
+   */
+  #endUncertainUnread(connection: Connection): void {
+    const uncertain = this.#targetedDuringRecovery.get(connection) ?? 0;
+    this.#targetedDuringRecovery.delete(connection);
+    if (uncertain === 0 || !connection.isOpen || this.#closing) return;
     this.#request('inbox', { limit: 1, unreadOnly: true }, { connection }).catch((error: unknown) => {
       const failure = asClientError(error);
       // Lost with its connection: the next connection's welcome tells the count anyway.

@@ -245,6 +245,23 @@ describe('NotificationClient presence channels and inbox (fake server)', () => {
       expect(client.unreadCount).toBe(0);
     });
 
+    it('counts notifications to the user one by one again after a recovery that got no answer', async () => {
+      // requestTimeoutMs 100: recover times out after 400 ms.
+      const { client, events } = createClient({ requestTimeoutMs: 100 });
+      await client.connect();
+      (await server.connection(0)).drop();
+      const second = await server.connection(1);
+      second.unanswered.add('recover');
+      second.send({ type: 'inboxState', payload: { unreadCount: 1, read: [] } });
+      await second.nextRequest((frame) => frame.type === 'recover');
+      await events.once('error', (error) => error.code === 'TIMEOUT');
+
+      second.send(targetedNotification('alice'));
+      await events.once('unread', (value) => value.count === 2);
+
+      expect(client.unreadCount).toBe(2);
+    });
+
     it('takes the count from an inbox answer and a markRead answer', async () => {
       const { client, events } = createClient();
       await client.connect();
