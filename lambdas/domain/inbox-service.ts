@@ -1,5 +1,6 @@
 import type { InboxReplyPayload, InboxStatePayload } from '../protocol/frames.js';
 import { ProtocolError } from './errors.js';
+import type { InboxMarkResult } from './inbox-state.js';
 import { instantKey } from './notification-streams.js';
 import type { Clock, ConnectionStore, InboxStore, Log, MessageSender } from './ports.js';
 import { serverFrame } from './server-frames.js';
@@ -50,7 +51,7 @@ export class InboxService {
    * gone or fails is logged, and the requester's answer does not wait on its fate).
    */
   async markRead(userId: string, connectionId: string, target: readonly string[] | 'all'): Promise<InboxStatePayload> {
-    const state = await this.options.inbox.markRead(userId, target);
+    const state = inboxStateAnswer(await this.options.inbox.markRead(userId, target));
     if (state.read.length > 0) await this.pushToOthers(userId, connectionId, state);
     return state;
   }
@@ -67,6 +68,33 @@ export class InboxService {
       }
     });
   }
+}
+
+/**
+ * The most ids an `inboxState` lists. A uuid costs 39 bytes in the list, so 1,000 keep the
+ * frame near 40 KB, a third of API Gateway's 128 KB message limit, beyond which the
+ * Management API refuses the push (413) and a route response is cut off. Only `all` can
+ * change more (`messageIds` takes at most 100).
+ */
+export const INBOX_STATE_MAX_IDS = 1000;
+
+/**
+ * The `inboxState` for a markRead result: at most {@link INBOX_STATE_MAX_IDS} ids, the
+ * newest. When more changed, `truncated: true` and `readUpTo` (the watermark's timestamp:
+ * every item whose timestamp is earlier is read) tell the client its list is partial, so
+ * it marks by the watermark or asks `inbox` again; `unreadCount` is exact either way. A
+ * client that knows neither field still reads a valid frame, with a shorter `read`.
+ */
+export function inboxStateAnswer(result: InboxMarkResult, maxIds = INBOX_STATE_MAX_IDS): InboxStatePayload {
+  if (result.read.length <= maxIds) return { unreadCount: result.unreadCount, read: result.read };
+  const match = POSITION.exec(result.readUpTo);
+  return {
+    unreadCount: result.unreadCount,
+    read: result.read.slice(0, maxIds),
+    truncated: true,
+    // A watermark is always an item's position; the fallback only keeps the frame valid.
+    readUpTo: match ? match[1]! : new Date(0).toISOString(),
+  };
 }
 
 const POSITION = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)#([A-Za-z0-9-]{1,128})$/;

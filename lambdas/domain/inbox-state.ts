@@ -54,8 +54,24 @@ export interface InboxPage {
 /** What markRead changed. */
 export interface InboxMarkResult {
   readonly unreadCount: number;
-  /** The messageIds this call turned from unread to read. */
+  /** The messageIds this call turned from unread to read, newest first. */
   readonly read: string[];
+  /** The watermark after the call ('' when nothing is read): every item at or below it is read. */
+  readonly readUpTo: string;
+}
+
+/**
+ * What a store answers for a markRead: `unread` as it was counted, `change` as
+ * {@link markReadState} gave it (undefined: nothing changed), the ids newest first.
+ */
+export function markResult(
+  state: InboxReadState,
+  unread: readonly UnreadEntry[],
+  change: { next: InboxReadState; changed: UnreadEntry[] } | undefined,
+): InboxMarkResult {
+  if (!change) return { unreadCount: unread.length, read: [], readUpTo: state.readUpTo };
+  const newestFirst = [...change.changed].sort((a, b) => (a.position < b.position ? 1 : a.position > b.position ? -1 : 0));
+  return { unreadCount: unread.length - change.changed.length, read: newestFirst.map((entry) => entry.messageId), readUpTo: change.next.readUpTo };
 }
 
 /** An unread item above the watermark, as counted. */

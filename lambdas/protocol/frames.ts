@@ -163,8 +163,12 @@ export const inboxReplyPayload = z.object({
 /** The answer to `markRead`, and pushed to the user's other connections. */
 export const inboxStatePayload = z.object({
   unreadCount: z.int().check(z.minimum(0)),
-  /** The ids this request changed from unread to read. */
+  /** The ids this request changed from unread to read, newest first, at most 1,000. */
   read: z.array(z.string()),
+  /** Only when more ids changed than `read` lists (a markRead of all on a large inbox). */
+  truncated: z.optional(z.literal(true)),
+  /** With `truncated`: every inbox item whose timestamp is earlier than this is read. */
+  readUpTo: z.optional(isoTimestamp),
 });
 
 const serverBase = {

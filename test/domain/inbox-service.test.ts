@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryConnectionStore, MemoryInboxStore, MemoryState } from '../../lambdas/adapters/memory/index.js';
 import type { ClientRequestContext } from '../../lambdas/domain/client-requests.js';
 import { ConnectionService } from '../../lambdas/domain/connection-service.js';
-import { encodeInboxCursor } from '../../lambdas/domain/inbox-service.js';
+import { encodeInboxCursor, inboxStateAnswer } from '../../lambdas/domain/inbox-service.js';
 import type { Log, StoredNotification } from '../../lambdas/domain/ports.js';
 import { aNotification } from '../adapters/contracts/notification-log.contract.js';
 import { buildInMemoryService, snapshotOf } from '../support/in-memory-service.js';
@@ -140,5 +140,19 @@ describe('InboxService', () => {
 
       expect(sender.posts[0]!.frame).toMatchObject({ type: 'welcome', payload: { unreadCount: 3 } });
     });
+  });
+});
+
+describe('inboxStateAnswer', () => {
+  const ids = Array.from({ length: 5 }, () => randomUUID());
+
+  it('lists every id when they fit, with no truncated or readUpTo', () => {
+    expect(inboxStateAnswer({ unreadCount: 2, read: ids, readUpTo: `2033-01-01T00:00:05.000Z#${ids[0]}` }, 5)).toEqual({ unreadCount: 2, read: ids });
+  });
+
+  it('keeps the newest ids when more changed, and says so with the watermark\'s timestamp', () => {
+    const answer = inboxStateAnswer({ unreadCount: 0, read: ids, readUpTo: `2033-01-01T00:00:05.000Z#${ids[0]}` }, 3);
+
+    expect(answer).toEqual({ unreadCount: 0, read: ids.slice(0, 3), truncated: true, readUpTo: '2033-01-01T00:00:05.000Z' });
   });
 });

@@ -3,6 +3,7 @@ import { TransientError } from '../../domain/errors.js';
 import {
   isRead,
   markReadState,
+  markResult,
   type InboxItem,
   type InboxMarkResult,
   type InboxPage,
@@ -68,10 +69,8 @@ export class DynamoDbInboxStore implements InboxStore {
       const state = await this.readState(userId);
       const unread = await this.unread(userId, state);
       const change = markReadState(state, unread, target);
-      if (!change) return { unreadCount: unread.length, read: [] };
-      if (await this.writeState(userId, change.next, state.version)) {
-        return { unreadCount: unread.length - change.changed.length, read: change.changed.map((entry) => entry.messageId) };
-      }
+      if (!change) return markResult(state, unread, undefined);
+      if (await this.writeState(userId, change.next, state.version)) return markResult(state, unread, change);
       // Another markRead of this user won the write: read again and redo ours on top of it.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * MARK_PAUSE_MS * attempt));
     }

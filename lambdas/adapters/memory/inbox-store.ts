@@ -3,6 +3,7 @@ import {
   inboxPosition,
   isRead,
   markReadState,
+  markResult,
   type InboxItem,
   type InboxMarkResult,
   type InboxPage,
@@ -48,9 +49,8 @@ export class MemoryInboxStore implements InboxStore {
     const state = this.readState(userId);
     const unread = this.unread(userId, state);
     const change = markReadState(state, unread, target);
-    if (!change) return { unreadCount: unread.length, read: [] };
-    this.state.inboxes.set(userId, change.next);
-    return { unreadCount: unread.length - change.changed.length, read: change.changed.map((entry) => entry.messageId) };
+    if (change) this.state.inboxes.set(userId, change.next);
+    return markResult(state, unread, change);
   }
 
   private readState(userId: string): InboxReadState {
