@@ -1,5 +1,6 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import * as z from '../zod-mini.js';
+import { formatZodIssues } from '../zod-issues.js';
 import { USER_ID } from '../protocol/channels.js';
 import type { Identity } from '../domain/model.js';
 import type { TokenCheck, TokenChecker } from '../domain/token-refresh.js';
@@ -87,7 +88,7 @@ export class TokenVerifier implements TokenChecker {
       throw error;
     }
     const parsed = claims.safeParse(payload);
-    if (!parsed.success) throw new InvalidTokenError(`token refused: ${parsed.error.issues[0]?.message ?? 'bad claims'}`);
+    if (!parsed.success) throw new InvalidTokenError(`token refused: ${formatZodIssues(parsed.error, { limit: 1 })[0] ?? 'bad claims'}`);
     // jose checked that exp is a number in the future. Past year 9999 the ISO form gains a
     // sign and no longer sorts as a string, which the stored expiry relies on.
     const exp = payload.exp as number;

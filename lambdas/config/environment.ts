@@ -1,4 +1,5 @@
 import * as z from '../zod-mini.js';
+import { formatZodIssues } from '../zod-issues.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -35,7 +36,7 @@ export type LambdaEnvironment = z.infer<typeof lambdaEnvironmentSchema>;
 export function readLambdaEnvironment(env: NodeJS.ProcessEnv = process.env): LambdaEnvironment {
   const result = lambdaEnvironmentSchema.safeParse(env);
   if (!result.success) {
-    const issues = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    const issues = formatZodIssues(result.error);
     throw new ConfigError(`invalid environment\n  ${issues.join('\n  ')}`, issues);
   }
   return result.data;

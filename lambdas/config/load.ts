@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import * as z from '../zod-mini.js';
+import { formatZodIssues } from '../zod-issues.js';
 import { ConfigError } from './errors.js';
 import { configSchema, notificationServiceSchema, type Config, type ServiceConfig } from './schema.js';
 
@@ -11,17 +12,6 @@ export const API_GATEWAY_LIMITS = {
   messageBytes: 131072,
   frameBytes: 32768,
 } as const;
-
-function formatIssues(error: z.core.$ZodError, prefix: string): string[] {
-  return error.issues.map((issue) => {
-    const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
-    if (issue.code === 'unrecognized_keys') {
-      const keys = issue.keys.map((key) => [path, key].filter(Boolean).join('.'));
-      return `${keys.join(', ')}: unknown key (allowed: ${allowedKeysAt(issue.path).join(', ')})`;
-    }
-    return `${path || '(root)'}: ${issue.message}`;
-  });
-}
 
 function allowedKeysAt(path: readonly PropertyKey[]): string[] {
   let schema: z.core.$ZodType = configSchema;
@@ -49,7 +39,7 @@ function objectShape(schema: z.core.$ZodType): Record<string, unknown> | undefin
 export function parseConfig(document: unknown, source = 'Config.toml'): Config {
   const result = configSchema.safeParse(document ?? {});
   if (!result.success) {
-    const issues = formatIssues(result.error, '');
+    const issues = formatZodIssues(result.error, { allowedKeys: allowedKeysAt });
     throw new ConfigError(`${source}: invalid configuration\n  ${issues.join('\n  ')}`, issues);
   }
   return result.data;
@@ -115,7 +105,10 @@ export function serviceConfigFromJson(json: string | undefined, key = 'SERVICE_C
   }
   const result = notificationServiceSchema.safeParse(document);
   if (!result.success) {
-    const issues = formatIssues(result.error, 'notification_service');
+    const issues = formatZodIssues(result.error, {
+      prefix: 'notification_service',
+      allowedKeys: (path) => allowedKeysAt(['notification_service', ...path]),
+    });
     throw new ConfigError(`${key}: invalid configuration\n  ${issues.join('\n  ')}`, issues);
   }
   return result.data;

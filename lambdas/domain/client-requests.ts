@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocketConfig } from '../config/schema.js';
 import type * as z from '../zod-mini.js';
+import { formatZodIssues } from '../zod-issues.js';
 import {
   clientEnvelope,
   clientPayloads,
@@ -240,10 +241,7 @@ function parsePayload<S extends z.ZodMiniType>(schema: S, payload: unknown): z.i
 }
 
 function describeIssues(error: z.core.$ZodError, prefix?: string): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => `${[prefix, ...issue.path.map(String)].filter(Boolean).join('.') || 'frame'}: ${issue.message}`)
-    .join('; ');
+  return formatZodIssues(error, { ...(prefix ? { prefix } : {}), root: 'frame', limit: 5 }).join('; ');
 }
 
 /** Scans the text for bracket depth outside strings, without building any object. */

@@ -3,6 +3,7 @@ import type { PresenceReplyPayload, StatsReplyPayload } from '../protocol/frames
 import { USER_ID } from '../protocol/channels.js';
 import { producerRecord, type ProducerRecord, type Target } from '../protocol/records.js';
 import * as z from '../zod-mini.js';
+import { formatZodIssues } from '../zod-issues.js';
 import { ADMIN_ROLE } from './access-policy.js';
 import { DeliveryInProgressError, InvalidNotificationError, type NotificationOutcome } from './fanout/fanout-service.js';
 import type { Log, TimeBudget } from './ports.js';
@@ -236,5 +237,5 @@ export function parseBody(body: string | undefined): unknown {
 }
 
 function describeIssues(error: z.core.$ZodError): string {
-  return error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`).join('; ');
+  return formatZodIssues(error).join('; ');
 }

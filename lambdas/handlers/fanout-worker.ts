@@ -1,6 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import * as z from '../zod-mini.js';
+import { formatZodIssues } from '../zod-issues.js';
 import { logger } from '../composition-base.js';
 import { getFanoutParts } from '../composition-fanout.js';
 import { NotificationServiceError } from '../domain/errors.js';
@@ -37,7 +38,7 @@ export class InvalidShardRequestError extends NotificationServiceError {}
 export function parseShardRequest(event: unknown): ShardRequest {
   const result = shardRequest.safeParse(event);
   if (!result.success) {
-    const issues = result.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+    const issues = formatZodIssues(result.error);
     throw new InvalidShardRequestError(`not a shard request: ${issues.join('; ')}`);
   }
   const request = result.data;

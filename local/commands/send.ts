@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { producerRecord, type ProducerRecord } from '../../lambdas/protocol/records.js';
+import { formatZodIssues } from '../../lambdas/zod-issues.js';
 import { EXIT, runIfMain, type CommandOutput } from './command-line.js';
 
 export const SEND_USAGE = `Usage: npm run send -- --title <text> --message <text> [options]
@@ -82,12 +83,12 @@ function parseSendArguments(argv: string[], env: NodeJS.ProcessEnv): SendRequest
   const parsed = producerRecord.safeParse(candidate);
   if (!parsed.success) {
     const optionOf: Record<string, string> = { targetUserId: '--user', actionUrl: '--action-url' };
-    return parsed.error.issues
-      .map((issue) => {
-        const field = String(issue.path.at(-1) ?? 'record');
-        return `${optionOf[field] ?? `--${field}`}: ${issue.message}`;
-      })
-      .join('\n');
+    return formatZodIssues(parsed.error, {
+      nameOf: (path) => {
+        const field = String(path.at(-1) ?? 'record');
+        return optionOf[field] ?? `--${field}`;
+      },
+    }).join('\n');
   }
   let url: URL;
   try {

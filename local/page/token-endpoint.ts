@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as z from '../../lambdas/zod-mini.js';
+import { formatZodIssues } from '../../lambdas/zod-issues.js';
 import type { Config } from '../../lambdas/config/schema.js';
 import { USER_ID } from '../../lambdas/protocol/channels.js';
 import { mintLocalToken } from '../commands/token.js';
@@ -38,8 +39,7 @@ export async function handleTokenRequest(options: TokenEndpointOptions, request:
   }
   const parsed = tokenRequest.safeParse(body);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    sendJson(response, 400, { message: `${issue.path.join('.') || 'body'}: ${issue.message}` });
+    sendJson(response, 400, { message: formatZodIssues(parsed.error, { root: 'body', limit: 1 })[0] });
     return;
   }
   const { userId, roles, ttlSeconds } = parsed.data;

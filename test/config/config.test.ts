@@ -43,6 +43,11 @@ describe('configuration', () => {
       expect(error.message).toContain('max_frame_size');
     });
 
+    it('names an unknown key of SERVICE_CONFIG by its full path and lists the keys allowed there', () => {
+      const error = errorOf(() => serviceConfigFromJson(JSON.stringify({ websocket: { max_frame_sise: 10 } })));
+      expect(error.issues).toEqual([expect.stringMatching(/^notification_service\.websocket\.max_frame_sise: unknown key \(allowed: max_frame_size, /)]);
+    });
+
     it('names a bad value and what is allowed', () => {
       const error = errorOf(() => parseConfig({ notification_service: { websocket: { max_connections_per_user: 0 } } }));
       expect(error.issues).toHaveLength(1);

@@ -1,4 +1,5 @@
 import * as z from '../../zod-mini.js';
+import { formatZodIssues } from '../../zod-issues.js';
 import { NotificationServiceError } from '../../domain/errors.js';
 import type { RecordPosition, SourceRecord, UnreadableRecord } from '../../domain/fanout/source-record.js';
 import { producerRecord } from '../../protocol/records.js';
@@ -101,9 +102,7 @@ export function kafkaItemIdentifier(position: RecordPosition): KafkaItemIdentifi
 }
 
 function describeIssues(error: z.core.$ZodError): string {
-  return error.issues
-    .map((issue) => `${issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`)
-    .join('; ');
+  return formatZodIssues(error).join('; ');
 }
 
 // A record too broken to parse still needs a position to be reported under; take what

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { notificationFrame, type NotificationFrame } from '../../protocol/frames.js';
 import type { ProducerRecord, Target } from '../../protocol/records.js';
+import { formatZodIssues } from '../../zod-issues.js';
 import { NotificationServiceError } from '../errors.js';
 import type {
   Clock,
@@ -306,7 +307,7 @@ export class FanoutService {
     };
     const checked = notificationFrame.safeParse(frame);
     if (!checked.success) {
-      const issues = checked.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+      const issues = formatZodIssues(checked.error);
       throw new InvalidNotificationError(`the notification frame is not valid: ${issues.join('; ')}`);
     }
     return checked.data;
