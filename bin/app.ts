@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { App, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { App } from 'aws-cdk-lib';
 import { ConfigError } from '../lambdas/config/errors.js';
 import { loadDeploymentSettings } from '../lib/deployment-config.js';
 import { NotificationStack } from '../lib/notification-stack.js';
+import { addPolicyValidation } from '../lib/policy-validation.js';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const app = new App();
@@ -34,4 +34,5 @@ new NotificationStack(app, 'NotificationStack', {
   description: 'Real-time notifications: API Gateway WebSocket API, Lambda, DynamoDB, fed by Kafka',
 });
 
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+// cdk-nag and AWS Control Tower's proactive controls: an unacknowledged finding fails the synth.
+addPolicyValidation(app);

@@ -5,6 +5,7 @@ import { SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { createFailureQueue } from './failure-queue.js';
 
 /** Amazon MSK with IAM authentication. */
 export interface MskKafkaSource {
@@ -59,7 +60,7 @@ const STARTING_POSITIONS = [lambda.StartingPosition.LATEST, lambda.StartingPosit
 
 /**
  * The Kafka trigger of the fan-out function: an event source mapping per topic, batches
- * that keep failing set aside in an encrypted SQS queue, partial batch responses, and an
+ * that keep failing set aside in an encrypted SQS queue (with its own dead-letter queue), partial batch responses, and an
  * IAM policy limited to this cluster, its topics and this consumer group. It does not use
  * `ManagedKafkaEventSource`, which attaches the AWS managed `AWSLambdaMSKExecutionRole`.
  */
@@ -85,15 +86,7 @@ export class KafkaTrigger extends Construct {
     }
     const grantee = props.target;
 
-    this.onFailureQueue = new sqs.Queue(this, 'OnFailureQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.onFailureQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter destination of the Kafka trigger; a DLQ behind it would only move the same records again.',
-    });
+    this.onFailureQueue = createFailureQueue(this, 'OnFailureQueue');
 
     const common: lambda.EventSourceMappingOptions = {
       batchSize: props.batchSize ?? 100,

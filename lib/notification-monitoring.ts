@@ -1,10 +1,13 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { restrictGrantsToAwsServices } from './key-grant-restriction.js';
 import { METRICS_NAMESPACE, SERVICE_NAME } from './service-function.js';
 
 /** The metric the fan-out handler emits (Powertools Metrics) for each delivery it gives up on. */
@@ -27,8 +30,9 @@ export interface NotificationMonitoringProps {
    */
   readonly dlqDepthThreshold?: number;
   /**
-   * Where alarms notify.
-   * @default - alarms without actions (they still show in the console and dashboard)
+   * Where alarms notify. Every alarm has this action (Control Tower's CT.CLOUDWATCH.PR.1).
+   * @default - a topic created for the purpose, encrypted with a customer managed key
+   *   CloudWatch may use; subscribe to it (README, "Deploy")
    */
   readonly alarmTopic?: sns.ITopic;
   /**
@@ -42,11 +46,12 @@ export interface NotificationMonitoringProps {
 export class NotificationMonitoring extends Construct {
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly dashboard: cloudwatch.Dashboard;
-  private readonly alarmTopic?: sns.ITopic;
+  /** Where every alarm notifies: the given topic, or the one created here. */
+  readonly alarmTopic: sns.ITopic;
 
   constructor(scope: Construct, id: string, props: NotificationMonitoringProps) {
     super(scope, id);
-    this.alarmTopic = props.alarmTopic;
+    this.alarmTopic = props.alarmTopic ?? this.createAlarmTopic();
     const threshold = props.dlqDepthThreshold ?? 1;
     if (!Number.isInteger(threshold) || threshold < 1) {
       throw new Error(`NotificationMonitoring: dlqDepthThreshold ${threshold} is not an integer of at least 1`);
@@ -137,8 +142,28 @@ export class NotificationMonitoring extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       alarmDescription: description,
     });
-    if (this.alarmTopic) alarm.addAlarmAction(new actions.SnsAction(this.alarmTopic));
+    alarm.addAlarmAction(new actions.SnsAction(this.alarmTopic));
     this.alarms.push(alarm);
     return alarm;
+  }
+
+  private createAlarmTopic(): sns.Topic {
+    // CloudWatch cannot publish to a topic under the AWS managed SNS key; it needs a
+    // customer managed key whose policy lets CloudWatch use it.
+    const key = new kms.Key(this, 'AlarmTopicKey', {
+      enableKeyRotation: true,
+      description: 'Encrypts the alarm topic of the notification service',
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        // In a key policy, "*" is this key.
+        resources: ['*'],
+      }),
+    );
+    restrictGrantsToAwsServices(key);
+    return new sns.Topic(this, 'AlarmTopic', { masterKey: key, enforceSSL: true, displayName: 'Notification service alarms' });
   }
 }

@@ -4,6 +4,7 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -20,8 +21,13 @@ export interface NotificationServerApiProps {
   readonly handler: lambda.IFunction;
   /** @default { rateLimit: 50, burstLimit: 100 } */
   readonly throttle?: ServerApiThrottle;
-  /** @default logs.RetentionDays.ONE_MONTH */
+  /** @default logs.RetentionDays.ONE_YEAR - Control Tower's minimum (CT.CLOUDWATCH.PR.2) */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Customer managed key of the access log group (CT.CLOUDWATCH.PR.3).
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly logEncryptionKey?: kms.IKey;
   /** Of the access log group. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -63,8 +69,9 @@ export class NotificationServerApi extends Construct {
       this.api.addRoutes({ path: route.path, methods: [apigwv2.HttpMethod[route.method]], integration, authorizer });
     }
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      encryptionKey: props.logEncryptionKey,
     });
     this.stage = new apigwv2.HttpStage(this, 'Stage', {
       httpApi: this.api,
@@ -116,7 +123,9 @@ export class NotificationServerApi extends Construct {
       const stack = Stack.of(this);
       const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
       const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
-      const apiArn = `arn:<AWS::Partition>:execute-api:${region}:${account}:<${stack.getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi)}>`;
+      // A literal partition when the region is known (@aws-cdk/core:enablePartitionLiterals).
+      const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
+      const apiArn = `arn:${partition}:execute-api:${region}:${account}:<${stack.getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi)}>`;
       for (const route of routes.filter((candidate) => candidate.path.includes('{'))) {
         Validations.of(grantee.grantPrincipal).acknowledge({
           id: `AwsSolutions-IAM5[Resource::${apiArn}/${this.stage.stageName}/${route.method}${route.path.replace(/\{[^}]+\}/g, '*')}]`,

@@ -1,6 +1,4 @@
-import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, Tags, type StackProps } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -67,6 +65,9 @@ export class NotificationStack extends Stack {
       manageApiGatewayAccount: deployment.api_gateway_account_role,
       projectRoot: props.projectRoot,
     });
+    if (deployment.alarms.email) {
+      this.service.monitoring.alarmTopic.addSubscription(new subscriptions.EmailSubscription(deployment.alarms.email));
+    }
     for (const [key, value] of Object.entries(deployment.tags)) Tags.of(this).add(key, value);
     this.warnAboutPlaceholders(deployment);
 
@@ -85,6 +86,10 @@ export class NotificationStack extends Stack {
         description: 'Kafka batches set aside after retries',
       });
     }
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.service.monitoring.alarmTopic.topicArn,
+      description: 'Every alarm notifies this topic (subscribe to it, or set deployment.alarms.email)',
+    });
     new CfnOutput(this, 'DashboardName', { value: this.service.monitoring.dashboard.dashboardName });
   }
 
@@ -102,30 +107,8 @@ export class NotificationStack extends Stack {
   }
 
   private alarmTopic(deployment: DeploymentConfig): sns.ITopic | undefined {
-    const { alarms } = deployment;
-    if (alarms.sns_topic_arn) return sns.Topic.fromTopicArn(this, 'AlarmTopic', alarms.sns_topic_arn);
-    if (!alarms.email) return undefined;
-    // CloudWatch cannot publish to a topic under the AWS managed SNS key; it needs a
-    // customer managed key whose policy lets CloudWatch use it.
-    const key = new kms.Key(this, 'AlarmTopicKey', {
-      enableKeyRotation: true,
-      description: 'Encrypts the alarm topic of the notification service',
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-      }),
-    );
-    const topic = new sns.Topic(this, 'AlarmTopic', { masterKey: key, enforceSSL: true });
-    topic.addSubscription(new subscriptions.EmailSubscription(alarms.email));
-    Validations.of(key).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'In a key policy, Resource "*" means this key itself.',
-    });
-    return topic;
+    const arn = deployment.alarms.sns_topic_arn;
+    return arn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', arn) : undefined;
   }
 
   private warnAboutPlaceholders(deployment: DeploymentConfig): void {

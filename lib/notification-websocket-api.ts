@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aspects, Duration, RemovalPolicy, Stack, Token, Validations, type IAspect } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
@@ -7,12 +7,14 @@ import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integra
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Construct } from 'constructs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct, type IConstruct } from 'constructs';
 import type { TableId } from '../lambdas/adapters/dynamodb/tables.js';
 import { notificationServiceSchema, type ServiceConfig } from '../lambdas/config/schema.js';
 import {
@@ -27,12 +29,15 @@ import {
   WELCOME,
   type FunctionDefinition,
 } from '../lambdas/routes.js';
+import { createFailureQueue } from './failure-queue.js';
 import { FUNCTION_ACCESS } from './function-access.js';
 import { KafkaTrigger, type KafkaTriggerProps } from './kafka-trigger.js';
+import { LogEncryptionKey } from './log-encryption-key.js';
 import { NotificationMonitoring } from './notification-monitoring.js';
 import { NotificationServerApi, type ServerApiThrottle } from './notification-server-api.js';
 import type { ServerApiOperation } from '../lambdas/domain/server-api.js';
 import { NotificationTables, type TableAccess } from './notification-tables.js';
+import { acknowledgeControl } from './policy-validation.js';
 import { ServiceFunction, type ServiceLogLevel } from './service-function.js';
 
 /** Throttling of the stage or of one route. */
@@ -66,8 +71,17 @@ export interface NotificationWebSocketApiProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
-  /** @default logs.RetentionDays.ONE_MONTH */
+  /**
+   * Retention of every log group.
+   * @default logs.RetentionDays.ONE_YEAR - Control Tower's minimum (CT.CLOUDWATCH.PR.2)
+   */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Customer managed key of every log group (CT.CLOUDWATCH.PR.3); its policy must let
+   * CloudWatch Logs of this region use it.
+   * @default - a `LogEncryptionKey` created with the stack's removal policy
+   */
+  readonly logEncryptionKey?: kms.IKey;
   /** @default 'INFO' */
   readonly logLevel?: ServiceLogLevel;
   /** Memory of every function, MB. @default 512 */
@@ -105,7 +119,7 @@ export interface NotificationWebSocketApiProps {
   readonly serverApiThrottle?: ServerApiThrottle;
   /**
    * Where alarms notify.
-   * @default - alarms without actions
+   * @default - a topic created for the purpose (`monitoring.alarmTopic`)
    */
   readonly alarmTopic?: sns.ITopic;
   /** @default 1 */
@@ -191,6 +205,8 @@ export class NotificationWebSocketApi extends Construct {
     const projectRoot = props.projectRoot ?? fileURLToPath(new URL('..', import.meta.url));
 
     this.tables = new NotificationTables(this, 'Tables', { removalPolicy });
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
+    const logEncryptionKey = props.logEncryptionKey ?? new LogEncryptionKey(this, 'LogEncryptionKey', { removalPolicy }).key;
 
     this.api = new apigwv2.WebSocketApi(this, 'Api', {
       routeSelectionExpression: ROUTE_SELECTION_EXPRESSION,
@@ -204,12 +220,12 @@ export class NotificationWebSocketApi extends Construct {
       detailedMetricsEnabled: true,
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(
-          new logs.LogGroup(this, 'AccessLogs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH, removalPolicy }),
+          new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy, encryptionKey: logEncryptionKey }),
         ),
         format: accessLogFormat(),
       },
     });
-    this.configureRouteSettings(stageName, throttle, props.routeThrottles ?? {}, props.logRetention, removalPolicy);
+    this.configureRouteSettings(stageName, throttle, props.routeThrottles ?? {}, logRetention, logEncryptionKey, removalPolicy);
     if (props.manageApiGatewayAccount) this.stage.node.addDependency(this.createApiGatewayAccount());
     this.url = this.stage.url;
     this.callbackUrl = this.stage.callbackUrl;
@@ -233,6 +249,8 @@ export class NotificationWebSocketApi extends Construct {
         serviceConfigJson,
         timeout: timeouts[definition.id],
         removalPolicy,
+        logRetention,
+        logEncryptionKey,
         props,
       });
     }
@@ -266,10 +284,9 @@ export class NotificationWebSocketApi extends Construct {
         returnResponse: route.returnsReply,
       });
       if (!isConnect) {
-        Validations.of(created).acknowledge({
-          id: 'AwsSolutions-APIG4',
-          reason: 'API Gateway WebSocket APIs accept an authorizer on $connect only; every later frame travels on the connection $connect authorized.',
-        });
+        const reason = 'API Gateway WebSocket APIs accept an authorizer on $connect only; every later frame travels on the connection $connect authorized.';
+        Validations.of(created).acknowledge({ id: 'AwsSolutions-APIG4', reason });
+        acknowledgeControl(created, 'routeAuthorization', reason);
       }
     }
 
@@ -299,7 +316,11 @@ export class NotificationWebSocketApi extends Construct {
 
     this.deadLetterQueue = this.kafkaTrigger?.onFailureQueue ?? this.createDeadLetterQueue();
     this.wireFanoutWorkers(functions[FANOUT.id], functions[FANOUT_WORKER.id], this.deadLetterQueue);
-    this.serverApi = this.createServerApi(functions[SERVER_API.id], functions[FANOUT_WORKER.id], this.deadLetterQueue, props, removalPolicy);
+    this.serverApi = this.createServerApi(functions[SERVER_API.id], functions[FANOUT_WORKER.id], this.deadLetterQueue, props, {
+      removalPolicy,
+      logRetention,
+      logEncryptionKey,
+    });
 
     this.cleanupRule = new events.Rule(this, 'CleanupSchedule', {
       schedule: events.Schedule.rate(cleanupInterval),
@@ -315,6 +336,8 @@ export class NotificationWebSocketApi extends Construct {
       dlqDepthThreshold: props.dlqDepthThreshold,
       alarmTopic: props.alarmTopic,
     });
+
+    Aspects.of(this).add(new PermissionSourceAccount());
   }
 
   // The fan-out hands the shards of large audiences to worker invocations (asynchronous
@@ -337,21 +360,18 @@ export class NotificationWebSocketApi extends Construct {
   }
 
   private createDeadLetterQueue(): sqs.Queue {
-    const queue = new sqs.Queue(this, 'DeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(queue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter destination of the fan-out; a DLQ behind it would only move the same letters again.',
-    });
-    return queue;
+    return createFailureQueue(this, 'DeadLetterQueue');
   }
 
   // `POST /publish` delivers as the fan-out does: large audiences go to the same workers,
   // and what cannot be delivered to the same on-failure queue.
-  private createServerApi(fn: ServiceFunction, worker: ServiceFunction, queue: sqs.IQueue, props: NotificationWebSocketApiProps, removalPolicy: RemovalPolicy): NotificationServerApi {
+  private createServerApi(
+    fn: ServiceFunction,
+    worker: ServiceFunction,
+    queue: sqs.IQueue,
+    props: NotificationWebSocketApiProps,
+    logging: { removalPolicy: RemovalPolicy; logRetention: logs.RetentionDays; logEncryptionKey: kms.IKey },
+  ): NotificationServerApi {
     fn.addEnvironment('FANOUT_WORKER_FUNCTION_NAME', worker.function.functionName);
     fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [worker.function.functionArn] }));
     fn.addEnvironment('DEAD_LETTER_QUEUE_URL', queue.queueUrl);
@@ -359,8 +379,9 @@ export class NotificationWebSocketApi extends Construct {
     return new NotificationServerApi(this, 'ServerApi', {
       handler: fn.function,
       throttle: props.serverApiThrottle,
-      logRetention: props.logRetention,
-      removalPolicy,
+      logRetention: logging.logRetention,
+      logEncryptionKey: logging.logEncryptionKey,
+      removalPolicy: logging.removalPolicy,
     });
   }
 
@@ -384,6 +405,8 @@ export class NotificationWebSocketApi extends Construct {
       serviceConfigJson: string;
       timeout?: Duration;
       removalPolicy: RemovalPolicy;
+      logRetention: logs.RetentionDays;
+      logEncryptionKey: kms.IKey;
       props: NotificationWebSocketApiProps;
     },
   ): ServiceFunction {
@@ -393,7 +416,8 @@ export class NotificationWebSocketApi extends Construct {
       definition,
       projectRoot: options.projectRoot,
       environment: { SERVICE_CONFIG: options.serviceConfigJson, ...this.tables.environment },
-      logRetention: options.props.logRetention,
+      logRetention: options.logRetention,
+      logEncryptionKey: options.logEncryptionKey,
       logRemovalPolicy: options.removalPolicy,
       logLevel: options.props.logLevel,
       memorySize: options.props.memorySize,
@@ -432,7 +456,8 @@ export class NotificationWebSocketApi extends Construct {
     stageName: string,
     throttle: RouteThrottle,
     routeThrottles: Readonly<Record<string, RouteThrottle>>,
-    retention: logs.RetentionDays | undefined,
+    retention: logs.RetentionDays,
+    encryptionKey: kms.IKey,
     removalPolicy: RemovalPolicy,
   ): void {
     const cfnStage = this.stage.node.defaultChild as apigwv2.CfnStage;
@@ -460,7 +485,8 @@ export class NotificationWebSocketApi extends Construct {
     // creating it first gives it one.
     new logs.LogGroup(this, 'ExecutionLogs', {
       logGroupName: `API-Gateway-Execution-Logs_${this.api.apiId}/${stageName}`,
-      retention: retention ?? logs.RetentionDays.ONE_MONTH,
+      retention,
+      encryptionKey,
       removalPolicy,
     });
   }
@@ -503,9 +529,11 @@ export class NotificationWebSocketApi extends Construct {
 /** How cdk-nag prints the start of an ARN of this stack in a finding id (tokens as `<...>`). */
 function nagArnPrefix(scope: Construct, service: string): string {
   const stack = Stack.of(scope);
+  // A literal when the region is known (@aws-cdk/core:enablePartitionLiterals).
+  const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
   const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
   const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
-  return `arn:<AWS::Partition>:${service}:${region}:${account}`;
+  return `arn:${partition}:${service}:${region}:${account}`;
 }
 
 function routeId(routeKey: string): string {
@@ -538,4 +566,27 @@ function accessLogFormat(): apigateway.AccessLogFormat {
       integrationLatency: '$context.integration.latency',
     }),
   );
+}
+
+/**
+ * Lambda permissions for AWS services already carry a SourceArn (this API, this rule), but
+ * one that CloudFormation builds with Fn::Join, which cfn-guard cannot read
+ * (CT.LAMBDA.PR.2). With a known account the permission also names it as SourceAccount, a
+ * string the rule accepts; with an unknown one (offline synth) the finding is acknowledged.
+ */
+class PermissionSourceAccount implements IAspect {
+  visit(node: IConstruct): void {
+    if (!(node instanceof lambda.CfnPermission)) return;
+    if (typeof node.principal !== 'string' || !node.principal.endsWith('.amazonaws.com') || node.sourceAccount || !node.sourceArn) return;
+    const account = Stack.of(node).account;
+    if (!Token.isUnresolved(account)) {
+      node.sourceAccount = account;
+    } else {
+      acknowledgeControl(
+        node,
+        'permissionSource',
+        'The permission has a SourceArn naming this API or rule (Fn::Join of this account and region); cfn-guard reads only literal strings. The account is unknown at synth, so SourceAccount cannot be a literal either.',
+      );
+    }
+  }
 }

@@ -2,11 +2,13 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { FunctionDefinition } from '../lambdas/routes.js';
+import { acknowledgeControl } from './policy-validation.js';
 
 /** Powertools log levels, as `POWERTOOLS_LOG_LEVEL` takes them. */
 export type ServiceLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -57,9 +59,15 @@ export interface ServiceFunctionProps {
   readonly environment: Readonly<Record<string, string>>;
   /**
    * Log group retention.
-   * @default logs.RetentionDays.ONE_MONTH
+   * @default logs.RetentionDays.ONE_YEAR - Control Tower's minimum (CT.CLOUDWATCH.PR.2)
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Customer managed key the log group is encrypted with; its policy must let CloudWatch
+   * Logs use it (see `LogEncryptionKey`).
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly logEncryptionKey?: kms.IKey;
   /**
    * What happens to the log group when it leaves the stack.
    * @default RemovalPolicy.RETAIN - logs outlive the stack
@@ -111,8 +119,9 @@ export class ServiceFunction extends Construct {
     this.definition = definition;
 
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+      encryptionKey: props.logEncryptionKey,
     });
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -152,6 +161,13 @@ export class ServiceFunction extends Construct {
         forceDockerBundling: false,
       },
     });
+    acknowledgeControl(
+      this,
+      'functionInVpc',
+      'The function reaches only AWS public endpoints (DynamoDB, API Gateway Management API, SQS, Lambda, Secrets Manager) over TLS with IAM; ' +
+        'no private resource needs a VPC. MSK is reached by the event source mapping, whose pollers use the cluster\'s own subnets. ' +
+        'A VPC would add a NAT gateway or an interface endpoint per service and AZ without narrowing what the role may do.',
+    );
   }
 
   /** Adds (or replaces) one environment variable. */
