@@ -47,6 +47,10 @@ export interface MeteredRequest {
   readonly capacityUnits: number;
   /** The error's name when the request failed, e.g. `ConditionalCheckFailedException`. */
   readonly failed?: string;
+  /** The table(s) the request named (batches and transactions: each, comma separated). */
+  readonly table?: string;
+  /** The partition key value it addressed, when it names one (single-item writes and reads, Query). */
+  readonly partition?: string;
 }
 
 export interface MeterReading {
@@ -180,6 +184,29 @@ function canceledTransactionUnits(input: Record<string, unknown>): number {
 
 type Stack = DynamoDBClient['middlewareStack'];
 
+/** A key attribute's value, from a document client's plain value or the wire form (`{ S: 'x' }`). */
+function keyText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (isAttributeValue(value) && 'S' in value) return String(value.S);
+  return undefined;
+}
+
+/** Where a request went: its table(s) and, for a single item or a Query, the partition key value. */
+export function requestTarget(input: Record<string, unknown>): { table?: string; partition?: string } {
+  if (typeof input.TableName === 'string') {
+    const key = (input.Key ?? input.Item) as Record<string, unknown> | undefined;
+    const values = (input.ExpressionAttributeValues ?? {}) as Record<string, unknown>;
+    // The first key attribute of the item, or the Query's partition key value (its first placeholder).
+    const partition = key ? keyText(Object.values(key)[0]) : keyText(Object.values(values)[0]);
+    return { table: input.TableName, ...(partition !== undefined ? { partition } : {}) };
+  }
+  const batch = (input.RequestItems ?? undefined) as Record<string, unknown> | undefined;
+  if (batch) return { table: Object.keys(batch).join(',') };
+  const actions = (input.TransactItems ?? []) as Record<string, { TableName?: string }>[];
+  const tables = [...new Set(actions.flatMap((action) => Object.values(action).map((inner) => inner.TableName ?? '')))];
+  return tables.length > 0 ? { table: tables.join(',') } : {};
+}
+
 function record(request: MeteredRequest, failedWriteUnits = 0): void {
   log.push(request);
   reading.requests += 1;
@@ -209,6 +236,7 @@ function attachMeter(stack: Stack): void {
       if (CONDITIONAL_WRITES.has(operation) && input.ConditionExpression !== undefined && !askedForOldItem) {
         input.ReturnValuesOnConditionCheckFailure = 'ALL_OLD';
       }
+      const target = requestTarget(input);
       const startMs = performance.now();
       let result: Awaited<ReturnType<typeof next>>;
       try {
@@ -226,12 +254,12 @@ function attachMeter(stack: Stack): void {
           if (reasons.some((reason) => reason.Code === 'ConditionalCheckFailed')) units = canceledTransactionUnits(input);
         }
         // Throttled and invalid requests consume no capacity; they are still requests.
-        record({ operation, kind, startMs, endMs, capacityUnits: units, failed: name }, units);
+        record({ operation, kind, startMs, endMs, capacityUnits: units, failed: name, ...target }, units);
         throw error;
       }
       const endMs = performance.now();
       const units = capacityOf((result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity);
-      record({ operation, kind, startMs, endMs, capacityUnits: units });
+      record({ operation, kind, startMs, endMs, capacityUnits: units, ...target });
       return result;
     },
     { step: 'initialize', name: 'benchDynamoDbRequestMeter', override: true },

@@ -4,6 +4,7 @@ import type { B2Input } from './b2-store-cost.js';
 import type { B3Input } from './b3-end-to-end.js';
 import type { B4Input } from './b4-cold-start.js';
 import type { B5Input } from './b5-batch-parallelism.js';
+import type { B6Input } from './b6-presence-inbox-cost.js';
 
 /**
  * What each benchmark runs, by mode. `full` is `npm run bench` (within 10 minutes on two
@@ -37,7 +38,11 @@ export interface BenchPlan {
   readonly b3: Omit<B3Input, 'dynamodbEndpoint'>;
   readonly b4: B4Input;
   readonly b5: Omit<B5Input, 'dynamoDbLocal'> & { readonly dynamoDbLocal: Omit<NonNullable<B5Input['dynamoDbLocal']>, 'endpoint'> };
+  readonly b6: Omit<B6Input, 'dynamodbEndpoint'>;
 }
+
+/** The inbox size of issue 12's mark-all-read figure. */
+export const B6_INBOX_ITEMS = 10_000;
 
 /** The concurrency at which N*L/C falls to N/rate: more than this only waits on the quota. */
 export function saturatingConcurrency(latencyMs: number): number {
@@ -98,6 +103,12 @@ export function benchPlan(mode: BenchMode, configuredConcurrency: number): Bench
     b2: { channelSizes: sizes.channelSizes, userConnections: mode === 'tiny' ? [1] : [1, 3], notificationsPerScenario: sizes.notifications },
     b3: { clients: sizes.clients, warmupRounds: sizes.warmupRounds, rounds: sizes.b3Rounds },
     b4: { initRuns: sizes.initRuns, ...(mode === 'tiny' ? { only: ['Fanout'] } : {}) },
+    // Members before the join: 99 and 100 sit either side of Config.toml's presence_max_members
+    // (100): the 100th member's join is told, the 101st's is not; 1,000 shows the cost above it.
+    b6: {
+      presenceSizes: { full: [1, 10, 99, 100, 1_000], quick: [1, 10, 100], tiny: [1] }[mode],
+      inboxItems: mode === 'tiny' ? 200 : B6_INBOX_ITEMS,
+    },
     b5: {
       ...batch,
       postLatencyMs: B5_HEADLINE.postLatencyMs,

@@ -17,7 +17,7 @@ const count = (value: number) => value.toLocaleString('en-US');
 
 export function renderResults(results: BenchResults): string {
   const sections: string[] = [];
-  const { b0, b1, b2, b3, b4, b5 } = results;
+  const { b0, b1, b2, b3, b4, b5, b6 } = results;
 
   if (b0 || b3) {
     const rows: string[][] = [];
@@ -117,6 +117,49 @@ export function renderResults(results: BenchResults): string {
         `\nbatch ratio ${fixed(b5.batchRatio, 2)} (limit <= ${ISSUE_10_LIMITS.batchRatio}), store modelled at ${b5.storeLatencyMs} ms a request ` +
         `(${fixed(b5.storeRequestsPerRecord, 1)} requests a record); the fan-out's CPU per batch ${fixed(b5.batchCpuMsMedian, 0)} ms (median)` +
         `\non DynamoDB Local: ${local ? fixed(local.batchRatio, 2) : 'not measured'}, bounded by the emulator, which runs requests one at a time (not judged)`,
+    );
+  }
+
+  if (b6) {
+    const byTarget = (costs: Readonly<Record<string, number>>) =>
+      Object.entries(costs)
+        .map(([target, requests]) => `${target} ${requests}`)
+        .join(', ');
+    const presenceRows = b6.presence.flatMap((presenceCase) =>
+      presenceCase.steps.map((step) => [
+        `${count(presenceCase.members)} member${presenceCase.members === 1 ? '' : 's'}${presenceCase.members + 1 > presenceCase.maxMembers ? ' (above cap)' : ''}: ${step.step}`,
+        String(step.requests),
+        fixed(step.writeCapacityUnits, 1),
+        `${step.presenceRequests} / ${fixed(step.presenceWriteCapacityUnits, 1)}`,
+        String(step.posts),
+        byTarget(step.byTarget),
+      ]),
+    );
+    const deliveryRows = b6.inboxDelivery.map((delivery) => [
+      delivery.name,
+      String(delivery.requests),
+      fixed(delivery.writeCapacityUnits, 1),
+      `${delivery.roundTripsBeforeFirstPost} (${delivery.roundTripsWithoutStreamItem} without it)`,
+      `${delivery.inboxRequests} / ${fixed(delivery.inboxWriteCapacityUnits, 1)}`,
+      byTarget(delivery.byTarget),
+    ]);
+    const markRows = b6.markRead.map((mark) => [
+      `${mark.name}, ${count(mark.inboxItems)} items (${count(mark.unreadBefore)} unread)`,
+      String(mark.requests),
+      fixed(mark.readCapacityUnits, 1),
+      fixed(mark.writeCapacityUnits, 1),
+      `${count(mark.answerBytes)}${mark.truncated ? ` (${mark.idsListed} ids, truncated)` : ` (${mark.idsListed} ids)`}`,
+      byTarget(mark.byTarget),
+    ]);
+    const welcome = b6.unreadCountAtWelcome;
+    sections.push(
+      `B6 presence and inbox cost (DynamoDB Local, the production composition; posts to a Management API stand-in)\n` +
+        table(['presence channel', 'requests', 'WCU', 'presence req / WCU', 'posts', 'requests by target'], presenceRows) +
+        '\n\n' +
+        table(['inbox on the delivery path', 'requests', 'WCU', 'RT before 1st post', 'inbox req / WCU', 'requests by target'], deliveryRows) +
+        '\n\n' +
+        table(['markRead', 'requests', 'RCU', 'WCU', 'answer bytes', 'requests by target'], markRows) +
+        `\nwelcome's unreadCount on ${count(welcome.inboxItems)} items (${count(welcome.unread)} unread): ${welcome.requests} requests, ${fixed(welcome.readCapacityUnits, 1)} RCU`,
     );
   }
 

@@ -4,6 +4,7 @@ import type { B2Output, B2Scenario } from './b2-store-cost.js';
 import type { B3Output } from './b3-end-to-end.js';
 import type { B4Function, B4Output } from './b4-cold-start.js';
 import type { B5Output } from './b5-batch-parallelism.js';
+import type { B6Output } from './b6-presence-inbox-cost.js';
 import { B1_HEADLINE, type BenchMode } from './plan.js';
 import type { DeliveryFigures } from './round-measurement.js';
 
@@ -72,6 +73,13 @@ export interface BenchResults {
    * `batchRatioDynamoDbLocal` is reported only: DynamoDB Local runs requests one at a time.
    */
   readonly b5?: B5Output;
+  /** Presence join / leave, the inbox on the delivery path, markRead on a large inbox (issues 11 and 12). */
+  readonly b6?: B6Output;
+  /**
+   * Benchmarks rerun with `--merge` after the run above (`startedAt` and `machine` are the
+   * first run's): when each ran and how loaded the machine was.
+   */
+  readonly merged?: Readonly<Record<string, { readonly mode: BenchMode; readonly startedAt: string; readonly durationSeconds: number; readonly loadAverageAtStart: number }>>;
   readonly targets: TargetVerdict[];
 }
 
@@ -102,6 +110,7 @@ export interface Measured {
   readonly b3?: B3Output;
   readonly b4?: B4Output;
   readonly b5?: B5Output;
+  readonly b6?: B6Output;
 }
 
 const ratio = (value: number | undefined, base: number | undefined) =>
@@ -226,6 +235,9 @@ export function assembleResults(
     );
   }
 
+  const { b6 } = measured;
+  if (b6) targets.push(...b6Targets(b6));
+
   return {
     schemaVersion: 1,
     mode: context.mode,
@@ -245,6 +257,49 @@ export function assembleResults(
     ...(b3 ? { b3 } : {}),
     ...(b4 ? { b4 } : {}),
     ...(b5 ? { b5 } : {}),
+    ...(b6 ? { b6 } : {}),
     targets,
+  };
+}
+
+/** Issue 11 part 4 and issue 12 part 5, judged on B6's figures. */
+function b6Targets(b6: B6Output): TargetVerdict[] {
+  const eventSteps = b6.presence.flatMap((presenceCase) =>
+    presenceCase.steps.filter((step) => step.step === 'join' || step.step === 'leave').map((step) => ({ presenceCase, step })),
+  );
+  // The joiner is member `members + 1`; the others are `members` subscribers.
+  const told = eventSteps.filter(({ presenceCase }) => presenceCase.members + 1 <= presenceCase.maxMembers);
+  const aboveCap = eventSteps.filter(({ presenceCase }) => presenceCase.members + 1 > presenceCase.maxMembers);
+  const worst = (values: number[]) => (values.length === 0 ? null : Math.max(...values));
+  const markAll = b6.markRead.find((step) => step.name === 'markRead all');
+  const deliveries = b6.inboxDelivery;
+  const limits = ISSUE_10_LIMITS;
+  return [
+    verdict('b6.presence.postsPerSubscriber', 'B6 presence join / leave: Management API posts per other subscriber (at or below presence_max_members)', worst(told.map(({ presenceCase, step }) => step.posts / presenceCase.members)), '<= 1', (v) => v <= 1),
+    verdict('b6.presence.postsAboveCap', 'B6 presence join / leave above presence_max_members: posts', worst(aboveCap.map(({ step }) => step.posts)), '= 0', (v) => v === 0),
+    verdict('b6.inboxDelivery.requestsPerNotification', 'B6 user-targeted notification, empty and 10,000-item inbox: DynamoDB requests', worst(deliveries.map((d) => d.requests)), `<= ${limits.leanRequests}`, (v) => v <= limits.leanRequests),
+    verdict('b6.inboxDelivery.writeUnitsPerNotification', 'B6 the same: write units', worst(deliveries.map((d) => d.writeCapacityUnits)), `<= ${limits.leanWriteUnits}`, (v) => v <= limits.leanWriteUnits),
+    verdict('b6.inboxDelivery.roundTripsBeforeFirstPost', 'B6 the same: store round trips before the first post', worst(deliveries.map((d) => d.roundTripsBeforeFirstPost)), `<= ${limits.leanRoundTrips}`, (v) => v <= limits.leanRoundTrips),
+    verdict('b6.markReadAll.writeUnits', `B6 markRead all on ${markAll?.inboxItems ?? '?'} items: write units (the whole request)`, markAll?.writeCapacityUnits, `<= ${B6_MARK_ALL_WRITE_UNITS}`, (v) => v <= B6_MARK_ALL_WRITE_UNITS),
+    verdict('b6.markReadAll.answerBytes', 'B6 markRead all: the inboxState frame, bytes (API Gateway: 131,072)', markAll?.answerBytes, '< 131072', (v) => v < 131_072),
+  ];
+}
+
+/** Mark-all-read must not write per item: the rate token and the read state, with room for a retry. */
+export const B6_MARK_ALL_WRITE_UNITS = 10;
+
+/**
+ * `previous` with the benchmarks in `rerun` replaced by `next`'s, and their targets too;
+ * every other benchmark's figures and targets are kept as they were.
+ */
+export function mergeResults(previous: BenchResults, next: BenchResults, rerun: readonly string[]): BenchResults {
+  const sections = Object.fromEntries(rerun.filter((id) => id in next).map((id) => [id, (next as unknown as Record<string, unknown>)[id]]));
+  const ranNow = (target: TargetVerdict) => rerun.includes(target.id.split('.')[0]!);
+  const stamp = { mode: next.mode, startedAt: next.startedAt, durationSeconds: next.durationSeconds, loadAverageAtStart: next.machine.loadAverageAtStart };
+  return {
+    ...previous,
+    ...sections,
+    merged: { ...(previous.merged ?? {}), ...Object.fromEntries(rerun.map((id) => [id, stamp])) },
+    targets: [...previous.targets.filter((target) => !ranNow(target)), ...next.targets.filter(ranNow)],
   };
 }

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,10 +12,11 @@ import type { B2Output } from './b2-store-cost.js';
 import type { B3Output } from './b3-end-to-end.js';
 import type { B4Output } from './b4-cold-start.js';
 import type { B5Input, B5Output } from './b5-batch-parallelism.js';
+import type { B6Output } from './b6-presence-inbox-cost.js';
 import { ChildTask } from './child-process.js';
 import { benchPlan, POST_BURST, POST_RATE_PER_SECOND, type BenchMode } from './plan.js';
 import { ProgressDisplay } from './progress-display.js';
-import { assembleResults, type Measured } from './results.js';
+import { assembleResults, mergeResults, type BenchResults, type Measured } from './results.js';
 import { renderResults } from './results-table.js';
 import type { DeliveryFigures } from './round-measurement.js';
 
@@ -25,10 +26,12 @@ import type { DeliveryFigures } from './round-measurement.js';
  * bench/results/latest.json (quick.json for --quick).
  */
 
-const USAGE = `Usage: npm run bench [-- --quick] [--only b0,b1,b2,b3,b4,b5] [--out file.json]
+const USAGE = `Usage: npm run bench [-- --quick] [--only b0,b1,b2,b3,b4,b5,b6] [--merge] [--out file.json]
 
   --quick  smaller audiences and fewer rounds; a minute or two (writes bench/results/quick.json)
-  --only   run these benchmarks only (writes bench/results/partial.json unless --out)
+  --only   run these benchmarks only (writes bench/results/partial.json unless --out or --merge)
+  --merge  with --only: replace these benchmarks' figures and targets in the results file
+           (bench/results/latest.json, or --out) and keep every other benchmark's
   --out    where to write the results JSON
   --b5-record-concurrency N
            B5's modelled figure with the fan-out taking N records of a batch at once
@@ -37,7 +40,7 @@ const USAGE = `Usage: npm run bench [-- --quick] [--only b0,b1,b2,b3,b4,b5] [--o
 Figures are ratios against a baseline measured in the same run on this machine; see
 docs/benchmarks.md for the method and what they mean for a deployment.`;
 
-const BENCHMARKS = ['b0', 'b1', 'b2', 'b3', 'b4', 'b5'] as const;
+const BENCHMARKS = ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6'] as const;
 type BenchId = (typeof BENCHMARKS)[number];
 
 const LABELS: Record<BenchId, string> = {
@@ -47,6 +50,7 @@ const LABELS: Record<BenchId, string> = {
   b3: 'B3 end to end',
   b4: 'B4 cold start',
   b5: 'B5 batch parallelism',
+  b6: 'B6 presence and inbox cost',
 };
 
 /** Beyond this the run is stopped: something hangs, and nothing may outlive the run. */
@@ -60,12 +64,14 @@ interface Options {
   readonly mode: BenchMode;
   readonly only: readonly BenchId[];
   readonly out: string;
+  /** Merge into `out` instead of overwriting it. */
+  readonly merge: boolean;
   /** B5's records in flight at once (modelled figure). @default - the fan-out's own */
   readonly b5RecordConcurrency?: number;
 }
 
 function parseOptions(argv: string[]): Options | string {
-  let values: { quick?: boolean; tiny?: boolean; only?: string; out?: string; 'b5-record-concurrency'?: string; help?: boolean };
+  let values: { quick?: boolean; tiny?: boolean; only?: string; out?: string; merge?: boolean; 'b5-record-concurrency'?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -75,6 +81,7 @@ function parseOptions(argv: string[]): Options | string {
         tiny: { type: 'boolean' },
         only: { type: 'string' },
         out: { type: 'string' },
+        merge: { type: 'boolean' },
         'b5-record-concurrency': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -94,11 +101,13 @@ function parseOptions(argv: string[]): Options | string {
     return `--b5-record-concurrency ${values['b5-record-concurrency']}: must be a positive integer`;
   }
   const partial = only.length < BENCHMARKS.length;
-  const defaultOut = partial ? 'partial.json' : { full: 'latest.json', quick: 'quick.json', tiny: 'tiny.json' }[mode];
+  const merge = values.merge === true;
+  const defaultOut = partial && !merge ? 'partial.json' : { full: 'latest.json', quick: 'quick.json', tiny: 'tiny.json' }[mode];
   return {
     mode,
     only: only as BenchId[],
     out: resolve(values.out ?? resolve(RESULTS_DIR, defaultOut)),
+    merge,
     ...(recordConcurrency !== undefined ? { b5RecordConcurrency: recordConcurrency } : {}),
   };
 }
@@ -157,7 +166,7 @@ async function main(): Promise<number> {
     const external = process.env.DYNAMODB_ENDPOINT;
     if (external) return external;
     if (!dynamoDb) {
-      progress.note('starting DynamoDB Local for B2, B3 and B5 ...');
+      progress.note('starting DynamoDB Local for B2, B3, B5 and B6 ...');
       dynamoDb = await startDynamoDbLocal();
     }
     return dynamoDb.endpoint;
@@ -205,6 +214,13 @@ async function main(): Promise<number> {
         `${r.clients} clients: p50 ${fixed(r.p50Ms)} ms, p99 ${fixed(r.p99Ms)} ms, ${Math.round(r.deliveriesPerSecond)} deliveries/s`,
       );
     }
+    if (options.only.includes('b6')) {
+      const endpoint = await dynamoDbEndpoint();
+      measured.b6 = await run<B6Output>('b6', './b6-presence-inbox-cost.ts', { ...plan.b6, dynamodbEndpoint: endpoint }, (r) =>
+        `presence ${r.presence.map((c) => c.members).join('/')} members; markRead all on ${r.markRead.at(-1)?.inboxItems ?? '-'}: ` +
+          `${r.markRead.at(-1)?.requests ?? '-'} requests, ${r.markRead.at(-1)?.writeCapacityUnits ?? '-'} WCU`,
+      );
+    }
     if (options.only.includes('b4')) {
       await dynamoDb?.stop();
       dynamoDb = undefined;
@@ -218,7 +234,7 @@ async function main(): Promise<number> {
     clearTimeout(watchdog);
   }
 
-  const results = assembleResults(measured, {
+  const assembled = assembleResults(measured, {
     mode: options.mode,
     startedAt,
     loadAverageAtStart,
@@ -226,6 +242,7 @@ async function main(): Promise<number> {
     ratePerSecond: POST_RATE_PER_SECOND,
     burst: POST_BURST,
   });
+  const results = options.merge && !failed ? mergeResults(await previousResults(options.out), assembled, options.only) : assembled;
   process.stdout.write(`\n${renderResults(results)}\n`);
   if (!failed) {
     await mkdir(dirname(options.out), { recursive: true });
@@ -233,6 +250,13 @@ async function main(): Promise<number> {
     process.stdout.write(`\nresults: ${relative(process.cwd(), options.out)} (${results.durationSeconds} s)\n`);
   }
   return failed ? 1 : 0;
+}
+
+/** The results file `--merge` adds to; it must exist and be this schema. */
+async function previousResults(path: string): Promise<BenchResults> {
+  const previous = JSON.parse(await readFile(path, 'utf8')) as BenchResults;
+  if (previous.schemaVersion !== 1) throw new Error(`${path}: schemaVersion ${String(previous.schemaVersion)}, not 1: run the whole bench instead of --merge`);
+  return previous;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

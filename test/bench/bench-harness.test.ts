@@ -7,7 +7,8 @@ import { describe, expect, inject, it } from 'vitest';
 import type { B1Measurement } from '../../bench/b1-fanout-efficiency.js';
 import type { B2Scenario } from '../../bench/b2-store-cost.js';
 import type { B5Output } from '../../bench/b5-batch-parallelism.js';
-import { assembleResults, type BenchResults } from '../../bench/results.js';
+import type { B6Output } from '../../bench/b6-presence-inbox-cost.js';
+import { assembleResults, mergeResults, type BenchResults } from '../../bench/results.js';
 import { renderResults } from '../../bench/results-table.js';
 import type { DeliveryFigures } from '../../bench/round-measurement.js';
 
@@ -184,6 +185,52 @@ describe('bench results', () => {
     expect(verdicts['b2.userTargeted.roundTripsBeforeFirstPost']).toBeNull();
     expect(verdicts['b2.writeUnitsPerConnectionHour']).toBeNull();
     expect(renderResults(results)).toContain('write units per connection-hour: not measured');
+  });
+
+  it('judges B6: posts per subscriber at or below the cap, none above it, mark-all-read\'s writes and frame size', () => {
+    // Prepare: a join told to 10 subscribers, one above the cap that posted once (a finding).
+    const step = (name: string, posts: number) => ({ step: name, posts, requests: 8, failedRequests: 1, readCapacityUnits: 1, writeCapacityUnits: 7, byTarget: {}, presenceRequests: 4, presenceWriteCapacityUnits: 3 });
+    const cost = { requests: 5, failedRequests: 0, readCapacityUnits: 1300, writeCapacityUnits: 2, byTarget: {} };
+    const b6: B6Output = {
+      presence: [
+        { members: 10, maxMembers: 100, steps: [step('join', 10), step('second tab', 0), step('leave', 10)] },
+        { members: 100, maxMembers: 100, steps: [step('join', 1), step('leave', 0)] },
+      ],
+      inboxDelivery: [{ name: 'empty', inboxItems: 0, ...cost, requests: 4, writeCapacityUnits: 3, roundTripsBeforeFirstPost: 1, inboxRequests: 1, inboxWriteCapacityUnits: 1, roundTripsWithoutStreamItem: 1 }],
+      markRead: [{ name: 'markRead all', inboxItems: 10_001, unreadBefore: 9_999, unreadAfter: 0, idsListed: 1000, truncated: true, answerBytes: 39_400, ...cost }],
+      unreadCountAtWelcome: { inboxItems: 10_000, unread: 10_000, ...cost },
+    };
+
+    // Act
+    const results = assembleResults({ b6 }, { mode: 'tiny', startedAt: new Date(), loadAverageAtStart: 0, configuredConcurrency: 50, ratePerSecond: 10_000, burst: 100 });
+
+    // Assess
+    const verdicts = Object.fromEntries(results.targets.map((target) => [target.id, [target.value, target.met]]));
+    expect(verdicts['b6.presence.postsPerSubscriber']).toEqual([1, true]);
+    expect(verdicts['b6.presence.postsAboveCap']).toEqual([1, false]);
+    expect(verdicts['b6.markReadAll.writeUnits']).toEqual([2, true]);
+    expect(verdicts['b6.markReadAll.answerBytes']).toEqual([39_400, true]);
+    expect(renderResults(results)).toContain('100 members (above cap): join');
+  });
+
+  it('--merge replaces the rerun benchmarks\' figures and targets and keeps every other', () => {
+    // Prepare
+    const context = { mode: 'full' as const, startedAt: new Date('2030-01-01T00:00:00Z'), loadAverageAtStart: 1, configuredConcurrency: 50, ratePerSecond: 10_000, burst: 100 };
+    const previous = assembleResults({ b2: { scenarios: [channel(10, 12)], connectionHour: null }, b5: batch(4, 20) }, context);
+    const b6: B6Output = { presence: [], inboxDelivery: [], markRead: [], unreadCountAtWelcome: { inboxItems: 0, unread: 0, requests: 2, failedRequests: 0, readCapacityUnits: 1, writeCapacityUnits: 0, byTarget: {} } };
+    const next = assembleResults({ b6 }, { ...context, startedAt: new Date('2030-01-02T00:00:00Z') });
+
+    // Act
+    const merged = mergeResults(previous, next, ['b6']);
+
+    // Assess
+    expect(merged.b2).toEqual(previous.b2);
+    expect(merged.b5).toEqual(previous.b5);
+    expect(merged.b6).toEqual(b6);
+    expect(merged.startedAt).toBe(previous.startedAt);
+    expect(merged.merged?.b6?.startedAt).toBe('2030-01-02T00:00:00.000Z');
+    expect(merged.targets.filter((target) => target.id.startsWith('b2.'))).toEqual(previous.targets.filter((target) => target.id.startsWith('b2.')));
+    expect(merged.targets.filter((target) => target.id.startsWith('b6.'))).toEqual(next.targets);
   });
 
   it('runs end to end at tiny sizes: every process stops and the JSON has its shape', async () => {
