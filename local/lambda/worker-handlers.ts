@@ -5,9 +5,12 @@ import type { FunctionError, InvocationOutcome, LoadedHandler, RunningInvocation
 
 // The worker imports the handlers' TypeScript itself: the hooks `tsx` put in this thread
 // do not reach a worker's imports on Node 20, so the worker registers tsx's first.
-const TSX_API = import.meta.resolve('tsx/esm/api');
-const THREAD = new URL('./handler-thread.ts', import.meta.url).href;
-const BOOTSTRAP = `import(${JSON.stringify(TSX_API)}).then((tsx) => tsx.register()).then(() => import(${JSON.stringify(THREAD)}))`;
+// (Resolved when the first worker starts: tsx is a devDependency, needed only then.)
+function bootstrap(): string {
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const thread = new URL('./handler-thread.ts', import.meta.url).href;
+  return `import(${JSON.stringify(tsxApi)}).then((tsx) => tsx.register()).then(() => import(${JSON.stringify(thread)}))`;
+}
 
 /** A load that failed in the worker, with the worker's own message and trace. */
 function loadError(error: FunctionError): Error {
@@ -30,7 +33,7 @@ class HandlerThread {
 
   constructor(onExit: () => void) {
     this.#onExit = onExit;
-    this.#worker = new Worker(BOOTSTRAP, { eval: true });
+    this.#worker = new Worker(bootstrap(), { eval: true });
     this.#worker.on('message', (message: FromHandlerThread) => this.#receive(message));
     // An exception no invocation caught ends the worker, as it ends a Lambda sandbox.
     this.#worker.on('error', (error) => (this.#crash = error));
