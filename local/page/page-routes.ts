@@ -18,6 +18,8 @@ export interface PageSettings {
   readonly topics: readonly string[];
   /** Channel names to suggest: the access table's patterns without wildcards. */
   readonly channels: readonly string[];
+  /** Presence channels to suggest: `channels.presence` with `*` made `lobby` (`presence-*` -> `presence-lobby`). */
+  readonly presenceChannels: readonly string[];
 }
 
 export interface PageRoutesOptions {
@@ -41,6 +43,7 @@ export class PageRoutes {
     const settings: PageSettings = {
       topics: service.kafka.topics,
       channels: Object.keys(service.channels.access).filter((pattern) => !pattern.includes('*')),
+      presenceChannels: service.channels.presence.map((pattern) => pattern.replaceAll('*', 'lobby')),
     };
     this.#assets = {
       '/': { type: 'text/html; charset=utf-8', body: () => pageHtml(settings) },

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 
 /** Debian's Chromium; .ci/run installs the `chromium` package when it is missing. */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -43,4 +43,13 @@ export async function launchChromium(viewport: { width: number; height: number }
       await rm(userDataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Chromium for tests that need several browser contexts (two users, or two windows of
+ * one user, each with its own storage); each context starts from a fresh profile.
+ */
+export async function launchChromiumBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} not found: apt-get install -y chromium (.ci/run does this)`);
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
 }

@@ -33,7 +33,7 @@ describe('demo page routes', () => {
       expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
       expect(html).toContain('<script type="module" src="/page.js"></script>');
       const settings = JSON.parse(/<script type="application\/json" id="runtime-settings">(.*?)<\/script>/s.exec(html)![1]!);
-      expect(settings).toEqual({ topics: ['booking-updates', 'waitlist-notifications'], channels: ['booking-updates', 'waitlist-notifications'] });
+      expect(settings).toEqual({ topics: ['booking-updates', 'waitlist-notifications'], channels: ['booking-updates', 'waitlist-notifications'], presenceChannels: [] });
     });
 
     it('serves the page script importing the SDK from /client.js', async () => {
