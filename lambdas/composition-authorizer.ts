@@ -1,4 +1,5 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { resolveHs256Secret } from './auth/hs256-secret.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import { environmentKey, readSettings, type Settings } from './composition-base.js';
 import { ConfigError } from './config/errors.js';
@@ -9,12 +10,10 @@ import { ConfigError } from './config/errors.js';
  * Manager's.
  */
 
-/** The default HS256 secret of the local runtime (protocol section 1). */
-export const LOCAL_DEV_SECRET = 'local-dev-secret';
-
 /**
- * HS256 secret, in order: JWT_SECRET_ARN (Secrets Manager, AWS), JWT_SECRET (env),
- * `auth.hs256_secret` (Config.toml), the local default. JWKS mode needs `auth.jwks_url`.
+ * HS256 secret by resolveHs256Secret (auth/hs256-secret.ts): JWT_SECRET_ARN (Secrets
+ * Manager, AWS), JWT_SECRET (env), `auth.hs256_secret` (Config.toml), the local default.
+ * JWKS mode needs `auth.jwks_url`.
  */
 export function createTokenVerifier({ env, config }: Settings): TokenVerifier {
   const { auth } = config;
@@ -23,8 +22,9 @@ export function createTokenVerifier({ env, config }: Settings): TokenVerifier {
     if (!auth.jwks_url) throw new ConfigError('notification_service.auth.jwks_url: required when auth.mode = "jwks"');
     return new TokenVerifier({ mode: 'jwks', jwksUrl: auth.jwks_url, ...checks });
   }
-  const { JWT_SECRET_ARN: secretArn, JWT_SECRET: secret } = env;
-  if (secretArn) {
+  const resolved = resolveHs256Secret(env, auth);
+  if (resolved.source === 'JWT_SECRET_ARN') {
+    const { secretArn } = resolved;
     const client = new SecretsManagerClient({});
     return new TokenVerifier({
       mode: 'hs256',
@@ -36,8 +36,8 @@ export function createTokenVerifier({ env, config }: Settings): TokenVerifier {
       },
     });
   }
-  const resolved = secret ?? auth.hs256_secret ?? LOCAL_DEV_SECRET;
-  return new TokenVerifier({ mode: 'hs256', ...checks, secret: async () => resolved });
+  const { secret } = resolved;
+  return new TokenVerifier({ mode: 'hs256', ...checks, secret: async () => secret });
 }
 
 let cached: { key: string; verifier: TokenVerifier } | undefined;
