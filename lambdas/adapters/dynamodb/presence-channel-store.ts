@@ -82,10 +82,13 @@ export class DynamoDbPresenceChannelStore implements PresenceChannelStore {
     const counter = await translatingErrors('GetItem', () =>
       this.client.send(new GetCommand({ TableName: this.tables.Subscriptions, Key: { channel: presencePartition(channel), connectionId: MEMBER_COUNT_KEY }, ConsistentRead: true })),
     );
-    const counted = Math.max(0, Number(counter.Item?.members ?? 0));
-    if (counted > limit) return { count: counted, members: [], truncated: true };
+    const stored = counter.Item?.members as number | undefined;
+    const counted = Math.max(0, Number(stored ?? 0));
+    // The member items are the truth, read up to one past the cap (a bounded read, however
+    // large the channel): the counter alone could be off by the transitions cut between
+    // their two writes (docs/data-model.md, "Can #count drift").
     const members: ChannelMember[] = [];
-    for await (const page of queryPages(this.client, undefined, {
+    for await (const page of queryPages(this.client, limit + 2, {
       TableName: this.tables.Subscriptions,
       KeyConditionExpression: 'channel = :channel',
       ExpressionAttributeValues: { ':channel': presencePartition(channel) },
@@ -96,10 +99,24 @@ export class DynamoDbPresenceChannelStore implements PresenceChannelStore {
         if (item.connectionId === MEMBER_COUNT_KEY || !ids || ids.size === 0) continue;
         members.push({ userId: item.connectionId as string, connections: ids.size, joinedAt: item.joinedAt as string });
       }
+      if (members.length > limit) break;
     }
-    // The listed items are the truth; the counter only keeps this read bounded.
-    if (members.length > limit) return { count: members.length, members: [], truncated: true };
+    if (members.length > limit) return { count: Math.max(counted, members.length), members: [], truncated: true };
+    // Every member listed: heal a counter that drifted, unless a transition moved it meanwhile.
+    if (members.length !== counted) await this.healCount(channel, stored, members.length);
     return { count: members.length, members, truncated: false };
+  }
+
+  /** Sets the counter to `truth` if it still holds `seen` (undefined: no counter item). */
+  private async healCount(channel: string, seen: number | undefined, truth: number): Promise<void> {
+    await this.conditionally(() => this.client.send(new UpdateCommand({
+      TableName: this.tables.Subscriptions,
+      Key: { channel: presencePartition(channel), connectionId: MEMBER_COUNT_KEY },
+      UpdateExpression: 'SET members = :truth',
+      ...(seen === undefined
+        ? { ConditionExpression: 'attribute_not_exists(members)', ExpressionAttributeValues: { ':truth': truth } }
+        : { ConditionExpression: 'members = :seen', ExpressionAttributeValues: { ':truth': truth, ':seen': seen } }),
+    })));
   }
 
   private async addToCount(channel: string, delta: 1 | -1): Promise<number> {
