@@ -118,6 +118,7 @@ class HandlerThread {
   }
 
   #endIfIdle(): void {
+    if (!this.#retired) return;
     // Deferred: a caller whose load just resolved starts its invocation in the same turn.
     setImmediate(() => {
       if (this.#retired && !this.#exited && this.#loads.size === 0 && this.#invocations.size === 0) void this.#worker.terminate();
