@@ -28,14 +28,31 @@ const { values } = parseArgs({
 async function main(): Promise<number> {
   const { startDynamoDbLocal } = await import('../../local/dynamodb-local.js');
   const { reconciles, reconciliationLine, runFaultScenario } = await import('./fault-scenario.js');
+  const { measureMachinePace } = await import('./machine-pace.js');
   const external = process.env.DYNAMODB_ENDPOINT;
   const dynamoDb = external ? undefined : await startDynamoDbLocal({ onLog: () => {} });
   try {
     const dynamodbEndpoint = external ?? dynamoDb!.endpoint;
     const seed = Number(values.seed);
+    // The quick form stretches its timings by the machine's pace, as `npm test` does (machine-pace.ts).
+    const pace = values.quick ? await measureMachinePace(dynamodbEndpoint) : 1;
     const result = await runFaultScenario(
       values.quick
-        ? { dynamodbEndpoint, connections: 400, records: 2, shardSize: 100, concurrency: 20, workerTimeoutMs: 4000, brokenRate: 0.01, lateAnswerRate: 0.02, lostAnswerRate: 0.02, heldRate: 0.02, leaseSeconds: Number(values['lease-seconds']), seed }
+        ? {
+            dynamodbEndpoint,
+            connections: 400,
+            records: 2,
+            shardSize: 100,
+            concurrency: 20,
+            workerTimeoutMs: 4000 * pace,
+            brokenRate: 0.01,
+            lateAnswerRate: 0.02,
+            lostAnswerRate: 0.02,
+            heldRate: 0.02,
+            leaseSeconds: Number(values['lease-seconds']) * pace,
+            writeTimeoutSeconds: pace,
+            seed,
+          }
         : {
             dynamodbEndpoint,
             connections: Number(values.connections),
@@ -49,6 +66,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${reconciliationLine(result)}\n`);
     const ok = reconciles(result);
     if (!ok || values.verbose) {
+      if (values.quick) process.stderr.write(`pace=${pace}\n`);
       for (const problem of result.problems) process.stderr.write(`${problem}\n`);
       process.stderr.write(`${JSON.stringify({ outOfOrder: result.outOfOrder, ...result.details })}\n`);
     }
