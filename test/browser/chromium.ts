@@ -53,3 +53,14 @@ export async function launchChromiumBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} not found: apt-get install -y chromium (.ci/run does this)`);
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
 }
+
+/**
+ * Builds the page's bundles before any page loads: the runtime runs esbuild on the first
+ * request for each, which on a busy machine can take longer than a page's own waits.
+ */
+export async function warmPageBundles(httpUrl: string): Promise<void> {
+  await Promise.all(['/page.js', '/client.js'].map(async (path) => {
+    const response = await fetch(`${httpUrl}${path}`);
+    if (!response.ok) throw new Error(`GET ${path}: HTTP ${response.status} ${await response.text()}`);
+  }));
+}

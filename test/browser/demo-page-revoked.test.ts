@@ -2,7 +2,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { callServerApi } from '../support/server-api-client.js';
-import { browserTestsSkipReason, launchChromium } from './chromium.js';
+import { browserTestsSkipReason, launchChromium, warmPageBundles } from './chromium.js';
 
 const skipReason = browserTestsSkipReason();
 const CREDENTIALS = { accessKeyId: 'AKIATESTPAGE', secretAccessKey: 'page-secret' };
@@ -15,6 +15,7 @@ describe.skipIf(skipReason !== undefined)('demo page in Chromium: a revoked user
 
   beforeAll(async () => {
     runtime = await startTestRuntime({}, { serverApiCredentials: CREDENTIALS });
+    await warmPageBundles(runtime.httpUrl);
     browser = await launchChromium({ width: 1280, height: 860 });
     page = await browser.context.newPage();
     page.setDefaultTimeout(20_000);

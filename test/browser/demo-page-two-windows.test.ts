@@ -3,7 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../local/project-root.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
-import { browserTestsSkipReason, launchChromiumBrowser } from './chromium.js';
+import { browserTestsSkipReason, launchChromiumBrowser, warmPageBundles } from './chromium.js';
 
 const ARTIFACTS = resolve(PROJECT_ROOT, 'test/artifacts');
 const DESKTOP = { width: 1280, height: 860 };
@@ -47,6 +47,7 @@ describe.skipIf(skipReason !== undefined)('demo page in Chromium: two windows', 
       kafka: { topics: ['booking-updates'] },
       channels: { presence: ['presence-*'], access: { 'booking-updates': ['*'], 'presence-*': ['*'] } },
     });
+    await warmPageBundles(runtime.httpUrl);
     browser = await launchChromiumBrowser();
   });
 
@@ -68,7 +69,7 @@ describe.skipIf(skipReason !== undefined)('demo page in Chromium: two windows', 
     const aliceSees = await alice.locator('#members li').evaluateAll((items) => items.map((item) => (item as HTMLElement).dataset.userId));
     const bobSees = await bob.locator('#members li').evaluateAll((items) => items.map((item) => (item as HTMLElement).dataset.userId));
     const bobsConnections = await alice.locator('#members li[data-user-id="bob"] .connections').getAttribute('data-connections');
-    await alice.screenshot({ path: resolve(ARTIFACTS, 'demo-page-presence.png') });
+    await alice.locator('#presence-card').screenshot({ path: resolve(ARTIFACTS, 'demo-page-presence.png') });
 
     const closedAt = Date.now();
     await bob.close();
@@ -82,7 +83,7 @@ describe.skipIf(skipReason !== undefined)('demo page in Chromium: two windows', 
     expect(await alice.textContent('#member-count')).toBe('1');
     expect(await alice.locator('#activity li', { hasText: 'bob left presence-lobby' }).count()).toBe(1);
     expect(pageErrors).toEqual([]);
-  });
+  }, 60_000);
 
   it('issue 12: three notifications published to nora while offline; two windows show 3, one marks one read, the other drops to 2', async () => {
     // The newcomer's way: the page's own Publish to "this user", before connecting.
@@ -120,5 +121,5 @@ describe.skipIf(skipReason !== undefined)('demo page in Chromium: two windows', 
     expect(await second.getAttribute('#bell', 'aria-label')).toBe('Inbox: 2 unread');
     expect(await second.locator('#inbox-items .inbox-item[data-read="false"] h3').allTextContents()).toEqual(['Third while away', 'First while away']);
     expect(pageErrors).toEqual([]);
-  });
+  }, 60_000);
 });

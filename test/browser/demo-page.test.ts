@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../local/project-root.js';
 import { notificationRecord } from '../support/records.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
-import { browserTestsSkipReason, launchChromium } from './chromium.js';
+import { browserTestsSkipReason, launchChromium, warmPageBundles } from './chromium.js';
 
 const ARTIFACTS = resolve(PROJECT_ROOT, 'test/artifacts');
 const PHONE = { width: 390, height: 844 };
@@ -46,6 +46,7 @@ describe.skipIf(skipReason !== undefined)('demo page in Chromium: a newcomer\'s 
       kafka: { topics: ['booking-updates', 'waitlist-notifications'] },
       channels: { presence: ['presence-*'], access: { 'booking-updates': ['*'], 'presence-*': ['*'] } },
     });
+    await warmPageBundles(runtime.httpUrl);
     browser = await launchChromium(PHONE);
     page = await browser.context.newPage();
     page.setDefaultTimeout(15_000);
