@@ -1,6 +1,6 @@
 /**
- * The client SDK (`aws-realtime-notifications/client`): browsers and Node.js 20+.
- * docs/client.md describes it; the wire protocol is docs/protocol.md.
+ * The client SDK (`@aws-realtime-notifications/client`): browsers and Node.js 20+.
+ * client/README.md describes it; the wire protocol is docs/protocol.md.
  */
 export {
   NotificationClient,
@@ -15,7 +15,19 @@ export {
 export { NotificationClientError, CLIENT_ERROR_CODES, type ClientErrorCode } from './errors.js';
 export type { BackoffOptions } from './backoff.js';
 export type { WebSocketConstructor, WebSocketLike } from './transport.js';
+export {
+  CLOSE_CODE,
+  CLOSE_CODES,
+  DISCONNECT_REASONS,
+  UNKNOWN_CLOSE,
+  closeCodeEntry,
+  type CloseCodeEntry,
+  type CloseInitiator,
+  type DisconnectReasonEntry,
+} from './close-codes.js';
+// Plain interfaces (each checked against its schema's z.infer): the published types need no zod.
 export type {
+  DisconnectPayload,
   InboxReplyPayload,
   InboxStatePayload,
   MembersReplyPayload,
@@ -25,5 +37,5 @@ export type {
   StatsReplyPayload,
   SubscriptionPayload,
   WelcomePayload,
-} from '../lambdas/protocol/frames.js';
-export type { ErrorCode } from '../lambdas/protocol/error-codes.js';
+} from '../lambdas/protocol/types.js';
+export type { ErrorCode, RejectionCode } from '../lambdas/protocol/error-codes.js';

@@ -7,23 +7,27 @@ import {
   subscribePayload,
   unsubscribePayload,
   type ClientRequestType,
-  type DisconnectPayload,
-  type InboxReplyPayload,
-  type InboxStatePayload,
-  type MembersReplyPayload,
-  type NotificationFrame,
-  type PresenceReplyPayload,
   type ServerFrame,
-  type StatsReplyPayload,
-  type SubscriptionPayload,
-  type WelcomePayload,
 } from '../lambdas/protocol/frames.js';
+import type {
+  DisconnectPayload,
+  InboxReplyPayload,
+  InboxStatePayload,
+  MembersReplyPayload,
+  NotificationFrame,
+  PresenceReplyPayload,
+  StatsReplyPayload,
+  SubscriptionPayload,
+  WelcomePayload,
+} from '../lambdas/protocol/types.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { CLOSE_CODE, DISCONNECT_REASONS, closeCodeEntry } from './close-codes.js';
 import { Connection } from './connection.js';
 import { NotificationClientError } from './errors.js';
 import { Emitter } from './events.js';
-import { newMessageId } from './message-id.js';
+import { Requests } from './requests.js';
 import { SeenMessages } from './seen-messages.js';
+import { Session } from './session.js';
 import { refreshDelayMs, tokenExpiry } from './token-expiry.js';
 import { resolveWebSocket, type WebSocketConstructor } from './transport.js';
 
@@ -151,25 +155,6 @@ const RECOVER_PAGE_SIZE = 500;
 const MAX_RECOVER_ROUNDS = 20;
 const DEFAULT_RENEW_AFTER_MS = 110 * 60_000;
 
-interface PendingRequest {
-  readonly type: ClientRequestType;
-  readonly payload: Record<string, unknown>;
-  /** Sent again on the next connection when its own drops before the answer (user requests); else rejected. */
-  readonly resend: boolean;
-  readonly timeoutMs: number;
-  readonly resolve: (frame: ServerFrame) => void;
-  readonly reject: (error: NotificationClientError) => void;
-  messageId?: string;
-  connection?: Connection;
-  timer?: ReturnType<typeof setTimeout>;
-}
-
-interface ConnectionTimers {
-  heartbeat?: ReturnType<typeof setInterval>;
-  renewal?: ReturnType<typeof setTimeout>;
-  refresh?: ReturnType<typeof setTimeout>;
-}
-
 /**
  * A client of the notification service that stays connected: it answers `welcome`'s
  * heartbeat interval, reconnects with backoff and a fresh token, restores its
@@ -183,22 +168,18 @@ export class NotificationClient {
   readonly #backoff: Backoff;
   readonly #seen: SeenMessages;
   #state: ConnectionState = 'idle';
-  #current: Connection | undefined;
-  readonly #opening = new Set<Connection>();
-  readonly #timers = new Map<Connection, ConnectionTimers>();
-  /** The token each connection was opened with: its `exp` when welcome does not tell. */
-  readonly #tokens = new WeakMap<Connection, string>();
+  /** The session in use: its connection is the one requests go through. */
+  #current: Session | undefined;
+  /** Sessions whose connection is waiting for its welcome. */
+  readonly #opening = new Set<Session>();
+  /** Sessions being adopted or adopted, until their connection closes (a renewal overlaps two). */
+  readonly #sessions = new Set<Session>();
   /** The channels the application wants; the server's answer is authoritative. */
   #channels: string[] | undefined;
-  /** What the server holds for each open connection, from its welcome and subscription answers. */
-  readonly #serverChannels = new Map<Connection, string[]>();
-  readonly #queue: PendingRequest[] = [];
-  readonly #inFlight = new Map<string, PendingRequest>();
+  readonly #requests = new Requests();
   #lastSeen: { messageId: string; time: number } | undefined;
   /** Where recovery starts when no notification was seen yet: the first welcome's server time. */
   #sessionStart: string | undefined;
-  /** The last notification a connection received during its recovery round, to continue from. */
-  readonly #recoveryTails = new Map<Connection, string | undefined>();
   /**
    * Channels known to be presence channels (a `members` answer or a `join` / `leave`
    * came for them): asked `members` again after each reconnect. The client cannot read
@@ -206,8 +187,6 @@ export class NotificationClient {
    */
   readonly #presenceChannels = new Set<string>();
   #unreadCount: number | undefined;
-  /** Notifications to the user delivered while a connection's recovery ran: their count is uncertain. */
-  readonly #targetedDuringRecovery = new Map<Connection, number>();
   #everOpened = false;
   #closing = false;
   #online = true;
@@ -240,7 +219,7 @@ export class NotificationClient {
 
   /** The id of the connection in use, when open. */
   get connectionId(): string | undefined {
-    return this.#state === 'open' ? this.#current?.connectionId : undefined;
+    return this.#state === 'open' ? this.#current?.connection.connectionId : undefined;
   }
 
   /** The channels held (and restored after every reconnect). */
@@ -375,15 +354,15 @@ export class NotificationClient {
           await this.#pause();
           continue;
         }
-        let connection: Connection | undefined;
+        let session: Session | undefined;
         try {
-          connection = await this.#openConnection();
-          await this.#adopt(connection);
+          session = await this.#openSession();
+          await this.#adopt(session);
           // Lost again while being adopted (its close found this loop running): go on.
           if (this.#current || this.#closing) return;
           continue;
         } catch (error) {
-          connection?.close(1000, 'setup failed');
+          session?.connection.close(CLOSE_CODE.NORMAL, 'setup failed');
           if (this.#closing) return;
           const failure = asClientError(error);
           this.#emitter.emit('error', failure);
@@ -406,7 +385,8 @@ export class NotificationClient {
     }
   }
 
-  async #openConnection(): Promise<Connection> {
+  /** Opens a connection with a token and resolves once its welcome came. */
+  async #openSession(): Promise<Session> {
     const WebSocket = await resolveWebSocket(this.#options.WebSocket);
     let token: string;
     try {
@@ -415,6 +395,8 @@ export class NotificationClient {
       throw new NotificationClientError('TOKEN_FAILED', `getToken failed: ${String(cause)}`, {}, { cause });
     }
     if (this.#closing) throw new NotificationClientError('CLOSED', 'closed while connecting');
+    // Assigned before any event can come: a socket reports nothing synchronously.
+    let session!: Session;
     const connection = new Connection({
       WebSocket,
       url: this.#options.url,
@@ -422,48 +404,49 @@ export class NotificationClient {
       protocols: this.#options.protocols ?? [],
       welcomeTimeoutMs: this.#options.welcomeTimeoutMs ?? 20_000,
       events: {
-        frame: (from, frame) => this.#onFrame(from, frame),
+        frame: (_from, frame) => this.#onFrame(session, frame),
         invalidFrame: (_from, text, reason) =>
           this.#emitter.emit('error', new NotificationClientError('INVALID_FRAME', `ignored a frame: ${reason}`, { frame: text.slice(0, 200) })),
-        closed: (from, code, reason) => this.#onClosed(from, code, reason),
+        closed: (_from, code, reason) => this.#onClosed(session, code, reason),
       },
     });
-    this.#tokens.set(connection, token);
-    this.#opening.add(connection);
+    session = new Session(connection, token);
+    this.#opening.add(session);
     try {
       await connection.ready;
     } finally {
-      this.#opening.delete(connection);
+      this.#opening.delete(session);
     }
-    return connection;
+    return session;
   }
 
   /**
-   * Makes a welcomed connection the one in use: heartbeats, channels restored, then
-   * (after a reconnect or renewal) what was missed replayed; a connection it renews
+   * Makes a welcomed session the one in use: heartbeats, channels restored, then
+   * (after a reconnect or renewal) what was missed replayed; a session it renews
    * closes only after that, so the two overlap.
    */
-  async #adopt(connection: Connection): Promise<void> {
+  async #adopt(session: Session): Promise<void> {
+    const { connection } = session;
     const welcome = connection.welcome!;
     const isFirst = !this.#everOpened;
     this.#sessionStart ??= welcome.serverTime;
-    this.#serverChannels.set(connection, [...welcome.channels]);
+    session.serverChannels = [...welcome.channels];
     this.#channels ??= [...welcome.channels];
     // At once: a notification to the user arriving from now on is counted on top of it.
     if (welcome.unreadCount !== undefined) this.#setUnread(welcome.unreadCount);
-    this.#startHeartbeat(connection, welcome);
-    await this.#restoreChannels(connection);
+    this.#sessions.add(session);
+    this.#startHeartbeat(session, welcome);
+    await this.#restoreChannels(session);
     if (this.#closing) throw new NotificationClientError('CLOSED', 'closed while connecting');
 
     const previous = this.#current;
-    this.#current = connection;
+    this.#current = session;
     this.#everOpened = true;
     this.#backoff.reset();
-    this.#scheduleRenewal(connection);
-    const token = this.#tokens.get(connection);
-    const expiresAt = welcome.tokenExpiresAt ?? (token === undefined ? undefined : tokenExpiry(token));
+    this.#scheduleRenewal(session);
+    const expiresAt = welcome.tokenExpiresAt ?? tokenExpiry(session.token);
     // welcome's times are both the server's: no clock skew between them.
-    if (expiresAt) this.#scheduleRefresh(connection, expiresAt, welcome.tokenExpiresAt ? welcome.serverTime : Date.now());
+    if (expiresAt) this.#scheduleRefresh(session, expiresAt, welcome.tokenExpiresAt ? welcome.serverTime : Date.now());
     this.#emitter.emit('welcome', welcome);
     this.#setState('open');
     if (this.#connected && !this.#connected.settled) {
@@ -472,54 +455,39 @@ export class NotificationClient {
     }
     this.#flushQueue();
     if (!isFirst) {
-      this.#refreshMembers(connection);
-      await this.#recover(connection);
+      this.#refreshMembers(session);
+      await this.#recover(session);
     }
-    if (previous && previous !== connection) {
-      previous.close(1000, 'renewed');
+    if (previous && previous !== session) {
+      previous.connection.close(CLOSE_CODE.NORMAL, 'renewed');
       // A subscribe answered by the old connection after the restore above.
-      if (connection.isOpen) await this.#restoreChannels(connection).catch((error: unknown) => this.#emitter.emit('error', asClientError(error)));
+      if (connection.isOpen) await this.#restoreChannels(session).catch((error: unknown) => this.#emitter.emit('error', asClientError(error)));
     }
   }
 
-  #onClosed(connection: Connection, code: number, reason: string): void {
-    const timers = this.#timers.get(connection);
-    clearInterval(timers?.heartbeat);
-    clearTimeout(timers?.renewal);
-    clearTimeout(timers?.refresh);
-    this.#timers.delete(connection);
-    this.#serverChannels.delete(connection);
-    this.#recoveryTails.delete(connection);
-    this.#targetedDuringRecovery.delete(connection);
-    const resend: PendingRequest[] = [];
-    for (const [messageId, request] of this.#inFlight) {
-      if (request.connection !== connection) continue;
-      clearTimeout(request.timer);
-      this.#inFlight.delete(messageId);
-      if (request.resend && !this.#closing) resend.push(request);
-      else request.reject(new NotificationClientError(this.#closing ? 'CLOSED' : 'CONNECTION_LOST', `the connection closed (${code}) before the answer`));
-    }
-    for (const request of resend) {
-      request.messageId = undefined;
-      request.connection = undefined;
-    }
-    this.#queue.unshift(...resend);
+  #onClosed(session: Session, code: number, reason: string): void {
+    session.end();
+    this.#sessions.delete(session);
+    this.#requests.targetClosed(session.connection, code, this.#closing);
     if (this.#closing) return;
-    if (connection !== this.#current) {
+    if (session !== this.#current) {
       this.#flushQueue();
       return;
     }
     this.#current = undefined;
-    this.#setState('reconnecting', new NotificationClientError('CONNECTION_LOST', `the connection closed (${code}${reason ? ` ${reason}` : ''})`, { code, reason }));
+    // close-codes.ts: what the code means and whether to come back.
+    const close = closeCodeEntry(code);
+    const error = new NotificationClientError(close.error, `the connection closed (${code}${reason ? ` ${reason}` : ''})`, { code, reason });
+    if (!close.reconnect) return this.#shutdown(error);
+    this.#setState('reconnecting', error);
     // A renewal already under way becomes the reconnect.
     this.#startEstablishing();
   }
 
-  #scheduleRenewal(connection: Connection): void {
-    const timers = this.#timersOf(connection);
-    timers.renewal = setTimeout(() => {
-      if (this.#current === connection && !this.#closing) this.#startEstablishing();
-    }, this.#options.renewAfterMs ?? DEFAULT_RENEW_AFTER_MS);
+  #scheduleRenewal(session: Session): void {
+    session.scheduleRenewal(this.#options.renewAfterMs ?? DEFAULT_RENEW_AFTER_MS, () => {
+      if (this.#current === session && !this.#closing) this.#startEstablishing();
+    });
   }
 
   /**
@@ -527,16 +495,15 @@ export class NotificationClient {
    * there is no newer token: the server disconnects at expiry (`token-expired`) and the
    * reconnect asks for one, which a fixed token cannot give.
    */
-  #scheduleRefresh(connection: Connection, expiresAt: string, now: string | number): void {
+  #scheduleRefresh(session: Session, expiresAt: string, now: string | number): void {
     if (!this.#options.getToken) return;
     const delay = refreshDelayMs(expiresAt, now, this.#options.refreshBeforeExpiryMs ?? 60_000);
     if (!Number.isFinite(delay)) return;
-    const timers = this.#timersOf(connection);
-    clearTimeout(timers.refresh);
-    timers.refresh = setTimeout(() => void this.#refreshToken(connection, expiresAt), delay);
+    session.scheduleRefresh(delay, () => void this.#refreshToken(session, expiresAt));
   }
 
-  async #refreshToken(connection: Connection, expiresAt: string): Promise<void> {
+  async #refreshToken(session: Session, expiresAt: string): Promise<void> {
+    const { connection } = session;
     if (this.#closing || !connection.isOpen) return;
     try {
       let token: string;
@@ -545,51 +512,46 @@ export class NotificationClient {
       } catch (cause) {
         throw new NotificationClientError('TOKEN_FAILED', `getToken failed: ${String(cause)}`, {}, { cause });
       }
-      const frame = await this.#request('refresh', { token }, { connection });
+      const frame = await this.#request('refresh', { token }, { session });
       if (frame.type !== 'refreshed') return;
       this.#emitter.emit('refreshed', { expiresAt: frame.payload.expiresAt });
-      this.#scheduleRefresh(connection, frame.payload.expiresAt, frame.timestamp);
+      this.#scheduleRefresh(session, frame.payload.expiresAt, frame.timestamp);
     } catch (error) {
       // Refused (TOKEN_NOT_NEWER: getToken gave the same token) or lost: try again in half
       // the time left; if it never works, the server's token-expired disconnect reconnects.
       this.#emitter.emit('error', asClientError(error));
-      if (connection.isOpen && !this.#closing) this.#scheduleRefresh(connection, expiresAt, Date.now());
+      if (connection.isOpen && !this.#closing) this.#scheduleRefresh(session, expiresAt, Date.now());
     }
   }
 
-  #startHeartbeat(connection: Connection, welcome: WelcomePayload): void {
+  #startHeartbeat(session: Session, welcome: WelcomePayload): void {
+    const { connection } = session;
     const intervalMs = this.#options.heartbeatIntervalMs ?? welcome.heartbeatIntervalSeconds * 1000;
     const timeoutMs = this.#options.heartbeatTimeoutMs ?? 20_000;
-    this.#timersOf(connection).heartbeat = setInterval(() => {
-      this.#request('heartbeat', {}, { connection, timeoutMs }).catch((error: NotificationClientError) => {
+    session.startHeartbeat(intervalMs, () => {
+      this.#request('heartbeat', {}, { session, timeoutMs }).catch((error: NotificationClientError) => {
         // Any answer, even an error frame, proves the connection alive; silence does not.
         if (error.code !== 'TIMEOUT' || !connection.isOpen) return;
         this.#emitter.emit('error', new NotificationClientError('HEARTBEAT_TIMEOUT', `no heartbeat answer within ${timeoutMs} ms; reconnecting`));
-        connection.close(4000, 'heartbeat timeout');
+        connection.close(CLOSE_CODE.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
       });
-    }, intervalMs);
-  }
-
-  #timersOf(connection: Connection): ConnectionTimers {
-    let timers = this.#timers.get(connection);
-    if (!timers) this.#timers.set(connection, (timers = {}));
-    return timers;
+    });
   }
 
   // ---- channels and recovery ------------------------------------------------
 
-  /** Subscribes and unsubscribes `connection` until it holds the channels the application wants. */
-  async #restoreChannels(connection: Connection): Promise<void> {
+  /** Subscribes and unsubscribes `session` until it holds the channels the application wants. */
+  async #restoreChannels(session: Session): Promise<void> {
     const chunkSize = this.#options.maxChannelsPerRequest ?? 20;
     for (let pass = 0; pass < 3; pass += 1) {
       const wanted = this.#channels ?? [];
-      const held = this.#serverChannels.get(connection) ?? [];
+      const held = session.serverChannels;
       const missing = wanted.filter((channel) => !held.includes(channel));
       const extra = held.filter((channel) => !wanted.includes(channel));
       if (missing.length === 0 && extra.length === 0) return;
       for (const [type, channels] of [['subscribe', missing], ['unsubscribe', extra]] as const) {
         for (let start = 0; start < channels.length; start += chunkSize) {
-          const frame = await this.#request(type, { channels: channels.slice(start, start + chunkSize) }, { connection });
+          const frame = await this.#request(type, { channels: channels.slice(start, start + chunkSize) }, { session });
           const answer = frame.payload as SubscriptionPayload;
           if (answer.rejected.length > 0) {
             // The server's word is final: the refused channels are no longer wanted.
@@ -613,22 +575,23 @@ export class NotificationClient {
   }
 
   /** Replays, from the last notification seen, what the gap between connections missed. */
-  async #recover(connection: Connection): Promise<void> {
+  async #recover(session: Session): Promise<void> {
     const overlapMs = this.#options.recoveryOverlapMs ?? 60_000;
     const since = this.#lastSeen ? new Date(this.#lastSeen.time - overlapMs).toISOString() : this.#sessionStart!;
     let from = since;
     let count = 0;
     let complete = false;
-    this.#targetedDuringRecovery.set(connection, 0);
+    const progress = { tail: undefined as string | undefined, targetedToUser: 0 };
+    session.recovery = progress;
     try {
       for (let round = 0; round < MAX_RECOVER_ROUNDS; round += 1) {
-        this.#recoveryTails.set(connection, undefined);
+        progress.tail = undefined;
         const timeoutMs = (this.#options.requestTimeoutMs ?? 15_000) * 4;
-        const frame = await this.#request('recover', { since: from }, { connection, timeoutMs });
+        const frame = await this.#request('recover', { since: from }, { session, timeoutMs });
         const answer = frame.payload as { count: number; complete: boolean };
         count += answer.count;
         complete = answer.complete;
-        const tail = this.#recoveryTails.get(connection);
+        const tail = session.recovery?.tail;
         // A full page means more are kept: ask again from the last one replayed.
         if (complete || answer.count < RECOVER_PAGE_SIZE || tail === undefined) break;
         from = tail;
@@ -638,8 +601,7 @@ export class NotificationClient {
       this.#emitter.emit('error', asClientError(error));
       return;
     } finally {
-      this.#recoveryTails.delete(connection);
-      this.#endUncertainUnread(connection);
+      this.#endUncertainUnread(session);
     }
     if (!complete) {
       this.#emitter.emit(
@@ -650,28 +612,22 @@ export class NotificationClient {
     this.#emitter.emit('recovered', { count, complete, since });
   }
 
-  // ---- frames and requests ----------------------------------------------------
+  // ---- frames -------------------------------------------------------------------
 
-  #onFrame(connection: Connection, frame: ServerFrame): void {
+  #onFrame(session: Session, frame: ServerFrame): void {
     if (frame.type === 'disconnect') {
       this.#onDisconnectFrame(frame.payload);
       return;
     }
     if (frame.type === 'notification') {
-      if (this.#recoveryTails.has(connection)) this.#recoveryTails.set(connection, frame.messageId);
-      this.#deliver(connection, frame);
+      if (session.recovery) session.recovery.tail = frame.messageId;
+      this.#deliver(session, frame);
       return;
     }
     this.#observe(frame);
-    const request = frame.replyTo === undefined ? undefined : this.#inFlight.get(frame.replyTo);
-    if (request) {
-      clearTimeout(request.timer);
-      this.#inFlight.delete(frame.replyTo!);
-      if (frame.type === 'error') request.reject(new NotificationClientError(frame.payload.code, frame.payload.message, { request: request.type }));
-      else {
-        if (frame.type === 'subscription') this.#serverChannels.set(connection, [...frame.payload.channels]);
-        request.resolve(frame);
-      }
+    if (this.#requests.settle(frame)) {
+      // Before the requester continues (a promise continuation runs after this returns).
+      if (frame.type === 'subscription') session.serverChannels = [...frame.payload.channels];
       return;
     }
     if (frame.type === 'error') this.#emitter.emit('error', new NotificationClientError(frame.payload.code, frame.payload.message));
@@ -682,16 +638,17 @@ export class NotificationClient {
   #onDisconnectFrame(payload: DisconnectPayload): void {
     this.#emitter.emit('disconnected', payload);
     if (!payload.reconnect) {
-      this.#shutdown(new NotificationClientError('DISCONNECTED', `the server disconnected this client (${payload.reason}); not reconnecting`, { reason: payload.reason }));
+      const { error } = DISCONNECT_REASONS[payload.reason];
+      this.#shutdown(new NotificationClientError(error, `the server disconnected this client (${payload.reason}); not reconnecting`, { reason: payload.reason }));
     }
   }
 
-  #deliver(connection: Connection, frame: NotificationFrame): void {
+  #deliver(session: Session, frame: NotificationFrame): void {
     if (!this.#seen.add(frame.messageId)) return;
     // Recovery compares acceptance times: the newest seen is where the next one starts.
     const time = Date.parse(frame.timestamp);
     if (!this.#lastSeen || time >= this.#lastSeen.time) this.#lastSeen = { messageId: frame.messageId, time };
-    if (frame.targetUserId !== undefined && frame.targetUserId === connection.welcome?.userId) this.#countNewInboxItem(connection);
+    if (frame.targetUserId !== undefined && frame.targetUserId === session.connection.welcome?.userId) this.#countNewInboxItem(session);
     this.#emitter.emit('notification', frame);
   }
 
@@ -722,22 +679,21 @@ export class NotificationClient {
    * replayed ones (already in welcome's count) cannot be told from live ones: those are
    * counted once recovery ends by asking the server.
    */
-  #countNewInboxItem(connection: Connection): void {
-    const duringRecovery = this.#targetedDuringRecovery.get(connection);
-    if (duringRecovery !== undefined) this.#targetedDuringRecovery.set(connection, duringRecovery + 1);
+  #countNewInboxItem(session: Session): void {
+    if (session.recovery) session.recovery.targetedToUser += 1;
     else if (this.#unreadCount !== undefined) this.#setUnread(this.#unreadCount + 1);
   }
 
   /**
-   * Recovery on `connection` ended (or failed): notifications to the user count one by one
+   * Recovery on `session` ended (or failed): notifications to the user count one by one
    * again; if some came meanwhile, the server is asked for the exact count (the `inbox`
    * answer sets it; a failure leaves the count as it is).
    */
-  #endUncertainUnread(connection: Connection): void {
-    const uncertain = this.#targetedDuringRecovery.get(connection) ?? 0;
-    this.#targetedDuringRecovery.delete(connection);
-    if (uncertain === 0 || !connection.isOpen || this.#closing) return;
-    this.#request('inbox', { limit: 1, unreadOnly: true }, { connection }).catch((error: unknown) => {
+  #endUncertainUnread(session: Session): void {
+    const uncertain = session.recovery?.targetedToUser ?? 0;
+    session.recovery = undefined;
+    if (uncertain === 0 || !session.connection.isOpen || this.#closing) return;
+    this.#request('inbox', { limit: 1, unreadOnly: true }, { session }).catch((error: unknown) => {
       const failure = asClientError(error);
       // Lost with its connection: the next connection's welcome tells the count anyway.
       if (failure.code !== 'CONNECTION_LOST' && failure.code !== 'CLOSED') this.#emitter.emit('error', failure);
@@ -749,10 +705,10 @@ export class NotificationClient {
    * app's lists heal from the `join` / `leave` sent while it had no connection. The
    * answers come as `members` events.
    */
-  #refreshMembers(connection: Connection): void {
-    const held = this.#serverChannels.get(connection) ?? [];
+  #refreshMembers(session: Session): void {
+    const held = session.serverChannels;
     for (const channel of [...this.#presenceChannels].filter((known) => held.includes(known))) {
-      this.#request('members', { channel }, { connection }).catch((error: unknown) => {
+      this.#request('members', { channel }, { session }).catch((error: unknown) => {
         const failure = asClientError(error);
         // FORBIDDEN: not (or no longer) a presence channel: stop asking, quietly.
         if (failure.code === 'FORBIDDEN') this.#presenceChannels.delete(channel);
@@ -769,60 +725,31 @@ export class NotificationClient {
     this.#emitter.emit('unread', { count });
   }
 
+  // ---- requests -------------------------------------------------------------------
+
   /**
-   * Sends a request and resolves with the frame that answers it (matched by replyTo),
-   * or rejects with the `error` frame's code. Without `connection` it waits for an
-   * open connection and is sent again if that one drops before the answer.
+   * Sends a request and resolves with the frame that answers it (requests.ts), or rejects
+   * with the `error` frame's code. Without `session` it waits for an open connection and,
+   * with `resend`, is sent again if that one drops before the answer.
    */
   #request(
     type: ClientRequestType,
     payload: Record<string, unknown>,
-    options: { connection?: Connection; resend?: boolean; timeoutMs?: number },
+    options: { session?: Session; resend?: boolean; timeoutMs?: number },
   ): Promise<ServerFrame> {
     if (this.#closing) return Promise.reject(new NotificationClientError('CLOSED', 'this client was closed'));
-    return new Promise((resolve, reject) => {
-      const request: PendingRequest = {
-        type,
-        payload,
-        resend: options.resend ?? false,
-        timeoutMs: options.timeoutMs ?? this.#options.requestTimeoutMs ?? 15_000,
-        resolve,
-        reject,
-      };
-      if (options.connection) {
-        if (!this.#send(request, options.connection)) reject(new NotificationClientError('CONNECTION_LOST', 'the connection is closed'));
-        return;
-      }
-      if (this.#state === 'idle') {
-        reject(new NotificationClientError('NOT_CONNECTED', 'call connect() first'));
-        return;
-      }
-      this.#queue.push(request);
-      this.#flushQueue();
-    });
-  }
-
-  #send(request: PendingRequest, connection: Connection): boolean {
-    const messageId = newMessageId();
-    if (!connection.send({ messageId, type: request.type, payload: request.payload, timestamp: new Date().toISOString() })) return false;
-    request.messageId = messageId;
-    request.connection = connection;
-    request.timer = setTimeout(() => {
-      this.#inFlight.delete(messageId);
-      request.reject(new NotificationClientError('TIMEOUT', `no answer to ${request.type} within ${request.timeoutMs} ms`));
-    }, request.timeoutMs);
-    this.#inFlight.set(messageId, request);
-    return true;
+    const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs ?? 15_000;
+    if (options.session) return this.#requests.sendOn(options.session.connection, type, payload, timeoutMs);
+    if (this.#state === 'idle') return Promise.reject(new NotificationClientError('NOT_CONNECTED', 'call connect() first'));
+    const answered = this.#requests.enqueue(type, payload, { resend: options.resend ?? false, timeoutMs });
+    this.#flushQueue();
+    return answered;
   }
 
   #flushQueue(): void {
-    const connection = this.#current;
+    const connection = this.#current?.connection;
     if (this.#state !== 'open' || !connection?.isOpen) return;
-    while (this.#queue.length > 0) {
-      const request = this.#queue[0]!;
-      if (!this.#send(request, connection)) return;
-      this.#queue.shift();
-    }
+    this.#requests.flush(connection);
   }
 
   // ---- state, network, shutdown -------------------------------------------------
@@ -855,8 +782,8 @@ export class NotificationClient {
     const offline = () => {
       this.#online = false;
       // The socket may linger half-open for minutes; give it up now and wait for `online`.
-      for (const connection of this.#opening) connection.close(4001, 'offline');
-      this.#current?.close(4001, 'offline');
+      for (const session of this.#opening) session.connection.close(CLOSE_CODE.OFFLINE, 'offline');
+      this.#current?.connection.close(CLOSE_CODE.OFFLINE, 'offline');
     };
     const online = () => {
       this.#online = true;
@@ -881,10 +808,10 @@ export class NotificationClient {
       this.#connected.settled = true;
       this.#connected.reject(reason);
     }
-    for (const request of this.#queue.splice(0)) request.reject(new NotificationClientError('CLOSED', 'the client was closed'));
-    for (const connection of [...this.#opening]) connection.close(1000, 'client closed');
-    const connections = new Set([...this.#timers.keys(), ...(this.#current ? [this.#current] : [])]);
-    for (const connection of connections) connection.close(1000, 'client closed');
+    this.#requests.rejectQueued(() => new NotificationClientError('CLOSED', 'the client was closed'));
+    for (const session of [...this.#opening]) session.connection.close(CLOSE_CODE.NORMAL, 'client closed');
+    const sessions = new Set([...this.#sessions, ...(this.#current ? [this.#current] : [])]);
+    for (const session of sessions) session.connection.close(CLOSE_CODE.NORMAL, 'client closed');
     this.#current = undefined;
     this.#setState('closed', error);
   }
