@@ -8,6 +8,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTROL_TOWER_RULES, CFN_GUARD_PLUGIN, addPolicyValidation } from '../../lib/policy-validation.js';
 import { TABLES } from '../../lambdas/adapters/dynamodb/tables.js';
 import { AUTHORIZER, FUNCTIONS, ROUTE_SELECTION_EXPRESSION, ROUTES, SERVER_API, WELCOME } from '../../lambdas/routes.js';
 import { loadDeploymentSettings } from '../../lib/deployment-config.js';
@@ -25,18 +26,28 @@ let outdir: string;
 let app: App;
 let stack: NotificationStack;
 let template: Template;
+/** What the app's policy validation (cdk-nag, Control Tower) threw at synth, if anything. */
+let policyError: unknown;
 
 beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'notifications-cdk-'));
-  // Asset metadata tells the tests which staged bundle belongs to which function.
-  app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
+  // cdk.json's context (the feature flags) as `cdk synth` applies it; asset metadata tells
+  // the tests which staged bundle belongs to which function.
+  const { context } = JSON.parse(readFileSync(join(projectRoot, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+  app = new App({ outdir, context: { ...context, 'aws:cdk:enable-asset-metadata': true } });
+  addPolicyValidation(app);
   stack = new NotificationStack(app, 'NotificationStack', {
     settings: loadDeploymentSettings(join(projectRoot, 'Config.toml')),
     projectRoot,
     env: { account: '111122223333', region: 'eu-west-1' },
   });
+  try {
+    app.synth();
+  } catch (error) {
+    policyError = error;
+  }
   template = Template.fromStack(stack);
-}, 120_000);
+}, 180_000);
 
 afterAll(() => {
   if (outdir) rmSync(outdir, { recursive: true, force: true });
@@ -58,7 +69,25 @@ function roleStatements(id: string): any[] {
   return policies.flatMap((policy: any) => policy.Properties.PolicyDocument.Statement);
 }
 
+/**
+ * The template with what changes on its own masked: asset hashes (the bundles change with
+ * every handler edit) and the CDK analytics resource (it encodes the library version).
+ */
+function stableTemplate(): string {
+  const { CDKMetadata: _analytics, ...resources } = template.toJSON().Resources;
+  const json = JSON.stringify({ ...template.toJSON(), Resources: resources }, undefined, 2);
+  return `${json.replace(/[0-9a-f]{64}/g, '<asset-hash>')}\n`;
+}
+
 describe('NotificationStack (shipped Config.toml)', () => {
+  describe('template snapshot', () => {
+    // A reviewed change to the template updates the file: npx vitest run test/cdk/notification-stack.test.ts -u
+    it('matches the committed template (asset hashes masked)', async () => {
+      await expect(stableTemplate()).toMatchFileSnapshot('__snapshots__/notification-stack.template.json');
+    });
+  });
+
+
   describe('cdk-nag', () => {
     it('reports nothing unacknowledged in the AwsSolutions pack', () => {
       const report = new AwsSolutionsChecks().validateScope(app);
@@ -66,9 +95,27 @@ describe('NotificationStack (shipped Config.toml)', () => {
       expect(findings).toEqual([]);
     });
 
+    it('synthesizes with the app\'s policy validation: no unacknowledged cdk-nag or Control Tower finding', () => {
+      expect(policyError).toBeUndefined();
+    });
+
+    it('acknowledges only the Control Tower rules that cannot hold, each with its reason', () => {
+      const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8'));
+      const guard = report.pluginReports.find((plugin: any) => plugin.pluginName === CFN_GUARD_PLUGIN);
+      const acknowledged = new Map<string, Set<string>>();
+      for (const violation of guard.suppressedViolations ?? []) {
+        const reasons = acknowledged.get(violation.ruleName) ?? new Set<string>();
+        for (const construct of violation.violatingConstructs) reasons.add(construct.reason ?? violation.reason ?? '');
+        acknowledged.set(violation.ruleName, reasons);
+      }
+      // The account is known here, so every service permission carries a literal SourceAccount.
+      expect([...acknowledged.keys()].sort()).toEqual([CONTROL_TOWER_RULES.routeAuthorization, CONTROL_TOWER_RULES.functionInVpc].sort());
+      expect(guard.violations).toEqual([]);
+    });
+
     it('adds no error annotations', () => {
       Annotations.fromStack(stack).hasNoError('*', Match.anyValue());
-    });
+    }, 120_000);
   });
 
   describe('server API', () => {
@@ -206,10 +253,45 @@ describe('NotificationStack (shipped Config.toml)', () => {
       });
     });
 
-    it('keeps each function\'s logs in its own log group with a retention', () => {
+    it('keeps each function\'s logs in its own log group, one year (Config.toml), under the service\'s log key', () => {
+      const keyId = logicalId(stack.service.node.findChild('LogEncryptionKey').node.findChild('Key'));
       for (const definition of FUNCTIONS) {
         const groupId = functionResource(definition.id).Properties.LoggingConfig.LogGroup.Ref as string;
-        expect(template.toJSON().Resources[groupId].Properties.RetentionInDays, definition.id).toBe(30);
+        expect(template.toJSON().Resources[groupId].Properties, definition.id).toMatchObject({
+          RetentionInDays: 365,
+          KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
+        });
+      }
+    });
+
+    it('encrypts every log group of the stack with a key CloudWatch Logs of this account may use, and grants only for AWS resources', () => {
+      for (const [id, group] of Object.entries(template.findResources('AWS::Logs::LogGroup'))) {
+        expect((group as any).Properties.KmsKeyId, id).toBeDefined();
+      }
+      template.hasResourceProperties('AWS::KMS::Key', {
+        EnableKeyRotation: true,
+        KeyPolicy: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Principal: { Service: 'logs.eu-west-1.amazonaws.com' },
+              Condition: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': 'arn:aws:logs:eu-west-1:111122223333:log-group:*' } },
+            }),
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 'kms:CreateGrant',
+              Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('limits every Lambda permission of an AWS service to a source ARN and this account', () => {
+      const permissions = Object.entries(template.findResources('AWS::Lambda::Permission'));
+      expect(permissions.length).toBeGreaterThan(0);
+      for (const [id, permission] of permissions) {
+        expect((permission as any).Properties.SourceArn, id).toBeDefined();
+        expect((permission as any).Properties.SourceAccount, id).toBe('111122223333');
       }
     });
   });
@@ -262,15 +344,16 @@ describe('NotificationStack (shipped Config.toml)', () => {
       const kafka = roleStatements('Fanout').filter((s) => JSON.stringify(s.Action).includes('kafka'));
       const cluster = 'notifications/00000000-0000-0000-0000-000000000000-1';
       const topics = ['booking-updates', 'waitlist-notifications', 'system-announcements'];
-      const actionsOn = (resource: string) => kafka.filter((s) => [s.Resource].flat().includes(resource)).flatMap((s) => [s.Action].flat());
+      // Sorted: @aws-cdk/aws-iam:minimizePolicies orders the actions of a statement.
+      const actionsOn = (resource: string) => kafka.filter((s) => [s.Resource].flat().includes(resource)).flatMap((s) => [s.Action].flat()).sort();
       expect(actionsOn(`arn:aws:kafka:us-east-1:123456789012:cluster/${cluster}`)).toEqual(
         expect.arrayContaining(['kafka-cluster:Connect', 'kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers']),
       );
       for (const topic of topics) {
         expect(actionsOn(`arn:aws:kafka:us-east-1:123456789012:topic/${cluster}/${topic}`)).toEqual(['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData']);
         expect(actionsOn(`arn:aws:kafka:us-east-1:123456789012:group/${cluster}/notifications-fanout-${topic}`)).toEqual([
-          'kafka-cluster:DescribeGroup',
           'kafka-cluster:AlterGroup',
+          'kafka-cluster:DescribeGroup',
         ]);
       }
       // Nothing beyond the cluster, those topics and those groups.
@@ -299,8 +382,13 @@ describe('NotificationStack (shipped Config.toml)', () => {
       });
     });
 
-    it('sets failed batches aside in an encrypted queue that refuses plain HTTP', () => {
+    it('sets failed batches aside in an encrypted queue that refuses plain HTTP, with a dead-letter queue of its own', () => {
       template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+      const queueId = logicalId(stack.service.kafkaTrigger!.onFailureQueue);
+      const redrive = template.toJSON().Resources[queueId].Properties.RedrivePolicy;
+      expect(redrive.maxReceiveCount).toBe(10);
+      const deadLetters = template.toJSON().Resources[redrive.deadLetterTargetArn['Fn::GetAtt'][0]];
+      expect(deadLetters.Properties).toMatchObject({ SqsManagedSseEnabled: true, RedriveAllowPolicy: { redrivePermission: 'allowAll' } });
       template.hasResourceProperties('AWS::SQS::QueuePolicy', {
         PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
       });
@@ -384,6 +472,15 @@ describe('NotificationStack (shipped Config.toml)', () => {
         Threshold: 1,
       });
       template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    });
+
+    it('gives every alarm an action: the alarm topic, encrypted, output for subscribing', () => {
+      const topicId = logicalId(stack.service.monitoring.alarmTopic as any);
+      for (const [id, alarm] of Object.entries(template.findResources('AWS::CloudWatch::Alarm'))) {
+        expect((alarm as any).Properties.AlarmActions, id).toEqual([{ Ref: topicId }]);
+      }
+      expect(template.toJSON().Resources[topicId].Properties.KmsMasterKeyId).toBeDefined();
+      template.hasOutput('AlarmTopicArn', { Value: { Ref: topicId } });
     });
   });
 });
