@@ -4,8 +4,9 @@ import type * as frames from './frames.js';
 /**
  * The payloads the client SDK hands to applications, as plain interfaces: the SDK's
  * published declarations name these, so a user of the package needs no zod types. The
- * schemas in frames.ts stay the one source of truth: `SchemaAgreement` below fails to
- * compile when an interface and the z.infer of its schema differ.
+ * schemas in frames.ts stay the one source of truth: `SchemaAgreement`, at the end of this
+ * file and left out of the published declarations, fails to compile when an interface
+ * and the z.infer of its schema differ.
  */
 
 /** The first frame of every connection (protocol section 3). */
