@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
+import { bundleClient as buildClientBundle } from '../../client/build.js';
 import { PROJECT_ROOT } from '../project-root.js';
 
-/** The SDK's entry, bundled for browsers as `GET /client.js`. */
-const CLIENT_ENTRY = resolve(PROJECT_ROOT, 'client/index.ts');
 /** The demo page's script, bundled as `GET /page.js`. */
 const PAGE_ENTRY = resolve(PROJECT_ROOT, 'local/page/app.ts');
 
@@ -37,9 +36,9 @@ async function bundle(entry: string, plugins: Plugin[] = []): Promise<string> {
   return result.outputFiles[0]!.text;
 }
 
-/** The SDK as one ES module for browsers; built with esbuild, nothing is committed. */
-export function bundleClient(): Promise<string> {
-  return bundle(CLIENT_ENTRY);
+/** The SDK as one ES module for browsers: the client package's own build (client/build.ts), the same file as its dist/index.js. */
+export async function bundleClient(): Promise<string> {
+  return (await buildClientBundle()).code;
 }
 
 /** The demo page's script, importing the SDK from `/client.js`. */
