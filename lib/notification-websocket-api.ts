@@ -2,8 +2,6 @@ import { fileURLToPath } from 'node:url';
 import { ArnFormat, Aspects, Duration, RemovalPolicy, Stack, Token, Validations, type IAspect } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
-import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
-import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -26,11 +24,10 @@ import {
   ROUTE_SELECTION_EXPRESSION,
   ROUTES,
   SERVER_API,
-  WELCOME,
   type FunctionDefinition,
 } from '../lambdas/routes.js';
 import { createFailureQueue } from './failure-queue.js';
-import { FUNCTION_ACCESS } from './function-access.js';
+import { FUNCTION_ACCESS, INVOKED_FUNCTIONS, type FunctionAccess } from './function-access.js';
 import { KafkaTrigger, type KafkaTriggerProps } from './kafka-trigger.js';
 import { LogEncryptionKey } from './log-encryption-key.js';
 import { NotificationMonitoring } from './notification-monitoring.js';
@@ -39,6 +36,7 @@ import type { ServerApiOperation } from '../lambdas/domain/server-api.js';
 import { NotificationTables, type TableAccess } from './notification-tables.js';
 import { acknowledgeControl } from './policy-validation.js';
 import { ServiceFunction, type ServiceLogLevel } from './service-function.js';
+import { WebSocketRoutes } from './websocket-routes.js';
 
 /** Throttling of the stage or of one route. */
 export interface RouteThrottle {
@@ -148,6 +146,8 @@ const ROUTE_KEYS = ROUTES.map((route) => route.routeKey);
 export class NotificationWebSocketApi extends Construct {
   readonly api: apigwv2.WebSocketApi;
   readonly stage: apigwv2.WebSocketStage;
+  /** The routes of the route table, with the `$connect` authorizer. */
+  readonly routes: WebSocketRoutes;
   /** `wss://` URL clients connect to. */
   readonly url: string;
   /** `https://` Management API endpoint (post to and close connections). */
@@ -234,20 +234,11 @@ export class NotificationWebSocketApi extends Construct {
     const { hs256_secret: _localSecret, ...awsAuth } = config.auth;
     const serviceConfigJson = JSON.stringify({ ...config, auth: awsAuth });
     const functions: Record<string, ServiceFunction> = {};
-    const timeouts: Record<string, Duration> = {
-      [FANOUT.id]: Duration.minutes(2),
-      [FANOUT_WORKER.id]: Duration.minutes(5),
-      [CLEANUP.id]: Duration.minutes(5),
-      [WELCOME.id]: Duration.seconds(30),
-      // Just under the HTTP API's 30-second integration limit: a publish that runs out of
-      // time answers its late records `failed` (retry them) rather than a 503 from API Gateway.
-      [SERVER_API.id]: Duration.seconds(29),
-    };
     for (const definition of FUNCTIONS) {
       functions[definition.id] = this.createFunction(definition, {
         projectRoot,
         serviceConfigJson,
-        timeout: timeouts[definition.id],
+        timeout: FUNCTION_ACCESS[definition.id].timeout,
         removalPolicy,
         logRetention,
         logEncryptionKey,
@@ -256,55 +247,12 @@ export class NotificationWebSocketApi extends Construct {
     }
     this.functions = functions;
 
-    // $connect hands the welcome to its own function: API Gateway cannot post to a
-    // connection before $connect has returned.
-    const connect = functions[routeId('$connect')];
-    const welcome = functions[WELCOME.id];
-    connect.addEnvironment('WELCOME_FUNCTION_NAME', welcome.function.functionName);
-    connect.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [welcome.function.functionArn] }),
-    );
-
-    // The `refresh` route verifies tokens exactly as the authorizer does, with its key.
-    this.jwtSecret = this.configureJwtVerifier(
-      config,
-      [functions[AUTHORIZER.id], functions[routeId('refresh')]],
-      props.jwtSecret,
-      removalPolicy,
-    );
-
-    const authorizer = new WebSocketLambdaAuthorizer('Authorizer', functions[AUTHORIZER.id].function, {
-      identitySource: ['route.request.querystring.token'],
+    this.routes = new WebSocketRoutes(this, 'Routes', {
+      api: this.api,
+      routes: ROUTES,
+      functions: Object.fromEntries(Object.entries(functions).map(([name, fn]) => [name, fn.function])),
+      authorizer: functions[AUTHORIZER.id].function,
     });
-    for (const route of ROUTES) {
-      const isConnect = route.routeKey === '$connect';
-      const created = this.api.addRoute(route.routeKey, {
-        integration: new WebSocketLambdaIntegration(`${route.id}Integration`, functions[route.id].function),
-        authorizer: isConnect ? authorizer : undefined,
-        returnResponse: route.returnsReply,
-      });
-      if (!isConnect) {
-        const reason = 'API Gateway WebSocket APIs accept an authorizer on $connect only; every later frame travels on the connection $connect authorized.';
-        Validations.of(created).acknowledge({ id: 'AwsSolutions-APIG4', reason });
-        acknowledgeControl(created, 'routeAuthorization', reason);
-      }
-    }
-
-    for (const definition of FUNCTIONS) {
-      const fn = functions[definition.id];
-      const access = FUNCTION_ACCESS[definition.id];
-      for (const [tableId, tableAccess] of Object.entries(access.tables) as [TableId, TableAccess][]) {
-        this.tables.grant(fn.role, tableId, tableAccess);
-      }
-      if (access.managesConnections) {
-        fn.addEnvironment('MANAGEMENT_ENDPOINT', this.callbackUrl);
-        this.stage.grantManagementApiAccess(fn.role);
-        Validations.of(fn.role).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::${nagArnPrefix(this, 'execute-api')}:<${Stack.of(this).getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi)}>/${stageName}/*/@connections/*]`,
-          reason: 'Connection ids are created at run time; the grant is limited to the @connections paths of this API and stage.',
-        });
-      }
-    }
 
     if (props.kafka) {
       this.kafkaTrigger = new KafkaTrigger(this, 'KafkaTrigger', {
@@ -313,13 +261,22 @@ export class NotificationWebSocketApi extends Construct {
         ...props.kafka,
       });
     }
-
     this.deadLetterQueue = this.kafkaTrigger?.onFailureQueue ?? this.createDeadLetterQueue();
-    this.wireFanoutWorkers(functions[FANOUT.id], functions[FANOUT_WORKER.id], this.deadLetterQueue);
-    this.serverApi = this.createServerApi(functions[SERVER_API.id], functions[FANOUT_WORKER.id], this.deadLetterQueue, props, {
-      removalPolicy,
+    this.jwtSecret = config.auth.mode === 'hs256' ? (props.jwtSecret ?? this.createJwtSecret(removalPolicy)) : undefined;
+    for (const definition of FUNCTIONS) this.grantFunctionAccess(functions[definition.id], FUNCTION_ACCESS[definition.id], stageName);
+
+    // Lambda retries a failed worker invocation twice before its event goes to the dead-letter queue.
+    functions[FANOUT_WORKER.id].function.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(1),
+      onFailure: new SqsDestination(this.deadLetterQueue),
+    });
+    this.serverApi = new NotificationServerApi(this, 'ServerApi', {
+      handler: functions[SERVER_API.id].function,
+      throttle: props.serverApiThrottle,
       logRetention,
       logEncryptionKey,
+      removalPolicy,
     });
 
     this.cleanupRule = new events.Rule(this, 'CleanupSchedule', {
@@ -340,49 +297,8 @@ export class NotificationWebSocketApi extends Construct {
     Aspects.of(this).add(new PermissionSourceAccount());
   }
 
-  // The fan-out hands the shards of large audiences to worker invocations (asynchronous
-  // invokes, docs/delivery.md); both dead-letter what they cannot deliver, and Lambda
-  // retries a failed worker twice before its event goes to the same queue.
-  private wireFanoutWorkers(fanout: ServiceFunction, worker: ServiceFunction, queue: sqs.IQueue): void {
-    fanout.addEnvironment('FANOUT_WORKER_FUNCTION_NAME', worker.function.functionName);
-    fanout.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [worker.function.functionArn] }),
-    );
-    for (const fn of [fanout, worker]) {
-      fn.addEnvironment('DEAD_LETTER_QUEUE_URL', queue.queueUrl);
-      queue.grantSendMessages(fn.role);
-    }
-    worker.function.configureAsyncInvoke({
-      retryAttempts: 2,
-      maxEventAge: Duration.hours(1),
-      onFailure: new SqsDestination(queue),
-    });
-  }
-
   private createDeadLetterQueue(): sqs.Queue {
     return createFailureQueue(this, 'DeadLetterQueue');
-  }
-
-  // `POST /publish` delivers as the fan-out does: large audiences go to the same workers,
-  // and what cannot be delivered to the same on-failure queue.
-  private createServerApi(
-    fn: ServiceFunction,
-    worker: ServiceFunction,
-    queue: sqs.IQueue,
-    props: NotificationWebSocketApiProps,
-    logging: { removalPolicy: RemovalPolicy; logRetention: logs.RetentionDays; logEncryptionKey: kms.IKey },
-  ): NotificationServerApi {
-    fn.addEnvironment('FANOUT_WORKER_FUNCTION_NAME', worker.function.functionName);
-    fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [worker.function.functionArn] }));
-    fn.addEnvironment('DEAD_LETTER_QUEUE_URL', queue.queueUrl);
-    queue.grantSendMessages(fn.role);
-    return new NotificationServerApi(this, 'ServerApi', {
-      handler: fn.function,
-      throttle: props.serverApiThrottle,
-      logRetention: logging.logRetention,
-      logEncryptionKey: logging.logEncryptionKey,
-      removalPolicy: logging.removalPolicy,
-    });
   }
 
   /**
@@ -425,30 +341,48 @@ export class NotificationWebSocketApi extends Construct {
     });
   }
 
-  private configureJwtVerifier(
-    config: ServiceConfig,
-    verifiers: readonly ServiceFunction[],
-    given: secretsmanager.ISecret | undefined,
-    removalPolicy: RemovalPolicy,
-  ): secretsmanager.ISecret | undefined {
-    if (config.auth.mode !== 'hs256') return undefined;
-    let secret = given;
-    if (!secret) {
-      const generated = new secretsmanager.Secret(this, 'JwtSecret', {
-        description: 'HS256 key that signs client tokens of the notification service',
-        generateSecretString: { passwordLength: 64, excludePunctuation: true },
-        removalPolicy,
-      });
-      Validations.of(generated).acknowledge({
-        id: 'AwsSolutions-SMG4',
-        reason: 'The HS256 key is shared with the token issuer; rotating it needs the issuer to switch at the same time, which a rotation Lambda cannot coordinate.',
-      });
-      secret = generated;
+  /**
+   * Gives `fn` what its FUNCTION_ACCESS entry says, each grant with the environment
+   * variable that tells the handler where the resource is.
+   */
+  private grantFunctionAccess(fn: ServiceFunction, access: FunctionAccess, stageName: string): void {
+    for (const [tableId, tableAccess] of Object.entries(access.tables) as [TableId, TableAccess][]) {
+      this.tables.grant(fn.role, tableId, tableAccess);
     }
-    for (const verifier of verifiers) {
-      verifier.addEnvironment('JWT_SECRET_ARN', secret.secretArn);
-      secret.grantRead(verifier.role);
+    if (access.managesConnections) {
+      fn.addEnvironment('MANAGEMENT_ENDPOINT', this.callbackUrl);
+      this.stage.grantManagementApiAccess(fn.role);
+      Validations.of(fn.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagArnPrefix(this, 'execute-api')}:<${Stack.of(this).getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi)}>/${stageName}/*/@connections/*]`,
+        reason: 'Connection ids are created at run time; the grant is limited to the @connections paths of this API and stage.',
+      });
     }
+    for (const invoked of access.invokes ?? []) {
+      const target = this.functions[invoked].function;
+      fn.addEnvironment(INVOKED_FUNCTIONS[invoked], target.functionName);
+      fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [target.functionArn] }));
+    }
+    if (access.sendsDeadLetters) {
+      fn.addEnvironment('DEAD_LETTER_QUEUE_URL', this.deadLetterQueue.queueUrl);
+      this.deadLetterQueue.grantSendMessages(fn.role);
+    }
+    // Without a secret (auth.mode = "jwks") the verifiers fetch the key set instead.
+    if (access.verifiesTokens && this.jwtSecret) {
+      fn.addEnvironment('JWT_SECRET_ARN', this.jwtSecret.secretArn);
+      this.jwtSecret.grantRead(fn.role);
+    }
+  }
+
+  private createJwtSecret(removalPolicy: RemovalPolicy): secretsmanager.ISecret {
+    const secret = new secretsmanager.Secret(this, 'JwtSecret', {
+      description: 'HS256 key that signs client tokens of the notification service',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy,
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'The HS256 key is shared with the token issuer; rotating it needs the issuer to switch at the same time, which a rotation Lambda cannot coordinate.',
+    });
     return secret;
   }
 
@@ -534,12 +468,6 @@ function nagArnPrefix(scope: Construct, service: string): string {
   const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
   const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
   return `arn:${partition}:${service}:${region}:${account}`;
-}
-
-function routeId(routeKey: string): string {
-  const route = ROUTES.find((candidate) => candidate.routeKey === routeKey);
-  if (!route) throw new Error(`route ${routeKey} is missing from the route table`);
-  return route.id;
 }
 
 function validateThrottle(name: string, throttle: RouteThrottle): void {
