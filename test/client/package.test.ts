@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notificationRecord } from '../support/records.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
@@ -120,12 +121,14 @@ describe('the client package', () => {
     await mkdir(project);
     await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'scratch', private: true, type: 'module' }));
     await run('npm', ['install', join(scratch, tarball!), '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: project, timeout: 60_000 });
-    await symlink(join(ROOT, 'node_modules/ws'), join(project, 'node_modules/ws'), 'dir');
     const installed = JSON.parse(await readFile(join(project, 'node_modules', PACKAGE, 'package.json'), 'utf8')) as Record<string, unknown>;
     await writeFile(join(project, 'example.ts'), EXAMPLE);
     await writeFile(join(project, 'tsconfig.json'), JSON.stringify(tsconfig('example.ts', { lib: ['es2022'], types: ['node'], outDir: 'out' })));
     await writeFile(join(project, 'browser.ts'), BROWSER_EXAMPLE);
     await writeFile(join(project, 'tsconfig.browser.json'), JSON.stringify(tsconfig('browser.ts', { lib: ['es2022', 'dom'], types: [], noEmit: true })));
+    // A browser app's bundler, with no `ws` installed: the package maps it away ("browser": { "ws": false }).
+    const browserBundle = await build({ entryPoints: [join(project, 'browser.ts')], absWorkingDir: project, bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent' });
+    await symlink(join(ROOT, 'node_modules/ws'), join(project, 'node_modules/ws'), 'dir');
 
     // Act: type-check (both) and compile, then run against the runtime.
     const typeCheck = async (config: string) => {
@@ -166,6 +169,8 @@ describe('the client package', () => {
     ]);
     expect(installed).not.toHaveProperty('dependencies');
     expect(existsSync(join(project, 'node_modules/zod'))).toBe(false);
+    expect(browserBundle.errors).toEqual([]);
+    expect(browserBundle.outputFiles[0]!.text).not.toContain('import("ws")');
     expect(nodeErrors).toBe('');
     expect(browserErrors).toBe('');
     expect(output.code).toBe(0);
