@@ -178,30 +178,8 @@ export class NotificationWebSocketApi extends Construct {
     }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const throttle = props.throttle ?? DEFAULT_THROTTLE;
-    validateThrottle('throttle', throttle);
-    for (const [routeKey, routeThrottle] of Object.entries(props.routeThrottles ?? {})) {
-      if (!ROUTE_KEYS.includes(routeKey)) {
-        throw new Error(`NotificationWebSocketApi: routeThrottles has unknown route ${routeKey} (allowed: ${ROUTE_KEYS.join(', ')})`);
-      }
-      validateThrottle(`routeThrottles.${routeKey}`, routeThrottle);
-    }
     const cleanupInterval = props.cleanupInterval ?? Duration.minutes(5);
-    if (cleanupInterval.toMinutes({ integral: false }) < 1 || cleanupInterval.toMinutes({ integral: false }) > 1440) {
-      throw new Error(`NotificationWebSocketApi: cleanupInterval ${cleanupInterval.toHumanString()} is out of range (allowed: 1 minute to 24 hours)`);
-    }
-    if (config.auth.mode === 'jwks') {
-      if (!config.auth.jwks_url) {
-        throw new Error('NotificationWebSocketApi: notification_service.auth.jwks_url is required when auth.mode is "jwks"');
-      }
-      if (props.jwtSecret) {
-        throw new Error('NotificationWebSocketApi: jwtSecret is for auth.mode "hs256"; auth.mode is "jwks" (allowed: unset)');
-      }
-    }
-    for (const definition of FUNCTIONS) {
-      if (!FUNCTION_ACCESS[definition.id]) {
-        throw new Error(`NotificationWebSocketApi: function ${definition.id} has no entry in FUNCTION_ACCESS (lib/function-access.ts)`);
-      }
-    }
+    validateProps(props, config, throttle, cleanupInterval);
     const projectRoot = props.projectRoot ?? fileURLToPath(new URL('..', import.meta.url));
 
     this.tables = new NotificationTables(this, 'Tables', { removalPolicy });
@@ -212,20 +190,7 @@ export class NotificationWebSocketApi extends Construct {
       routeSelectionExpression: ROUTE_SELECTION_EXPRESSION,
       description: 'Real-time notifications',
     });
-    this.stage = new apigwv2.WebSocketStage(this, 'Stage', {
-      webSocketApi: this.api,
-      stageName,
-      autoDeploy: true,
-      throttle: { rateLimit: throttle.rateLimit, burstLimit: throttle.burstLimit },
-      detailedMetricsEnabled: true,
-      accessLogSettings: {
-        destination: new apigwv2.LogGroupLogDestination(
-          new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy, encryptionKey: logEncryptionKey }),
-        ),
-        format: accessLogFormat(),
-      },
-    });
-    this.configureRouteSettings(stageName, throttle, props.routeThrottles ?? {}, logRetention, logEncryptionKey, removalPolicy);
+    this.stage = this.createStage(stageName, throttle, props.routeThrottles ?? {}, { removalPolicy, logRetention, logEncryptionKey });
     if (props.manageApiGatewayAccount) this.stage.node.addDependency(this.createApiGatewayAccount());
     this.url = this.stage.url;
     this.callbackUrl = this.stage.callbackUrl;
@@ -386,7 +351,34 @@ export class NotificationWebSocketApi extends Construct {
     return secret;
   }
 
+  // Stage-wide and per-route throttling, access logs, and the execution log group API
+  // Gateway would otherwise create without retention or key.
+  private createStage(
+    stageName: string,
+    throttle: RouteThrottle,
+    routeThrottles: Readonly<Record<string, RouteThrottle>>,
+    logging: { removalPolicy: RemovalPolicy; logRetention: logs.RetentionDays; logEncryptionKey: kms.IKey },
+  ): apigwv2.WebSocketStage {
+    const { removalPolicy, logRetention, logEncryptionKey } = logging;
+    const stage = new apigwv2.WebSocketStage(this, 'Stage', {
+      webSocketApi: this.api,
+      stageName,
+      autoDeploy: true,
+      throttle: { rateLimit: throttle.rateLimit, burstLimit: throttle.burstLimit },
+      detailedMetricsEnabled: true,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(
+          new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy, encryptionKey: logEncryptionKey }),
+        ),
+        format: accessLogFormat(),
+      },
+    });
+    this.configureRouteSettings(stage, stageName, throttle, routeThrottles, logRetention, logEncryptionKey, removalPolicy);
+    return stage;
+  }
+
   private configureRouteSettings(
+    stage: apigwv2.WebSocketStage,
     stageName: string,
     throttle: RouteThrottle,
     routeThrottles: Readonly<Record<string, RouteThrottle>>,
@@ -394,7 +386,7 @@ export class NotificationWebSocketApi extends Construct {
     encryptionKey: kms.IKey,
     removalPolicy: RemovalPolicy,
   ): void {
-    const cfnStage = this.stage.node.defaultChild as apigwv2.CfnStage;
+    const cfnStage = stage.node.defaultChild as apigwv2.CfnStage;
     cfnStage.addPropertyOverride('DefaultRouteSettings', {
       ThrottlingRateLimit: throttle.rateLimit,
       ThrottlingBurstLimit: throttle.burstLimit,
@@ -468,6 +460,33 @@ function nagArnPrefix(scope: Construct, service: string): string {
   const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
   const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
   return `arn:${partition}:${service}:${region}:${account}`;
+}
+
+/** Refuses props the service cannot deploy, naming the value and what is allowed. */
+function validateProps(props: NotificationWebSocketApiProps, config: ServiceConfig, throttle: RouteThrottle, cleanupInterval: Duration): void {
+  validateThrottle('throttle', throttle);
+  for (const [routeKey, routeThrottle] of Object.entries(props.routeThrottles ?? {})) {
+    if (!ROUTE_KEYS.includes(routeKey)) {
+      throw new Error(`NotificationWebSocketApi: routeThrottles has unknown route ${routeKey} (allowed: ${ROUTE_KEYS.join(', ')})`);
+    }
+    validateThrottle(`routeThrottles.${routeKey}`, routeThrottle);
+  }
+  if (cleanupInterval.toMinutes({ integral: false }) < 1 || cleanupInterval.toMinutes({ integral: false }) > 1440) {
+    throw new Error(`NotificationWebSocketApi: cleanupInterval ${cleanupInterval.toHumanString()} is out of range (allowed: 1 minute to 24 hours)`);
+  }
+  if (config.auth.mode === 'jwks') {
+    if (!config.auth.jwks_url) {
+      throw new Error('NotificationWebSocketApi: notification_service.auth.jwks_url is required when auth.mode is "jwks"');
+    }
+    if (props.jwtSecret) {
+      throw new Error('NotificationWebSocketApi: jwtSecret is for auth.mode "hs256"; auth.mode is "jwks" (allowed: unset)');
+    }
+  }
+  for (const definition of FUNCTIONS) {
+    if (!FUNCTION_ACCESS[definition.id]) {
+      throw new Error(`NotificationWebSocketApi: function ${definition.id} has no entry in FUNCTION_ACCESS (lib/function-access.ts)`);
+    }
+  }
 }
 
 function validateThrottle(name: string, throttle: RouteThrottle): void {
