@@ -8,7 +8,7 @@ import { DynamoDbNotificationLog } from '../lambdas/adapters/dynamodb/notificati
 import { DynamoDbPresenceStore } from '../lambdas/adapters/dynamodb/presence-store.js';
 import { DynamoDbRateLimiter } from '../lambdas/adapters/dynamodb/rate-limiter.js';
 import { DynamoDbSubscriptionStore } from '../lambdas/adapters/dynamodb/subscription-store.js';
-import type { TableNames } from '../lambdas/adapters/dynamodb/tables.js';
+import type { TableNames } from '../protocol/tables.js';
 import { loadConfigFile } from '../lambdas/config/load.js';
 import type { ServiceConfig } from '../lambdas/config/schema.js';
 import { AccessPolicy } from '../lambdas/domain/access-policy.js';

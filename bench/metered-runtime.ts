@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { TableNames } from '../lambdas/adapters/dynamodb/tables.js';
+import type { TableNames } from '../protocol/tables.js';
 import { getServices } from '../lambdas/composition.js';
 import { LOCAL_REGION, useLocalAwsIdentity } from '../local/aws-identity.js';
 import { createTables } from '../local/dynamodb-local.js';

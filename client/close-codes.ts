@@ -1,4 +1,4 @@
-import type { DisconnectPayload } from '../lambdas/protocol/types.js';
+import type { DisconnectPayload } from '../protocol/types.js';
 import type { ClientErrorCode } from './errors.js';
 
 /**

@@ -1,4 +1,4 @@
-import { serverFrame, type ServerFrame, type WelcomePayload } from '../lambdas/protocol/frames.js';
+import { serverFrame, type ServerFrame, type WelcomePayload } from '../protocol/frames.js';
 import { NotificationClientError } from './errors.js';
 import { OPEN, openSocket, type WebSocketConstructor, type WebSocketLike } from './transport.js';
 

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../lambdas/protocol/error-codes.js';
+import type { ErrorCode } from '../protocol/error-codes.js';
 
 /**
  * Codes the SDK itself reports, beside the server's `error` codes (docs/client.md has

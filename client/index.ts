@@ -37,5 +37,5 @@ export type {
   StatsReplyPayload,
   SubscriptionPayload,
   WelcomePayload,
-} from '../lambdas/protocol/types.js';
-export type { ErrorCode, RejectionCode } from '../lambdas/protocol/error-codes.js';
+} from '../protocol/types.js';
+export type { ErrorCode, RejectionCode } from '../protocol/error-codes.js';

@@ -1,4 +1,4 @@
-import type * as z from '../lambdas/zod-mini.js';
+import type * as z from '../protocol/zod-mini.js';
 import {
   inboxPayload,
   markReadPayload,
@@ -8,7 +8,7 @@ import {
   unsubscribePayload,
   type ClientRequestType,
   type ServerFrame,
-} from '../lambdas/protocol/frames.js';
+} from '../protocol/frames.js';
 import type {
   DisconnectPayload,
   InboxReplyPayload,
@@ -19,7 +19,7 @@ import type {
   StatsReplyPayload,
   SubscriptionPayload,
   WelcomePayload,
-} from '../lambdas/protocol/types.js';
+} from '../protocol/types.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { CLOSE_CODE, DISCONNECT_REASONS, closeCodeEntry } from './close-codes.js';
 import { Connection } from './connection.js';

@@ -1,4 +1,4 @@
-import type { ClientRequestType, ServerFrame } from '../lambdas/protocol/frames.js';
+import type { ClientRequestType, ServerFrame } from '../protocol/frames.js';
 import { NotificationClientError } from './errors.js';
 import { newMessageId } from './message-id.js';
 

@@ -11,7 +11,7 @@ import { DynamoDbPresenceChannelStore } from './adapters/dynamodb/presence-chann
 import { DynamoDbPresenceStore } from './adapters/dynamodb/presence-store.js';
 import { DynamoDbRateLimiter } from './adapters/dynamodb/rate-limiter.js';
 import { DynamoDbSubscriptionStore } from './adapters/dynamodb/subscription-store.js';
-import { tableNamesFromEnvironment, type TableNames } from './adapters/dynamodb/tables.js';
+import { tableNamesFromEnvironment, type TableNames } from '../protocol/tables.js';
 import { lazy, logger, perEnvironment, readSettings, systemClock, type Settings } from './composition-base.js';
 import { required } from './config/environment.js';
 import { AccessPolicy } from './domain/access-policy.js';

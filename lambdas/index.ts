@@ -21,16 +21,16 @@ import {
   type InboxStatePayload,
   type NotificationPayload,
   type StatsReplyPayload,
-} from './protocol/frames.js';
-import { producerRecord, type ProducerRecord } from './protocol/records.js';
+} from '../protocol/frames.js';
+import { producerRecord, type ProducerRecord } from '../protocol/records.js';
 import { StatsService } from './domain/stats-service.js';
 import { UserDisconnectService, type UserDisconnectOutcome } from './domain/user-disconnect-service.js';
 
 export type { ConnectOutcome } from './domain/connection-service.js';
 export type { NotificationOutcome } from './domain/fanout/fanout-service.js';
 export type { UserDisconnectOutcome } from './domain/user-disconnect-service.js';
-export type { InboxReplyPayload as InboxPage, InboxStatePayload as InboxState, NotificationPayload, ServerFrame, StatsReplyPayload as ConnectionStats } from './protocol/frames.js';
-export * as protocol from './protocol/index.js';
+export type { InboxReplyPayload as InboxPage, InboxStatePayload as InboxState, NotificationPayload, ServerFrame, StatsReplyPayload as ConnectionStats } from '../protocol/frames.js';
+export * as protocol from '../protocol/index.js';
 
 /** What listInbox asks for, as the `inbox` frame's payload. */
 export interface ListInboxOptions {

@@ -3,7 +3,7 @@ import { parse as parseToml } from 'smol-toml';
 import { ConfigError } from '../lambdas/config/errors.js';
 import { parseConfig } from '../lambdas/config/load.js';
 import type { Config, ServiceConfig } from '../lambdas/config/schema.js';
-import type { DeploymentConfig } from '../lambdas/config/deployment.js';
+import type { DeploymentConfig } from './deployment-schema.js';
 
 /** The configuration the CDK app deploys: both sections, validated. */
 export interface DeploymentSettings {

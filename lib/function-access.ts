@@ -1,5 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
-import type { TableId } from '../lambdas/adapters/dynamodb/tables.js';
+import type { TableId } from '../protocol/tables.js';
 import type { TableAccess } from './notification-tables.js';
 
 /** Functions that others invoke asynchronously, with the variable that carries their name. */
@@ -12,7 +12,7 @@ export type InvokedFunction = keyof typeof INVOKED_FUNCTIONS;
 
 /**
  * What the construct gives one function of the route table (whose entry and description
- * live in the route table, `lambdas/routes.ts`), besides its own log group and
+ * live in the route table, `protocol/routes.ts`), besides its own log group and
  * `SERVICE_CONFIG` plus the table names, which every function gets. Each grant comes with
  * the environment variable that tells the handler where the resource is.
  */

@@ -8,7 +8,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { SERVER_API_ROUTES, type ServerApiOperation } from '../lambdas/domain/server-api.js';
+import { SERVER_API_ROUTES, type ServerApiOperation } from '../protocol/server-api.js';
 
 /** Requests per second (steady) and burst of the server API's stage. */
 export interface ServerApiThrottle {

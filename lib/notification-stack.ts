@@ -5,7 +5,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
-import type { DeploymentConfig, KafkaDeploymentConfig } from '../lambdas/config/deployment.js';
+import type { DeploymentConfig, KafkaDeploymentConfig } from './deployment-schema.js';
 import type { DeploymentSettings } from './deployment-config.js';
 import type { KafkaSource } from './kafka-trigger.js';
 import { NotificationWebSocketApi } from './notification-websocket-api.js';

@@ -2,7 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { TABLES, type IndexDefinition, type KeyDefinition, type TableId } from '../lambdas/adapters/dynamodb/tables.js';
+import { TABLES, type IndexDefinition, type KeyDefinition, type TableId } from '../protocol/tables.js';
 
 /** What a function may do with a table. */
 export type TableAccess = 'read' | 'readWrite';

@@ -13,7 +13,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IConstruct } from 'constructs';
-import type { TableId } from '../lambdas/adapters/dynamodb/tables.js';
+import type { TableId } from '../protocol/tables.js';
 import { notificationServiceSchema, type ServiceConfig } from '../lambdas/config/schema.js';
 import {
   AUTHORIZER,
@@ -25,14 +25,14 @@ import {
   ROUTES,
   SERVER_API,
   type FunctionDefinition,
-} from '../lambdas/routes.js';
+} from '../protocol/routes.js';
 import { createFailureQueue } from './failure-queue.js';
 import { FUNCTION_ACCESS, INVOKED_FUNCTIONS, type FunctionAccess } from './function-access.js';
 import { KafkaTrigger, type KafkaTriggerProps } from './kafka-trigger.js';
 import { LogEncryptionKey } from './log-encryption-key.js';
 import { NotificationMonitoring } from './notification-monitoring.js';
 import { NotificationServerApi, type ServerApiThrottle } from './notification-server-api.js';
-import type { ServerApiOperation } from '../lambdas/domain/server-api.js';
+import type { ServerApiOperation } from '../protocol/server-api.js';
 import { NotificationTables, type TableAccess } from './notification-tables.js';
 import { acknowledgeControl } from './policy-validation.js';
 import { ServiceFunction, type ServiceLogLevel } from './service-function.js';

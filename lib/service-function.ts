@@ -7,7 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { FunctionDefinition } from '../lambdas/routes.js';
+import type { FunctionDefinition } from '../protocol/routes.js';
 import { acknowledgeControl } from './policy-validation.js';
 
 /** Powertools log levels, as `POWERTOOLS_LOG_LEVEL` takes them. */

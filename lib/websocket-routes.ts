@@ -4,7 +4,7 @@ import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authoriz
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import type { RouteDefinition } from '../lambdas/routes.js';
+import type { RouteDefinition } from '../protocol/routes.js';
 import { acknowledgeControl } from './policy-validation.js';
 
 export interface WebSocketRoutesProps {

@@ -17,7 +17,7 @@ import {
   type GlobalSecondaryIndex,
   type KeySchemaElement,
 } from '@aws-sdk/client-dynamodb';
-import { TABLES, type KeyDefinition, type TableDefinition, type TableNames } from '../lambdas/adapters/dynamodb/tables.js';
+import { TABLES, type KeyDefinition, type TableDefinition, type TableNames } from '../protocol/tables.js';
 
 /**
  * DynamoDB Local for the local runtime and the tests. The official jar reaches us through

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../lambdas/config/schema.js';
-import { TABLES, type TableNames } from '../lambdas/adapters/dynamodb/tables.js';
-import { CLEANUP, FANOUT_WORKER, WELCOME } from '../lambdas/routes.js';
+import { TABLES, type TableNames } from '../protocol/tables.js';
+import { CLEANUP, FANOUT_WORKER, WELCOME } from '../protocol/routes.js';
 import { handleManagementRequest, MANAGEMENT_PATH } from './apigateway/management-api.js';
 import { apiId } from './apigateway/identifiers.js';
 import {

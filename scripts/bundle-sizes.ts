@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { build } from 'esbuild';
-import { FUNCTIONS } from '../lambdas/routes.js';
+import { FUNCTIONS } from '../protocol/routes.js';
 import { FUNCTION_BUNDLING } from '../lib/service-function.js';
 import { PROJECT_ROOT } from '../local/project-root.js';
 

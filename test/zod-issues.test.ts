@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import * as z from '../lambdas/zod-mini.js';
+import * as z from '../protocol/zod-mini.js';
 import { formatZodIssues } from '../lambdas/zod-issues.js';
 
 /** The one zod-issue formatter (lambdas/zod-issues.ts) that config, frames, records and API bodies share. */

@@ -6,7 +6,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { batchWriteAll } from '../../lambdas/adapters/dynamodb/batch-operations.js';
 import { toConnectionItem } from '../../lambdas/adapters/dynamodb/connection-item.js';
-import { tableEnvironment } from '../../lambdas/adapters/dynamodb/tables.js';
+import { tableEnvironment } from '../../protocol/tables.js';
 import type { PostDeadLetter, DeadLetter } from '../../lambdas/domain/fanout/dead-letters.js';
 import { useLocalAwsIdentity } from '../../local/aws-identity.js';
 import { createTables } from '../../local/dynamodb-local.js';

@@ -1,4 +1,4 @@
-import * as z from '../zod-mini.js';
+import * as z from '../../protocol/zod-mini.js';
 import { formatZodIssues } from '../zod-issues.js';
 import { ConfigError } from './errors.js';
 

@@ -1,5 +1,5 @@
-import * as z from '../zod-mini.js';
-import { deploymentSchema } from './deployment.js';
+import * as z from '../../protocol/zod-mini.js';
+import { deploymentSchema } from '../../lib/deployment-schema.js';
 
 /**
  * The `Config.toml` schema (protocol section 8). One source of truth for the local

@@ -1,6 +1,6 @@
 import type { ChannelsConfig } from '../config/schema.js';
-import type { RejectionCode } from '../protocol/error-codes.js';
-import { CHANNEL_NAME, SYSTEM_ANNOUNCEMENTS, ownerOfPersonalChannel } from '../protocol/channels.js';
+import type { RejectionCode } from '../../protocol/error-codes.js';
+import { CHANNEL_NAME, SYSTEM_ANNOUNCEMENTS, ownerOfPersonalChannel } from '../../protocol/channels.js';
 import type { Identity } from './model.js';
 
 export const ADMIN_ROLE = 'admin';

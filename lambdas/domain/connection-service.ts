@@ -1,6 +1,6 @@
 import type { WebSocketConfig } from '../config/schema.js';
-import { automaticChannels } from '../protocol/channels.js';
-import type { WelcomePayload } from '../protocol/frames.js';
+import { automaticChannels } from '../../protocol/channels.js';
+import type { WelcomePayload } from '../../protocol/frames.js';
 import { ConnectionGoneError, ConnectionLimitError, PostInDoubtError } from './errors.js';
 import type { Connection, Identity } from './model.js';
 import type { Clock, ConnectionStore, InboxStore, Log, MessageSender, WelcomeScheduler } from './ports.js';

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../protocol/error-codes.js';
+import type { ErrorCode } from '../../protocol/error-codes.js';
 
 /** Base of every error the domain raises; adapters translate SDK errors into these. */
 export class NotificationServiceError extends Error {

@@ -1,4 +1,4 @@
-import type { InboxReplyPayload, InboxStatePayload } from '../protocol/frames.js';
+import type { InboxReplyPayload, InboxStatePayload } from '../../protocol/frames.js';
 import { ProtocolError } from './errors.js';
 import type { InboxMarkResult } from './inbox-state.js';
 import { instantKey } from './notification-streams.js';

@@ -1,4 +1,4 @@
-import type { NotificationFrame } from '../protocol/frames.js';
+import type { NotificationFrame } from '../../protocol/frames.js';
 
 /**
  * A user's inbox read state, shared by every InboxStore implementation so that they

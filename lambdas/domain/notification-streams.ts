@@ -1,4 +1,4 @@
-import type { Target } from '../protocol/records.js';
+import type { Target } from '../../protocol/records.js';
 
 /**
  * How notification streams (inbox, channel history, broadcast) are named and ordered,

@@ -1,5 +1,5 @@
-import type { NotificationFrame } from '../protocol/frames.js';
-import type { Target } from '../protocol/records.js';
+import type { NotificationFrame } from '../../protocol/frames.js';
+import type { Target } from '../../protocol/records.js';
 import type { DeadLetter } from './fanout/dead-letters.js';
 import type { LedgerClaim, LedgerEntry, NotificationCounts } from './fanout/delivery-ledger.js';
 import type { DeliveryJob, NextClaim, ShardCounts, ShardKey, ShardRequest, ShardState } from './fanout/shard-plan.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { MembersReplyPayload, ServerFrame } from '../protocol/frames.js';
+import type { MembersReplyPayload, ServerFrame } from '../../protocol/frames.js';
 import type { AccessPolicy } from './access-policy.js';
 import { ConnectionGoneError, ConnectionNotFoundError, ProtocolError } from './errors.js';
 import type { ConnectionRef } from './model.js';

@@ -1,4 +1,4 @@
-import type { PresenceReplyPayload } from '../protocol/frames.js';
+import type { PresenceReplyPayload } from '../../protocol/frames.js';
 import { ADMIN_ROLE, type AccessPolicy } from './access-policy.js';
 import { ConnectionNotFoundError } from './errors.js';
 import type { Identity, UserPresence } from './model.js';

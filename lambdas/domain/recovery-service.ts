@@ -1,5 +1,5 @@
-import type { Target } from '../protocol/records.js';
-import { messageId as messageIdSchema } from '../protocol/frames.js';
+import type { Target } from '../../protocol/records.js';
+import { messageId as messageIdSchema } from '../../protocol/frames.js';
 import { PostInDoubtError, ProtocolError } from './errors.js';
 import type { Identity } from './model.js';
 import type { Clock, ConnectionStore, Log, MessageSender, NotificationLog } from './ports.js';

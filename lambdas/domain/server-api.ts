@@ -1,9 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import type { PresenceReplyPayload, StatsReplyPayload } from '../protocol/frames.js';
-import { USER_ID } from '../protocol/channels.js';
-import { producerRecord, type ProducerRecord, type Target } from '../protocol/records.js';
-import * as z from '../zod-mini.js';
+import type { PresenceReplyPayload, StatsReplyPayload } from '../../protocol/frames.js';
+import { USER_ID } from '../../protocol/channels.js';
+import { producerRecord, type ProducerRecord, type Target } from '../../protocol/records.js';
+import * as z from '../../protocol/zod-mini.js';
 import { formatZodIssues } from '../zod-issues.js';
+import {
+  PUBLISH_RECORD_LIMIT,
+  SERVER_API_BODY_LIMIT,
+  SERVER_API_ERRORS,
+  SERVER_API_ROUTES,
+  type ServerApiErrorCode,
+  type ServerApiRequest,
+  type ServerApiResponse,
+  type ServerApiRoute,
+} from '../../protocol/server-api.js';
 import { ADMIN_ROLE } from './access-policy.js';
 import { DeliveryInProgressError, InvalidNotificationError, type NotificationOutcome } from './fanout/fanout-service.js';
 import type { Log, TimeBudget } from './ports.js';
@@ -16,58 +26,12 @@ import type { UserDisconnectOutcome } from './user-disconnect-service.js';
  * Gateway HTTP API, payload v2) and the local runtime answer every request alike.
  */
 
-/** Largest request body accepted, in bytes (UTF-8). */
-export const SERVER_API_BODY_LIMIT = 1024 * 1024;
-/** Most producer records one `POST /publish` may carry. */
-export const PUBLISH_RECORD_LIMIT = 100;
 /**
  * A record is not started with less time than this left to the invocation: it is
  * answered `failed` (send it again) rather than cut off by the function's timeout,
  * which would lose the answers of every record before it.
  */
 export const PUBLISH_TIME_RESERVE_MS = 3000;
-
-export type ServerApiOperation = 'publish' | 'disconnectUser' | 'presence' | 'stats';
-
-export interface ServerApiRoute {
-  readonly method: 'GET' | 'POST';
-  /** Path template; `{userId}` is one path segment. */
-  readonly path: string;
-  readonly operation: ServerApiOperation;
-}
-
-/** The one route table of the server API: the CDK construct and the local runtime read it. */
-export const SERVER_API_ROUTES: readonly ServerApiRoute[] = [
-  { method: 'POST', path: '/publish', operation: 'publish' },
-  { method: 'POST', path: '/users/{userId}/disconnect', operation: 'disconnectUser' },
-  { method: 'GET', path: '/users/{userId}/presence', operation: 'presence' },
-  { method: 'GET', path: '/stats', operation: 'stats' },
-];
-
-/** Every error the server API answers with (the `error` field); each is a 4xx. */
-export const SERVER_API_ERRORS = {
-  not_found: 404,
-  method_not_allowed: 405,
-  payload_too_large: 413,
-  invalid_json: 400,
-  invalid_request: 400,
-  invalid_records: 400,
-} as const;
-export type ServerApiErrorCode = keyof typeof SERVER_API_ERRORS;
-
-export interface ServerApiRequest {
-  /** HTTP method, any case. */
-  readonly method: string;
-  /** The path after the stage, still percent-encoded (`/users/alice/presence`). */
-  readonly path: string;
-  /** The body as text (undefined or '' when there is none). */
-  readonly body?: string;
-}
-
-export interface ServerApiResponse {
-  readonly status: number;
-  readonly body: unknown;
-}
 
 /** What became of one record of `POST /publish`, at its place (`index`) in the request. */
 export type PublishResult =

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { ErrorCode } from '../protocol/error-codes.js';
-import type { ServerFrame } from '../protocol/frames.js';
+import type { ErrorCode } from '../../protocol/error-codes.js';
+import type { ServerFrame } from '../../protocol/frames.js';
 import type { Clock } from './ports.js';
 
 type FrameOf<T extends ServerFrame['type']> = Extract<ServerFrame, { type: T }>;

@@ -1,4 +1,4 @@
-import type { StatsReplyPayload } from '../protocol/frames.js';
+import type { StatsReplyPayload } from '../../protocol/frames.js';
 import type { Clock, ConnectionStore } from './ports.js';
 
 /**

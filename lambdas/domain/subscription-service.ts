@@ -1,11 +1,11 @@
 import type { ChannelsConfig } from '../config/schema.js';
-import type { SubscriptionPayload } from '../protocol/frames.js';
+import type { SubscriptionPayload } from '../../protocol/frames.js';
 import type { AccessPolicy } from './access-policy.js';
 import { ProtocolError } from './errors.js';
 import type { Identity } from './model.js';
 import type { ConnectionStore, SubscriptionStore } from './ports.js';
 import type { PresenceChannelService } from './presence-channel-service.js';
-import { isValidChannelName } from '../protocol/channels.js';
+import { isValidChannelName } from '../../protocol/channels.js';
 
 type Rejection = SubscriptionPayload['rejected'][number];
 

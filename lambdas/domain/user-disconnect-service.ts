@@ -1,4 +1,4 @@
-import { disconnectFrame, type DisconnectPayload } from '../protocol/frames.js';
+import { disconnectFrame, type DisconnectPayload } from '../../protocol/frames.js';
 import { ConnectionGoneError } from './errors.js';
 import type { Clock, ConnectionStore, Log, MessageSender } from './ports.js';
 import { serverFrame } from './server-frames.js';

@@ -1,4 +1,4 @@
-import * as z from '../zod-mini.js';
+import * as z from '../../protocol/zod-mini.js';
 import type { Context } from 'aws-lambda';
 import { getApplication } from '../application.js';
 import { logger } from '../composition-base.js';

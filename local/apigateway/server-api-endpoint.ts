@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
-import { matchRoute, SERVER_API_BODY_LIMIT } from '../../lambdas/domain/server-api.js';
-import { SERVER_API } from '../../lambdas/routes.js';
+import { matchRoute } from '../../lambdas/domain/server-api.js';
+import { SERVER_API_BODY_LIMIT } from '../../protocol/server-api.js';
+import { SERVER_API } from '../../protocol/routes.js';
 import { LOCAL_ACCOUNT } from '../aws-identity.js';
 import { readBody, RequestTooLargeError, sendJson } from '../http-messages.js';
 import type { LocalFunctions } from '../lambda/functions.js';

@@ -1,7 +1,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { AUTHORIZER, ROUTES, type RouteDefinition } from '../../lambdas/routes.js';
+import { AUTHORIZER, ROUTES, type RouteDefinition } from '../../protocol/routes.js';
 import type { LocalFunctions } from '../lambda/functions.js';
 import { decideAuthorization } from './authorizer-policy.js';
 import {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { producerRecord, type ProducerRecord } from '../../lambdas/protocol/records.js';
+import { producerRecord, type ProducerRecord } from '../../protocol/records.js';
 import { formatZodIssues } from '../../lambdas/zod-issues.js';
 import { EXIT, runIfMain, type CommandOutput } from './command-line.js';
 

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { ConfigError } from '../../lambdas/config/errors.js';
 import type { Config } from '../../lambdas/config/schema.js';
-import { USER_ID } from '../../lambdas/protocol/channels.js';
+import { USER_ID } from '../../protocol/channels.js';
 import { loadProjectConfig, resolveJwtSecret } from '../jwt-secret.js';
 import { PROJECT_ROOT } from '../project-root.js';
 import { EXIT, runIfMain, type CommandOutput } from './command-line.js';

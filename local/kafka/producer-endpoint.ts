@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FANOUT } from '../../lambdas/routes.js';
+import { FANOUT } from '../../protocol/routes.js';
 import { readBody, sendJson } from '../http-messages.js';
 import type { LocalFunctions } from '../lambda/functions.js';
 import type { MskEventBuilder } from './msk-event.js';

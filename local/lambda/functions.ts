@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
-import { FUNCTIONS, type FunctionDefinition } from '../../lambdas/routes.js';
+import { FUNCTIONS, type FunctionDefinition } from '../../protocol/routes.js';
 import { createLambdaContext } from './context.js';
 import { importModuleError, runInSandbox, type InvocationOutcome, type LambdaHandler, type LoadedHandler } from './invocation.js';
 import { InvocationSandbox } from './sandbox.js';

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import * as z from '../../lambdas/zod-mini.js';
+import * as z from '../../protocol/zod-mini.js';
 import { formatZodIssues } from '../../lambdas/zod-issues.js';
 import type { Config } from '../../lambdas/config/schema.js';
-import { USER_ID } from '../../lambdas/protocol/channels.js';
+import { USER_ID } from '../../protocol/channels.js';
 import { mintLocalToken } from '../commands/token.js';
 import { readBody, sendJson } from '../http-messages.js';
 

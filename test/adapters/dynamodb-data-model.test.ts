@@ -5,7 +5,7 @@ import { activityShard, CONNECTION_TTL_SECONDS } from '../../lambdas/adapters/dy
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
 import { DynamoDbDeliveryLedger } from '../../lambdas/adapters/dynamodb/delivery-ledger.js';
 import { DynamoDbNotificationLog } from '../../lambdas/adapters/dynamodb/notification-log.js';
-import { ACTIVITY_SHARDS, TABLES } from '../../lambdas/adapters/dynamodb/tables.js';
+import { ACTIVITY_SHARDS, TABLES } from '../../protocol/tables.js';
 import { createTables } from '../../local/dynamodb-local.js';
 import { createTestTables, type TestTables } from '../support/dynamodb.js';
 import { aConnection, GENEROUS_LIMIT } from './contracts/port-set.js';

@@ -16,7 +16,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
-import { tableNamesFromEnvironment, tableEnvironment } from '../../lambdas/adapters/dynamodb/tables.js';
+import { tableNamesFromEnvironment, tableEnvironment } from '../../protocol/tables.js';
 import { ConnectionLimitError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
 import { aConnection } from './contracts/port-set.js';
 

@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SERVER_API_ROUTES } from '../../lambdas/domain/server-api.js';
+import { SERVER_API_ROUTES } from '../../protocol/server-api.js';
 import { NotificationServerApi } from '../../lib/notification-server-api.js';
 
 /**

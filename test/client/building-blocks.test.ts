@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Backoff } from '../../client/backoff.js';
 import { newMessageId } from '../../client/message-id.js';
 import { SeenMessages } from '../../client/seen-messages.js';
-import { messageId } from '../../lambdas/protocol/frames.js';
+import { messageId } from '../../protocol/frames.js';
 
 describe('Backoff', () => {
   it('doubles the ceiling from the initial delay up to the maximum', () => {

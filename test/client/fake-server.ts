@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { NotificationFrame } from '../../lambdas/protocol/frames.js';
+import type { NotificationFrame } from '../../protocol/frames.js';
 
 /** A client frame as the fake server received it. */
 export interface ReceivedFrame {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { ServerFrame } from '../../lambdas/protocol/frames.js';
+import type { ServerFrame } from '../../protocol/frames.js';
 import { Requests, type RequestTarget } from '../../client/requests.js';
 
 /** A connection stand-in that records what was sent and can be closed. */

@@ -4,7 +4,7 @@ import { CleanupService } from '../../lambdas/domain/cleanup-service.js';
 import { TransientError } from '../../lambdas/domain/errors.js';
 import type { ConnectionRef } from '../../lambdas/domain/model.js';
 import type { Log, MessageSender } from '../../lambdas/domain/ports.js';
-import { automaticChannels } from '../../lambdas/protocol/channels.js';
+import { automaticChannels } from '../../protocol/channels.js';
 
 const NOW = new Date('2024-06-01T12:00:00.000Z');
 const IDLE_TIMEOUT = 900;

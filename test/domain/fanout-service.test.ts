@@ -13,9 +13,9 @@ import { FanoutService, type FanoutServiceOptions } from '../../lambdas/domain/f
 import type { ConnectionRef } from '../../lambdas/domain/model.js';
 import type { DeliveryLedger, Log, MessageSender, StoredNotification } from '../../lambdas/domain/ports.js';
 import { withOverrides } from '../support/overrides.js';
-import { automaticChannels } from '../../lambdas/protocol/channels.js';
-import { notificationFrame } from '../../lambdas/protocol/frames.js';
-import { producerRecord, type Target } from '../../lambdas/protocol/records.js';
+import { automaticChannels } from '../../protocol/channels.js';
+import { notificationFrame } from '../../protocol/frames.js';
+import { producerRecord, type Target } from '../../protocol/records.js';
 import { MemoryDeadLetterSink } from '../../lambdas/adapters/memory/dead-letter-sink.js';
 import { MemoryDeliveryProgressStore } from '../../lambdas/adapters/memory/delivery-progress-store.js';
 import { MemoryDeliveryLedger } from '../../lambdas/adapters/memory/delivery-ledger.js';

@@ -8,7 +8,7 @@ import { createShardWorker, FanoutService, type FanoutServiceOptions } from '../
 import type { ShardRequest } from '../../lambdas/domain/fanout/shard-plan.js';
 import type { ShardWorker } from '../../lambdas/domain/fanout/shard-worker.js';
 import type { DeliveryProgressStore, Log, MessageSender, ShardDispatcher, TimeBudget } from '../../lambdas/domain/ports.js';
-import { producerRecord } from '../../lambdas/protocol/records.js';
+import { producerRecord } from '../../protocol/records.js';
 import { MemoryDeliveryLedger } from '../../lambdas/adapters/memory/delivery-ledger.js';
 import { withOverrides } from '../support/overrides.js';
 

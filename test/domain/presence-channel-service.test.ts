@@ -7,7 +7,7 @@ import { tellingRemovals } from '../../lambdas/domain/connection-removal.js';
 import { ConnectionDelivery } from '../../lambdas/domain/fanout/connection-delivery.js';
 import type { Log } from '../../lambdas/domain/ports.js';
 import { PresenceChannelService } from '../../lambdas/domain/presence-channel-service.js';
-import { automaticChannels } from '../../lambdas/protocol/channels.js';
+import { automaticChannels } from '../../protocol/channels.js';
 import { RecordingSender } from '../support/recording-sender.js';
 
 const NOW = new Date('2030-01-01T12:00:00.000Z');

@@ -7,7 +7,7 @@ import { ConnectionNotFoundError, ProtocolError, TransientError } from '../../la
 import type { Connection } from '../../lambdas/domain/model.js';
 import type { Log } from '../../lambdas/domain/ports.js';
 import { TokenRefreshService } from '../../lambdas/domain/token-refresh.js';
-import { serverFrame as serverFrameSchema } from '../../lambdas/protocol/frames.js';
+import { serverFrame as serverFrameSchema } from '../../protocol/frames.js';
 import { RecordingSender } from '../support/recording-sender.js';
 
 /**

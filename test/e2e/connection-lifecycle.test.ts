@@ -2,7 +2,7 @@ import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
 import { createNotificationService } from '../../lambdas/index.js';
-import { notificationPayload } from '../../lambdas/protocol/frames.js';
+import { notificationPayload } from '../../protocol/frames.js';
 import { notificationRecord } from '../support/records.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { TestClient } from '../support/ws-client.js';

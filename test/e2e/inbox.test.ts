@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNotificationService } from '../../lambdas/index.js';
-import { notificationPayload } from '../../lambdas/protocol/frames.js';
+import { notificationPayload } from '../../protocol/frames.js';
 import { notificationRecord } from '../support/records.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { mintToken, TestClient } from '../support/ws-client.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServerFrame } from '../../lambdas/protocol/frames.js';
+import type { ServerFrame } from '../../protocol/frames.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { mintToken, TestClient } from '../support/ws-client.js';
 

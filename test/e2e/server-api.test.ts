@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
-import { SERVER_API_BODY_LIMIT } from '../../lambdas/domain/server-api.js';
+import { SERVER_API_BODY_LIMIT } from '../../protocol/server-api.js';
 import { createNotificationService } from '../../lambdas/index.js';
 import { notificationRecord } from '../support/records.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';

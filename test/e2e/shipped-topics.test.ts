@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../lambdas/config/load.js';
-import { SYSTEM_ANNOUNCEMENTS } from '../../lambdas/protocol/channels.js';
+import { SYSTEM_ANNOUNCEMENTS } from '../../protocol/channels.js';
 import { notificationRecord } from '../support/records.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { TestClient } from '../support/ws-client.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getServices } from '../../lambdas/composition.js';
 import { handler } from '../../lambdas/handlers/cleanup.js';
-import { automaticChannels } from '../../lambdas/protocol/channels.js';
+import { automaticChannels } from '../../protocol/channels.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { ManagementApiStub } from './fanout-management-api-stub.js';
 

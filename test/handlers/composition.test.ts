@@ -3,7 +3,7 @@ import { getApplication, type Application } from '../../lambdas/application.js';
 import { createServices, getServices, type Services } from '../../lambdas/composition.js';
 import { composeFanout, getFanoutParts } from '../../lambdas/composition-fanout.js';
 import { composeConnect, getConnectParts, type ConnectParts } from '../../lambdas/composition-welcome.js';
-import { tableEnvironment } from '../../lambdas/adapters/dynamodb/tables.js';
+import { tableEnvironment } from '../../protocol/tables.js';
 import { UNLIMITED_TIME } from '../../lambdas/domain/retry.js';
 
 /**

@@ -3,8 +3,8 @@ import { KafkaMskEventSchema } from '@aws-lambda-powertools/parser/schemas/kafka
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { getServices } from '../../lambdas/composition.js';
 import { handler } from '../../lambdas/handlers/fanout.js';
-import { automaticChannels } from '../../lambdas/protocol/channels.js';
-import { notificationFrame } from '../../lambdas/protocol/frames.js';
+import { automaticChannels } from '../../protocol/channels.js';
+import { notificationFrame } from '../../protocol/frames.js';
 import { mskEvent, notificationValue } from '../adapters/kafka-msk-event-fixture.js';
 import { createTestTables, type TestTables } from '../support/dynamodb.js';
 import { ManagementApiStub } from './fanout-management-api-stub.js';

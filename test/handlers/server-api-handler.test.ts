@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getServices } from '../../lambdas/composition.js';
 import { handler } from '../../lambdas/handlers/server-api.js';
-import { automaticChannels } from '../../lambdas/protocol/channels.js';
+import { automaticChannels } from '../../protocol/channels.js';
 import { notificationRecord } from '../support/records.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { ManagementApiStub } from './fanout-management-api-stub.js';

@@ -1,7 +1,7 @@
 import { jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/config/load.js';
-import { producerRecord } from '../../lambdas/protocol/records.js';
+import { producerRecord } from '../../protocol/records.js';
 import type { CommandOutput } from '../../local/commands/command-line.js';
 import { main as send } from '../../local/commands/send.js';
 import { main as token } from '../../local/commands/token.js';

@@ -1,8 +1,8 @@
 import type { Context } from 'aws-lambda';
 import WebSocket from 'ws';
 import { parseConfig } from '../../lambdas/config/load.js';
-import { TABLES, type TableNames } from '../../lambdas/adapters/dynamodb/tables.js';
-import { FUNCTIONS } from '../../lambdas/routes.js';
+import { TABLES, type TableNames } from '../../protocol/tables.js';
+import { FUNCTIONS } from '../../protocol/routes.js';
 import type { InvocationLogEntry, LambdaHandler } from '../../local/lambda/functions.js';
 import { startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from '../../local/runtime.js';
 

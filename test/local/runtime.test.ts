@@ -2,7 +2,7 @@ import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/config/load.js';
 import { serviceConfigFromJson } from '../../lambdas/config/load.js';
-import { tableNamesFromEnvironment } from '../../lambdas/adapters/dynamodb/tables.js';
+import { tableNamesFromEnvironment } from '../../protocol/tables.js';
 import { EmulatorClient, UNUSED_TABLES, startEmulator, type Emulator } from './emulator-harness.js';
 
 let emulator: Emulator | undefined;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_JSON_DEPTH } from '../../lambdas/domain/client-requests.js';
-import type { ServerFrame } from '../../lambdas/protocol/frames.js';
+import type { ServerFrame } from '../../protocol/frames.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { TestClient } from '../support/ws-client.js';
 import { buildInMemoryService, snapshotOf } from '../support/in-memory-service.js';

@@ -6,9 +6,9 @@ import { InvalidKafkaEventError, sourceRecordsFromMskEvent } from '../../lambdas
 import { ADMIN_ROLE, AccessPolicy } from '../../lambdas/domain/access-policy.js';
 import type { ClientRequestContext } from '../../lambdas/domain/client-requests.js';
 import { isReadable } from '../../lambdas/domain/fanout/source-record.js';
-import { ownerOfPersonalChannel } from '../../lambdas/protocol/channels.js';
-import { serverFrame, type ServerFrame } from '../../lambdas/protocol/frames.js';
-import { producerRecord } from '../../lambdas/protocol/records.js';
+import { ownerOfPersonalChannel } from '../../protocol/channels.js';
+import { serverFrame, type ServerFrame } from '../../protocol/frames.js';
+import { producerRecord } from '../../protocol/records.js';
 import { mskEvent } from '../adapters/kafka-msk-event-fixture.js';
 import { buildInMemoryService, IN_MEMORY_JWT_SECRET, snapshotOf } from '../support/in-memory-service.js';
 

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClientRequestContext } from '../../lambdas/domain/client-requests.js';
 import { encodeInboxCursor } from '../../lambdas/domain/inbox-service.js';
-import type { ServerFrame } from '../../lambdas/protocol/frames.js';
+import type { ServerFrame } from '../../protocol/frames.js';
 import { aNotification } from '../adapters/contracts/notification-log.contract.js';
 import { buildInMemoryService, snapshotOf } from '../support/in-memory-service.js';
 

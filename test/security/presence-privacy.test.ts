@@ -9,7 +9,7 @@ import { AccessPolicy } from '../../lambdas/domain/access-policy.js';
 import { ConnectionNotFoundError } from '../../lambdas/domain/errors.js';
 import type { Identity } from '../../lambdas/domain/model.js';
 import { PresenceService } from '../../lambdas/domain/presence-service.js';
-import { automaticChannels } from '../../lambdas/protocol/channels.js';
+import { automaticChannels } from '../../protocol/channels.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { TestClient } from '../support/ws-client.js';
 

@@ -12,11 +12,12 @@ import { AccessPolicy } from '../../lambdas/domain/access-policy.js';
 import { FanoutService } from '../../lambdas/domain/fanout/fanout-service.js';
 import type { Log } from '../../lambdas/domain/ports.js';
 import { PresenceService } from '../../lambdas/domain/presence-service.js';
-import { PUBLISH_RECORD_LIMIT, PUBLISH_TIME_RESERVE_MS, SERVER_API_BODY_LIMIT, SERVER_API_ERRORS, SERVER_API_ROUTES, ServerApi } from '../../lambdas/domain/server-api.js';
+import { PUBLISH_TIME_RESERVE_MS, ServerApi } from '../../lambdas/domain/server-api.js';
+import { PUBLISH_RECORD_LIMIT, SERVER_API_BODY_LIMIT, SERVER_API_ERRORS, SERVER_API_ROUTES } from '../../protocol/server-api.js';
 import { StatsService } from '../../lambdas/domain/stats-service.js';
 import { UserDisconnectService } from '../../lambdas/domain/user-disconnect-service.js';
-import { automaticChannels } from '../../lambdas/protocol/channels.js';
-import { producerRecord } from '../../lambdas/protocol/records.js';
+import { automaticChannels } from '../../protocol/channels.js';
+import { producerRecord } from '../../protocol/records.js';
 import { notificationRecord } from '../support/records.js';
 import { RecordingSender } from '../support/recording-sender.js';
 

@@ -3,7 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { createTables } from '../../local/dynamodb-local.js';
-import { tableEnvironment, type TableNames } from '../../lambdas/adapters/dynamodb/tables.js';
+import { tableEnvironment, type TableNames } from '../../protocol/tables.js';
 
 export interface TestTables {
   /** The run's DynamoDB endpoint (test/global-setup.ts). */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { serverFrame as serverFrameSchema, type ServerFrame } from '../../lambdas/protocol/frames.js';
+import { serverFrame as serverFrameSchema, type ServerFrame } from '../../protocol/frames.js';
 
 export const TEST_JWT_SECRET = 'test-secret-for-e2e-runs';
 

@@ -1,5 +1,5 @@
 import type { Connection, ConnectionSummary } from '../../domain/model.js';
-import { ACTIVITY_SHARDS } from './tables.js';
+import { ACTIVITY_SHARDS } from '../../../protocol/tables.js';
 
 /**
  * The Connections item (docs/data-model.md). Subscriptions items carry the same

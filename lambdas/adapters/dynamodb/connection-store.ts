@@ -34,7 +34,7 @@ import {
   CONNECTIONS_BY_TOKEN_EXPIRY_INDEX,
   CONNECTIONS_BY_USER_INDEX,
   type TableNames,
-} from './tables.js';
+} from '../../../protocol/tables.js';
 
 
 /**

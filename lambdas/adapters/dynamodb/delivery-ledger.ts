@@ -2,12 +2,12 @@ import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocu
 import { TransientError } from '../../domain/errors.js';
 import type { LedgerClaim, LedgerEntry, NotificationCounts } from '../../domain/fanout/delivery-ledger.js';
 import type { DeliveryLedger, StoredNotification } from '../../domain/ports.js';
-import type { Target } from '../../protocol/records.js';
+import type { Target } from '../../../protocol/records.js';
 import { instantKey } from '../../domain/notification-streams.js';
 import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import { messageKey, streamItems } from './notification-log.js';
 import type { DynamoDbStoreProps } from './store-props.js';
-import type { TableNames } from './tables.js';
+import type { TableNames } from '../../../protocol/tables.js';
 
 const COUNT_NAMES = ['targets', 'shards', 'delivered', 'gone', 'failed', 'inDoubt', 'retried', 'throttled'] as const;
 

@@ -6,7 +6,7 @@ import type { DeliveryProgressStore } from '../../domain/ports.js';
 import { batchGetAll, batchWriteAll } from './batch-operations.js';
 import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import type { DynamoDbStoreProps } from './store-props.js';
-import type { TableNames } from './tables.js';
+import type { TableNames } from '../../../protocol/tables.js';
 
 /** Most connections in one shard: its targets must fit one item (400 KB) at the longest ids. */
 export const MAX_SHARD_SIZE = 2000;

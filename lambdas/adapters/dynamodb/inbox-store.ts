@@ -12,11 +12,11 @@ import {
   type UnreadEntry,
 } from '../../domain/inbox-state.js';
 import type { InboxStore } from '../../domain/ports.js';
-import type { NotificationFrame } from '../../protocol/frames.js';
+import type { NotificationFrame } from '../../../protocol/frames.js';
 import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import { queryPages } from './query-pages.js';
 import type { DynamoDbStoreProps } from './store-props.js';
-import type { TableNames } from './tables.js';
+import type { TableNames } from '../../../protocol/tables.js';
 
 /**
  * Attempts of a markRead whose conditional write lost to a concurrent one. Each round

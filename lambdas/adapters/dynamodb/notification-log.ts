@@ -1,12 +1,12 @@
 import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { NotificationLog, StoredNotification } from '../../domain/ports.js';
-import type { NotificationFrame } from '../../protocol/frames.js';
-import type { Target } from '../../protocol/records.js';
+import type { NotificationFrame } from '../../../protocol/frames.js';
+import type { Target } from '../../../protocol/records.js';
 import { batchWriteAll } from './batch-operations.js';
 import { translatingErrors } from './error-translation.js';
 import { queryPages } from './query-pages.js';
 import type { DynamoDbStoreProps } from './store-props.js';
-import type { TableNames } from './tables.js';
+import type { TableNames } from '../../../protocol/tables.js';
 import { instantKey, streamKey } from '../../domain/notification-streams.js';
 
 /** The items that keep `notification` on each stream (one per distinct stream). */

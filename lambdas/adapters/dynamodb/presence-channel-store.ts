@@ -5,7 +5,7 @@ import type { ChannelMember, ChannelMembers, MemberChange, PresenceChannelStore 
 import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import { queryPages } from './query-pages.js';
 import type { DynamoDbStoreProps } from './store-props.js';
-import type { TableNames } from './tables.js';
+import type { TableNames } from '../../../protocol/tables.js';
 
 /** Partition of a presence channel's members in the Subscriptions table: `#` never appears in a channel name. */
 export const presencePartition = (channel: string): string => `presence#${channel}`;

@@ -4,7 +4,7 @@ import type { PresenceStore, UserPresenceWithChannels } from '../../domain/ports
 import { batchGetAll } from './batch-operations.js';
 import { sortedChannels } from './connection-item.js';
 import type { DynamoDbStoreProps } from './store-props.js';
-import type { TableNames } from './tables.js';
+import type { TableNames } from '../../../protocol/tables.js';
 
 /** Presence from the Users items: how many connection ids the user's set lists, and when last seen. */
 export class DynamoDbPresenceStore implements PresenceStore {

@@ -3,7 +3,7 @@ import { ConnectionNotFoundError } from '../../domain/errors.js';
 import type { HeartbeatActivity, RateLimiter } from '../../domain/ports.js';
 import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import type { DynamoDbStoreProps } from './store-props.js';
-import type { TableNames } from './tables.js';
+import type { TableNames } from '../../../protocol/tables.js';
 
 export interface DynamoDbRateLimiterProps extends DynamoDbStoreProps {
   /** Tokens added per second. */

@@ -1,5 +1,5 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { TableNames } from './tables.js';
+import type { TableNames } from '../../../protocol/tables.js';
 
 /** What every DynamoDB adapter is built from (once per cold start, in lambdas/composition.ts). */
 export interface DynamoDbStoreProps {

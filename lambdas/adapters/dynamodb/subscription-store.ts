@@ -7,7 +7,7 @@ import { sortedChannels } from './connection-item.js';
 import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import { queryPages } from './query-pages.js';
 import type { DynamoDbStoreProps } from './store-props.js';
-import type { TableNames } from './tables.js';
+import type { TableNames } from '../../../protocol/tables.js';
 
 /**
  * A connection's channels live twice: as a set on its Connections item (what the

@@ -1,8 +1,8 @@
-import * as z from '../../zod-mini.js';
+import * as z from '../../../protocol/zod-mini.js';
 import { formatZodIssues } from '../../zod-issues.js';
 import { NotificationServiceError } from '../../domain/errors.js';
 import type { RecordPosition, SourceRecord, UnreadableRecord } from '../../domain/fanout/source-record.js';
-import { producerRecord } from '../../protocol/records.js';
+import { producerRecord } from '../../../protocol/records.js';
 
 /** One Kafka record of an MSK (or self-managed Kafka) event, key and value decoded to text. */
 export interface KafkaMessage extends RecordPosition {

@@ -1,7 +1,7 @@
 import { emptyNotificationCounts, type LedgerClaim, type LedgerEntry, type NotificationCounts } from '../../domain/fanout/delivery-ledger.js';
 import { instantKey, streamKey } from '../../domain/notification-streams.js';
 import type { DeliveryLedger, StoredNotification } from '../../domain/ports.js';
-import type { Target } from '../../protocol/records.js';
+import type { Target } from '../../../protocol/records.js';
 import { MemoryNotificationLog } from './notification-log.js';
 import type { MemoryState } from './state.js';
 

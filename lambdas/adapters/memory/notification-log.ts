@@ -1,5 +1,5 @@
 import type { NotificationLog, StoredNotification } from '../../domain/ports.js';
-import type { Target } from '../../protocol/records.js';
+import type { Target } from '../../../protocol/records.js';
 import type { MemoryState } from './state.js';
 import { instantKey, streamKey } from '../../domain/notification-streams.js';
 

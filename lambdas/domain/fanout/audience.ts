@@ -1,5 +1,5 @@
-import { isValidChannelName } from '../../protocol/channels.js';
-import type { ProducerRecord, Target } from '../../protocol/records.js';
+import { isValidChannelName } from '../../../protocol/channels.js';
+import type { ProducerRecord, Target } from '../../../protocol/records.js';
 import type { ConnectionRef } from '../model.js';
 import type { ConnectionStore, SubscriptionStore } from '../ports.js';
 

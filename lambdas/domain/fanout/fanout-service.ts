@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { notificationFrame, type NotificationFrame } from '../../protocol/frames.js';
-import type { ProducerRecord, Target } from '../../protocol/records.js';
+import { notificationFrame, type NotificationFrame } from '../../../protocol/frames.js';
+import type { ProducerRecord, Target } from '../../../protocol/records.js';
 import { formatZodIssues } from '../../zod-issues.js';
 import { NotificationServiceError } from '../errors.js';
 import type {

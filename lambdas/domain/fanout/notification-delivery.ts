@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { NotificationFrame } from '../../protocol/frames.js';
-import type { Target } from '../../protocol/records.js';
+import type { NotificationFrame } from '../../../protocol/frames.js';
+import type { Target } from '../../../protocol/records.js';
 import { TransientError } from '../errors.js';
 import type { ConnectionRef } from '../model.js';
 import type { Clock, ConnectionStore, DeadLetterSink, DeliveryLedger, Log, NotificationLog, StoredNotification, SubscriptionStore, TimeBudget } from '../ports.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { NotificationFrame } from '../../protocol/frames.js';
+import type { NotificationFrame } from '../../../protocol/frames.js';
 import { TransientError } from '../errors.js';
 import { DeliveryInProgressError } from './notification-delivery.js';
 import type { ConnectionRef } from '../model.js';

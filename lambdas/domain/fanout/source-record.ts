@@ -1,4 +1,4 @@
-import type { ProducerRecord } from '../../protocol/records.js';
+import type { ProducerRecord } from '../../../protocol/records.js';
 
 /** Where a record sits in its source: the Kafka topic, partition and offset. */
 export interface RecordPosition {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionLimitError } from '../../../lambdas/domain/errors.js';
 import type { Connection } from '../../../lambdas/domain/model.js';
-import { personalChannel } from '../../../lambdas/protocol/channels.js';
+import { personalChannel } from '../../../protocol/channels.js';
 import { GENEROUS_LIMIT, aConnection, collectPages, inBatches, type PortSet, type PortSetFactory } from './port-set.js';
 
 /** What every ConnectionStore must do, whatever it stores into. */

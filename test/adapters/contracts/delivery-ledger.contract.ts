@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DeliveryLedger, NotificationLog } from '../../../lambdas/domain/ports.js';
-import type { Target } from '../../../lambdas/protocol/records.js';
+import type { Target } from '../../../protocol/records.js';
 import { aNotification } from './notification-log.contract.js';
 import type { PortSetFactory } from './port-set.js';
 

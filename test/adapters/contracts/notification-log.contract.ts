@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { NotificationLog, StoredNotification } from '../../../lambdas/domain/ports.js';
-import type { Target } from '../../../lambdas/protocol/records.js';
+import type { Target } from '../../../protocol/records.js';
 import type { PortSet, PortSetFactory } from './port-set.js';
 
 const HISTORY_TTL_SECONDS = 3_600;

@@ -8,7 +8,7 @@ import type {
   RateLimiter,
   SubscriptionStore,
 } from '../../../lambdas/domain/ports.js';
-import { automaticChannels } from '../../../lambdas/protocol/channels.js';
+import { automaticChannels } from '../../../protocol/channels.js';
 
 /** The ports of one implementation, sharing one store, as the contract suites use them. */
 export interface PortSet {

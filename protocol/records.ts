@@ -1,4 +1,4 @@
-import * as z from '../zod-mini.js';
+import * as z from './zod-mini.js';
 import { messageId, notificationPayload } from './frames.js';
 import { USER_ID, isValidChannelName } from './channels.js';
 

@@ -1,4 +1,4 @@
-import * as z from '../zod-mini.js';
+import * as z from './zod-mini.js';
 import { ERROR_CODES, REJECTION_CODES } from './error-codes.js';
 import { USER_ID, isValidChannelName } from './channels.js';
 

@@ -1,5 +1,5 @@
-import * as z from '../zod-mini.js';
-import { ROUTES } from '../routes.js';
+import * as z from '../protocol/zod-mini.js';
+import { ROUTES } from '../protocol/routes.js';
 
 /**
  * The `[deployment]` section of Config.toml: what the CDK app needs to deploy the
