@@ -128,13 +128,14 @@ export const deploymentSchema = z.strictObject({
   stage_name: z._default(z.string().check(z.regex(/^[A-Za-z0-9_-]{1,128}$/, 'letters, digits, _ and -')), 'prod'),
   /** What happens to the tables (and the generated JWT secret) when the stack is deleted. */
   removal_policy: z._default(z.enum(['retain', 'destroy']), 'retain'),
+  /** At least 365 by default: Control Tower's CT.CLOUDWATCH.PR.2, checked at synth, requires it. */
   log_retention_days: z._default(
     z.number().check(
       z.refine((days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days), {
         message: `one of ${LOG_RETENTION_DAYS.join(', ')}`,
       }),
     ),
-    30,
+    365,
   ),
   log_level: z._default(z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']), 'INFO'),
   /** Memory of every function, MB. */

@@ -38,6 +38,15 @@ describe('loadDeploymentSettings', () => {
     expect(error.message).toContain('one of 1, 3, 5, 7, 14, 30');
   });
 
+  it('keeps logs a year when log_retention_days is left out, the least Control Tower (CT.CLOUDWATCH.PR.2) accepts at synth', () => {
+    // Arrange: the shipped file without the key.
+    const path = configWith((t) => t.replace(/^log_retention_days = .*$/m, ''));
+    expect(readFileSync(path, 'utf8')).not.toContain('log_retention_days');
+
+    // Act / Assess
+    expect(loadDeploymentSettings(path).deployment.log_retention_days).toBe(365);
+  });
+
   it('names an unknown key', () => {
     const error = errorOf(() => loadDeploymentSettings(configWith((t) => t.replace('stage_name = "prod"', 'stage_name = "prod"\nstage = "x"'))));
     expect(error.message).toContain('deployment.stage: unknown key');
