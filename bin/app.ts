@@ -10,7 +10,7 @@ const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const app = new App();
 const configPath = resolve(projectRoot, String(app.node.tryGetContext('config') ?? 'Config.toml'));
 
-let settings;
+let settings: ReturnType<typeof loadDeploymentSettings>;
 try {
   settings = loadDeploymentSettings(configPath, app.node.getAllContext());
 } catch (error) {

@@ -22,7 +22,7 @@ function packageCopy(input: string): { readonly name: string; readonly copy: str
   const rest = input.slice(at + 'node_modules/'.length).split('/');
   const name = rest[0]?.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
   if (!name) return undefined;
-  return { name, copy: input.slice(0, at) + 'node_modules/' + name };
+  return { name, copy: `${input.slice(0, at)}node_modules/${name}` };
 }
 
 const outDir = await mkdtemp(join(tmpdir(), 'bundle-sizes-'));

@@ -212,7 +212,9 @@ export class WebSocketEndpoint {
     for (const socket of this.#handshakeSockets) socket.destroy();
     const connections = [...this.#connections.values()];
     for (const connection of connections) this.#close(connection, CLOSE_CODES.goingAway, GOING_AWAY_REASON);
-    const cut = setTimeout(() => connections.forEach((connection) => connection.socket.terminate()), graceMs);
+    const cut = setTimeout(() => {
+      for (const connection of connections) connection.socket.terminate();
+    }, graceMs);
     cut.unref();
     await Promise.all(connections.map((connection) => connection.closed));
     clearTimeout(cut);

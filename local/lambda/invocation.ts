@@ -2,6 +2,7 @@ import type { Context } from 'aws-lambda';
 import type { InvocationSandbox } from './sandbox.js';
 
 /** A Lambda entry point as the handler modules export it. */
+// biome-ignore lint/suspicious/noExplicitAny: each handler declares its own event type; `unknown` would refuse them all
 export type LambdaHandler = (event: any, context: Context) => unknown;
 
 /** What Lambda reports of a failed invocation (the body of a function error). */

@@ -120,7 +120,9 @@ function setConnectedControls(connected: boolean): void {
   disconnectButton.disabled = !connected;
   subscribeButton.disabled = !connected;
   presenceJoinButton.disabled = !connected;
-  connectForm.querySelectorAll('input').forEach((input) => (input.disabled = connected));
+  connectForm.querySelectorAll('input').forEach((input) => {
+    input.disabled = connected;
+  });
   showThisUser();
 }
 

@@ -47,10 +47,10 @@ describe('runBatch', () => {
   });
 
   it('makes a channel or broadcast record wait for every record before it, and every record after it wait for it', async () => {
-    const { before } = await timeline([user('a', 'p0', 'alice', 30), user('b', 'p0', 'bob', 10), channel('news', 'p0'), user('c', 'p0', 'carol')]);
-    expect(before('a', 'news')).toBe(true);
-    expect(before('b', 'news')).toBe(true);
-    expect(before('news', 'c')).toBe(true);
+    const { before: precedes } = await timeline([user('a', 'p0', 'alice', 30), user('b', 'p0', 'bob', 10), channel('news', 'p0'), user('c', 'p0', 'carol')]);
+    expect(precedes('a', 'news')).toBe(true);
+    expect(precedes('b', 'news')).toBe(true);
+    expect(precedes('news', 'c')).toBe(true);
   });
 
   it('runs partitions independently of each other, channel records included', async () => {

@@ -419,7 +419,7 @@ describe('every producer record (property-based)', () => {
     );
     fc.assert(
       fc.property(event, (candidate) => {
-        let read;
+        let read: ReturnType<typeof sourceRecordsFromMskEvent>;
         try {
           read = sourceRecordsFromMskEvent(candidate);
         } catch (error) {

@@ -87,7 +87,7 @@ const publishBody = fc.oneof(
   { weight: 2, arbitrary: record.map((item) => JSON.stringify(item)) },
   { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)) },
   { weight: 1, arbitrary: anyText },
-  { weight: 1, arbitrary: fc.constantFrom('', '{', '[', '{"type":', 'null', '[]', '{}', '\u0000', '[' + '['.repeat(2000)) },
+  { weight: 1, arbitrary: fc.constantFrom('', '{', '[', '{"type":', 'null', '[]', '{}', '\u0000', `[${'['.repeat(2000)}`) },
 );
 const path = fc.oneof(
   fc.constantFrom(...SERVER_API_ROUTES.map((route) => route.path.replace('{userId}', 'alice'))),

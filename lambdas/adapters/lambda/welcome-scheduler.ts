@@ -1,4 +1,4 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import type { WelcomeScheduler } from '../../domain/ports.js';
 import { awsCallError } from '../aws-errors.js';
 

@@ -32,7 +32,7 @@ export class MemoryDeliveryLedger implements DeliveryLedger {
 
   async takeOver(messageId: string, claim: LedgerClaim, nowMs: number): Promise<LedgerEntry | undefined> {
     const entry = this.state.ledger.get(messageId);
-    if (!entry || entry.status !== 'posting' || (entry.leaseUntilMs > nowMs && entry.owner !== claim.owner)) return undefined;
+    if (entry?.status !== 'posting' || (entry.leaseUntilMs > nowMs && entry.owner !== claim.owner)) return undefined;
     const taken: LedgerEntry = { ...entry, owner: claim.owner, leaseUntilMs: claim.leaseUntilMs };
     this.state.ledger.set(messageId, taken);
     return structuredClone(taken);

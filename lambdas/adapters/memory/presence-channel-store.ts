@@ -25,7 +25,7 @@ export class MemoryPresenceChannelStore implements PresenceChannelStore {
   async leave(channel: string, ref: ConnectionRef): Promise<MemberChange> {
     const members = this.channels.get(channel);
     const entry = members?.get(ref.userId);
-    if (!members || !entry || !entry.connectionIds.delete(ref.connectionId) || entry.connectionIds.size > 0) return { transition: false };
+    if (!members || !entry?.connectionIds.delete(ref.connectionId) || entry.connectionIds.size > 0) return { transition: false };
     members.delete(ref.userId);
     if (members.size === 0) this.channels.delete(channel);
     return { transition: true, count: members.size };
