@@ -1,12 +1,6 @@
 import { Agent, request } from 'node:http';
 import { ApiGatewayMessageSender } from '../lambdas/adapters/apigateway/message-sender.js';
-import {
-  MemoryConnectionStore,
-  MemoryNotificationLog,
-  MemoryState,
-  MemorySubscriptionStore,
-  MemoryDeliveryLedger,
-} from '../lambdas/adapters/memory/index.js';
+import { MemoryConnectionStore, MemoryNotificationLog, MemoryState, MemorySubscriptionStore, MemoryDeliveryLedger } from '../lambdas/adapters/memory/index.js';
 import { ChildTask, childInput, reportProgress, runChildTask } from './child-process.js';
 import { buildFanout, notificationValue, sourceRecords } from './fanout-assembly.js';
 import type { ManagementApiCounts, ManagementApiSettings } from './servers/management-api-server.js';
@@ -166,7 +160,12 @@ async function measure(server: ChildTask, endpoint: string, run: B1Run, input: B
 }
 
 /** Plain HTTP posts of the frame's size, C at a time, through an agent of C sockets. */
-async function measureTransportFloor(server: ChildTask, endpoint: string, floor: Omit<B1TransportFloor, 'measuredMs' | 'cpuUsPerPost'>, input: B1Input): Promise<B1TransportFloor> {
+async function measureTransportFloor(
+  server: ChildTask,
+  endpoint: string,
+  floor: Omit<B1TransportFloor, 'measuredMs' | 'cpuUsPerPost'>,
+  input: B1Input,
+): Promise<B1TransportFloor> {
   const agent = new Agent({ keepAlive: true, maxSockets: floor.concurrency });
   const url = new URL(endpoint);
   const body = Buffer.from(notificationValue({ channel: CHANNEL }));

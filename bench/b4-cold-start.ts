@@ -141,7 +141,10 @@ runChildTask(async (): Promise<B4Output> => {
         id: definition.id,
         entry: definition.entry,
         bundleKb,
-        initMsMedian: quantile([...runs].sort((a, b) => a - b), 0.5),
+        initMsMedian: quantile(
+          [...runs].sort((a, b) => a - b),
+          0.5,
+        ),
         initMsRuns: runs,
         largestParts: largestParts(output.inputs),
       });

@@ -1,11 +1,5 @@
 import { ApiGatewayMessageSender } from '../lambdas/adapters/apigateway/message-sender.js';
-import {
-  MemoryConnectionStore,
-  MemoryDeliveryLedger,
-  MemoryNotificationLog,
-  MemoryState,
-  MemorySubscriptionStore,
-} from '../lambdas/adapters/memory/index.js';
+import { MemoryConnectionStore, MemoryDeliveryLedger, MemoryNotificationLog, MemoryState, MemorySubscriptionStore } from '../lambdas/adapters/memory/index.js';
 import { MemoryDeliveryProgressStore } from '../lambdas/adapters/memory/delivery-progress-store.js';
 import { DEFAULT_RECORD_CONCURRENCY, type FanoutService } from '../lambdas/domain/fanout/fanout-service.js';
 import { ChildTask, childInput, reportProgress, runChildTask } from './child-process.js';
@@ -117,7 +111,10 @@ async function modelledFanout(input: B5Input, endpoint: string, users: readonly 
   const now = new Date().toISOString();
   // Seeded directly: only the fan-out's requests are delayed and counted.
   for (const [index, userId] of users.entries()) {
-    await connections.open({ connectionId: `b5c-${index}`, userId, roles: [], connectedAt: now, lastSeenAt: now, channels: [] }, { limit: 5, staleBefore: now });
+    await connections.open(
+      { connectionId: `b5c-${index}`, userId, roles: [], connectedAt: now, lastSeenAt: now, channels: [] },
+      { limit: 5, staleBefore: now },
+    );
   }
   const slow = <T extends object>(store: T) => withStoreLatency(store, input.storeLatencyMs, counter);
   // Built as lambdas/composition.ts builds the fan-out's sender: an agent of C sockets.
@@ -162,7 +159,11 @@ async function measureModelled(input: B5Input, users: readonly string[]) {
   const counter = new StoreRequestCounter();
   try {
     const { endpoint } = await server.ready<{ endpoint: string }>();
-    await server.request('configure', { latencyMs: input.postLatencyMs, ratePerSecond: input.ratePerSecond, burst: input.burst } satisfies ManagementApiSettings);
+    await server.request('configure', {
+      latencyMs: input.postLatencyMs,
+      ratePerSecond: input.ratePerSecond,
+      burst: input.burst,
+    } satisfies ManagementApiSettings);
     const { fanout, destroy } = await modelledFanout(input, endpoint, users, counter);
     try {
       reportProgress(`modelled store (${input.storeLatencyMs} ms a request): warm-up`);

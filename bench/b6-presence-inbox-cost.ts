@@ -103,7 +103,10 @@ const PLAIN_KEYS: Readonly<Record<string, string>> = { Connections: '(connection
 
 /** `{table} {key family} {operation}`: the key up to its first `#` (`user#`), or what a plain key names. */
 function targetLabel(request: MeteredRequest, tableIds: ReadonlyMap<string, string>): string {
-  const table = (request.table ?? '?').split(',').map((name) => tableIds.get(name) ?? name).join('+');
+  const table = (request.table ?? '?')
+    .split(',')
+    .map((name) => tableIds.get(name) ?? name)
+    .join('+');
   const partition = request.partition;
   const plain = table === 'Connections' && request.operation === 'QueryCommand' ? '(user)' : (PLAIN_KEYS[table] ?? '(key)');
   const family = partition === undefined ? '' : partition.includes('#') ? `${partition.slice(0, partition.indexOf('#') + 1)}` : plain;
@@ -161,7 +164,10 @@ runChildTask(async (): Promise<B6Output> => {
         roundTripsBeforeFirstPost: sequentialRoundTrips(requests, firstPostAt),
         inboxRequests: onInbox.length,
         inboxWriteCapacityUnits: sum(onInbox.filter((request) => request.kind === 'write').map((request) => request.capacityUnits)),
-        roundTripsWithoutStreamItem: sequentialRoundTrips(requests.filter((request) => request.partition !== `user#${userId}`), firstPostAt),
+        roundTripsWithoutStreamItem: sequentialRoundTrips(
+          requests.filter((request) => request.partition !== `user#${userId}`),
+          firstPostAt,
+        ),
       };
     };
     const inboxDelivery: InboxDeliveryCase[] = [await deliver('user-targeted, empty inbox', 0)];
@@ -224,7 +230,6 @@ runChildTask(async (): Promise<B6Output> => {
   }
 });
 
-
 function storedNotification(acceptedAt: string): StoredNotification {
   const messageId = randomUUID();
   return {
@@ -235,7 +240,13 @@ function storedNotification(acceptedAt: string): StoredNotification {
       type: 'notification',
       timestamp: acceptedAt,
       targetUserId: 'bench',
-      payload: { notificationId: randomUUID(), title: 'Booking Confirmed', message: 'Your booking BK-1042 is confirmed.', priority: 'medium', createdAt: acceptedAt },
+      payload: {
+        notificationId: randomUUID(),
+        title: 'Booking Confirmed',
+        message: 'Your booking BK-1042 is confirmed.',
+        priority: 'medium',
+        createdAt: acceptedAt,
+      },
     },
   };
 }
@@ -262,7 +273,10 @@ async function measurePresence(members: number, posts: () => number, tableIds: R
     await settled(posts, posts(), `${name}: before`);
     resetMeter();
     const before = posts();
-    const answer: ServerFrame = await getApplication().requests.handle(tab(index), JSON.stringify({ type, messageId: randomUUID(), payload: { channels: [channel] } }));
+    const answer: ServerFrame = await getApplication().requests.handle(
+      tab(index),
+      JSON.stringify({ type, messageId: randomUUID(), payload: { channels: [channel] } }),
+    );
     if (answer.type !== 'subscription') throw new Error(`presence ${name}: answered ${JSON.stringify(answer).slice(0, 300)}`);
     await settled(posts, before, name);
     const requests = meteredRequests();

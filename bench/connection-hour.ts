@@ -116,9 +116,25 @@ export async function measureConnectionHour(options: ConnectionHourOptions): Pro
         subscriptions: new SubscriptionService({ connections, subscriptions: new DynamoDbSubscriptionStore(props), access, config: config.channels }),
         presence: new PresenceService({ presence: new DynamoDbPresenceStore(props), connections, access }),
         // Not measured here: an idle connection holds no presence channel.
-        presenceChannels: new PresenceChannelService({ store: new DynamoDbPresenceChannelStore(props), connections, subscriptions: new DynamoDbSubscriptionStore(props), sender: noSender, access, clock, log: silent, maxMembers: config.channels.presence_max_members }),
+        presenceChannels: new PresenceChannelService({
+          store: new DynamoDbPresenceChannelStore(props),
+          connections,
+          subscriptions: new DynamoDbSubscriptionStore(props),
+          sender: noSender,
+          access,
+          clock,
+          log: silent,
+          maxMembers: config.channels.presence_max_members,
+        }),
         stats: new StatsService(connections, clock),
-        recovery: new RecoveryService({ connections, notifications: new DynamoDbNotificationLog(props), sender: noSender, clock, log: silent, historyTtlSeconds: websocket.history_ttl }),
+        recovery: new RecoveryService({
+          connections,
+          notifications: new DynamoDbNotificationLog(props),
+          sender: noSender,
+          clock,
+          log: silent,
+          historyTtlSeconds: websocket.history_ttl,
+        }),
         // Not measured here: an idle connection sends no refresh in this bench.
         refresh: new TokenRefreshService({ connections, tokens: { check: async () => ({ valid: false, reason: 'not measured' }) } }),
         // Not measured here either: an idle connection reads no inbox.

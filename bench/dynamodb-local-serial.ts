@@ -57,7 +57,9 @@ async function main(): Promise<void> {
     const show = (values: number[]) => values.map((ms) => ms.toFixed(0)).join(', ');
     const lines = [`${REQUESTS} PutItems one after another: ${median(sequential).toFixed(0)} ms (${show(sequential)})`];
     for (const [size, times] of atOnce) {
-      lines.push(`${String(size).padStart(3)} at once: median ${median(times).toFixed(1)} ms, ${(median(times) / size).toFixed(2)} ms a request (${show(times)})`);
+      lines.push(
+        `${String(size).padStart(3)} at once: median ${median(times).toFixed(1)} ms, ${(median(times) / size).toFixed(2)} ms a request (${show(times)})`,
+      );
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { sourceRecordsFromMskEvent } from '../lambdas/adapters/kafka/msk-event.js';
 import { FanoutService } from '../lambdas/domain/fanout/fanout-service.js';
 import type { SourceRecord } from '../lambdas/domain/fanout/source-record.js';
-import type { ConnectionStore, DeliveryLedger, DeliveryProgressStore, Log, MessageSender, NotificationLog, SubscriptionStore } from '../lambdas/domain/ports.js';
+import type {
+  ConnectionStore,
+  DeliveryLedger,
+  DeliveryProgressStore,
+  Log,
+  MessageSender,
+  NotificationLog,
+  SubscriptionStore,
+} from '../lambdas/domain/ports.js';
 import { MskEventBuilder } from '../local/kafka/msk-event.js';
 
 /**

@@ -80,8 +80,28 @@ function b1Runs(mode: BenchMode, configured: number): B1Run[] {
 /** @param configuredConcurrency - `kafka.fanout_concurrency` from Config.toml. */
 export function benchPlan(mode: BenchMode, configuredConcurrency: number): BenchPlan {
   const sizes = {
-    full: { clients: 1_000, warmupRounds: 3, b0Rounds: 30, b3Rounds: 15, channelSizes: [1, 100, 10_000], notifications: 3, initRuns: 5, floor: 10_000, warmupPosts: 2_000 },
-    quick: { clients: 200, warmupRounds: 2, b0Rounds: 10, b3Rounds: 6, channelSizes: [1, 100, 500], notifications: 2, initRuns: 1, floor: 2_000, warmupPosts: 2_000 },
+    full: {
+      clients: 1_000,
+      warmupRounds: 3,
+      b0Rounds: 30,
+      b3Rounds: 15,
+      channelSizes: [1, 100, 10_000],
+      notifications: 3,
+      initRuns: 5,
+      floor: 10_000,
+      warmupPosts: 2_000,
+    },
+    quick: {
+      clients: 200,
+      warmupRounds: 2,
+      b0Rounds: 10,
+      b3Rounds: 6,
+      channelSizes: [1, 100, 500],
+      notifications: 2,
+      initRuns: 1,
+      floor: 2_000,
+      warmupPosts: 2_000,
+    },
     tiny: { clients: 10, warmupRounds: 1, b0Rounds: 2, b3Rounds: 2, channelSizes: [10], notifications: 1, initRuns: 1, floor: 200, warmupPosts: 100 },
   }[mode];
   // Issue 10 part 5: 100 records to 100 users at L = 20 ms, against one record alone. A

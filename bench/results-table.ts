@@ -12,7 +12,8 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
 }
 
-const fixed = (value: number | null | undefined, digits = 1) => (value === null || value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits));
+const fixed = (value: number | null | undefined, digits = 1) =>
+  value === null || value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits);
 const count = (value: number) => value.toLocaleString('en-US');
 
 export function renderResults(results: BenchResults): string {
@@ -21,10 +22,33 @@ export function renderResults(results: BenchResults): string {
 
   if (b0 || b3) {
     const rows: string[][] = [];
-    if (b0) rows.push(['B0 raw ws broadcast', count(b0.clients), fixed(b0.p50Ms), fixed(b0.p99Ms), count(Math.round(b0.deliveriesPerSecond)), fixed(b0.serverCpuUsPerDelivery)]);
-    if (b3) rows.push([`B3 service, end to end (C=${b3.fanoutConcurrency})`, count(b3.clients), fixed(b3.p50Ms), fixed(b3.p99Ms), count(Math.round(b3.deliveriesPerSecond)), fixed(b3.serverCpuUsPerDelivery)]);
+    if (b0)
+      rows.push([
+        'B0 raw ws broadcast',
+        count(b0.clients),
+        fixed(b0.p50Ms),
+        fixed(b0.p99Ms),
+        count(Math.round(b0.deliveriesPerSecond)),
+        fixed(b0.serverCpuUsPerDelivery),
+      ]);
+    if (b3)
+      rows.push([
+        `B3 service, end to end (C=${b3.fanoutConcurrency})`,
+        count(b3.clients),
+        fixed(b3.p50Ms),
+        fixed(b3.p99Ms),
+        count(Math.round(b3.deliveriesPerSecond)),
+        fixed(b3.serverCpuUsPerDelivery),
+      ]);
     if (b3 && b0) {
-      rows.push(['B3 / B0', '', `${fixed(b3.p50RatioToB0, 2)}x`, `${fixed(b3.p99RatioToB0, 2)}x`, `${fixed(b3.throughputRatioToB0, 3)}x`, `${fixed(b3.serverCpuRatioToB0, 1)}x`]);
+      rows.push([
+        'B3 / B0',
+        '',
+        `${fixed(b3.p50RatioToB0, 2)}x`,
+        `${fixed(b3.p99RatioToB0, 2)}x`,
+        `${fixed(b3.throughputRatioToB0, 3)}x`,
+        `${fixed(b3.serverCpuRatioToB0, 1)}x`,
+      ]);
     }
     sections.push(
       `Delivery to WebSocket clients (publish -> receipt)\n${table(['', 'clients', 'p50 ms', 'p99 ms', 'deliveries/s', 'server CPU us/delivery'], rows)}`,
@@ -88,7 +112,18 @@ export function renderResults(results: BenchResults): string {
     sections.push(
       `B2 DynamoDB cost per notification (DynamoDB Local, ReturnConsumedCapacity; failed conditional writes billed as AWS does)\n` +
         table(
-          ['audience', 'requests', 'requests/delivery', 'reads/delivery', 'RCU', 'WCU', 'failed', 'RT before 1st post (each)', 'limit (issue 10)', 'requests by operation'],
+          [
+            'audience',
+            'requests',
+            'requests/delivery',
+            'reads/delivery',
+            'RCU',
+            'WCU',
+            'failed',
+            'RT before 1st post (each)',
+            'limit (issue 10)',
+            'requests by operation',
+          ],
           rows,
         ) +
         `\nRT: store round trips one after another before the first post (overlapping requests count once); the most over the notifications.\n` +
@@ -168,9 +203,14 @@ export function renderResults(results: BenchResults): string {
       fn.id,
       fixed(fn.bundleKb, 0),
       fixed(fn.initMsMedian, 0),
-      fn.largestParts.slice(0, 3).map((part) => `${part.part} ${fixed(part.kb, 0)}`).join(', '),
+      fn.largestParts
+        .slice(0, 3)
+        .map((part) => `${part.part} ${fixed(part.kb, 0)}`)
+        .join(', '),
     ]);
-    sections.push(`B4 cold start (esbuild as the CDK bundles; import in a fresh ${b4.nodeVersion} process)\n${table(['function', 'KB', 'init ms', 'largest parts (KB)'], rows)}`);
+    sections.push(
+      `B4 cold start (esbuild as the CDK bundles; import in a fresh ${b4.nodeVersion} process)\n${table(['function', 'KB', 'init ms', 'largest parts (KB)'], rows)}`,
+    );
   }
 
   const targetRows = results.targets.map((target) => [

@@ -79,7 +79,9 @@ export interface BenchResults {
    * Benchmarks rerun with `--merge` after the run above (`startedAt` and `machine` are the
    * first run's): when each ran and how loaded the machine was.
    */
-  readonly merged?: Readonly<Record<string, { readonly mode: BenchMode; readonly startedAt: string; readonly durationSeconds: number; readonly loadAverageAtStart: number }>>;
+  readonly merged?: Readonly<
+    Record<string, { readonly mode: BenchMode; readonly startedAt: string; readonly durationSeconds: number; readonly loadAverageAtStart: number }>
+  >;
   readonly targets: TargetVerdict[];
 }
 
@@ -113,8 +115,7 @@ export interface Measured {
   readonly b6?: B6Output;
 }
 
-const ratio = (value: number | undefined, base: number | undefined) =>
-  value !== undefined && base !== undefined && base > 0 ? value / base : null;
+const ratio = (value: number | undefined, base: number | undefined) => (value !== undefined && base !== undefined && base > 0 ? value / base : null);
 
 function largestChannel(b2: B2Output): B2Scenario | undefined {
   return b2.scenarios.filter((scenario) => scenario.name.startsWith('channel')).sort((a, b) => b.audience - a.audience)[0];
@@ -181,20 +182,56 @@ export function assembleResults(
   const targets: TargetVerdict[] = [];
   if (b1) {
     targets.push(
-      verdict('b1.efficiency', `B1 efficiency (ideal / measured), N=10,000, L=20 ms, C=${context.configuredConcurrency}`, b1.efficiency, '>= 0.9', (v) => v >= 0.9),
+      verdict(
+        'b1.efficiency',
+        `B1 efficiency (ideal / measured), N=10,000, L=20 ms, C=${context.configuredConcurrency}`,
+        b1.efficiency,
+        '>= 0.9',
+        (v) => v >= 0.9,
+      ),
     );
   }
   if (b2) {
     targets.push(
-      verdict('b2.requestsPerDelivery', `B2 DynamoDB requests per delivery, channel of ${b2.subscribers ?? '?'} (issue 7)`, b2.requestsPerDelivery, '<= 0.001', (v) => v <= 0.001),
+      verdict(
+        'b2.requestsPerDelivery',
+        `B2 DynamoDB requests per delivery, channel of ${b2.subscribers ?? '?'} (issue 7)`,
+        b2.requestsPerDelivery,
+        '<= 0.001',
+        (v) => v <= 0.001,
+      ),
       // A read per recipient would show as at least one read request per delivery.
-      verdict('b2.readRequestsPerDelivery', `B2 no read per recipient: read requests per delivery, channel of ${b2.subscribers ?? '?'}`, largest?.readRequestsPerDelivery, '< 1', (v) => v < 1),
+      verdict(
+        'b2.readRequestsPerDelivery',
+        `B2 no read per recipient: read requests per delivery, channel of ${b2.subscribers ?? '?'}`,
+        largest?.readRequestsPerDelivery,
+        '< 1',
+        (v) => v < 1,
+      ),
     );
     const limits = ISSUE_10_LIMITS;
     const lean = (prefix: string, what: string, figures: LeanPathFigures | null) => [
-      verdict(`${prefix}.requestsPerNotification`, `B2 ${what}: DynamoDB requests per notification`, figures?.requestsPerNotification, `<= ${limits.leanRequests}`, (v) => v <= limits.leanRequests),
-      verdict(`${prefix}.writeUnitsPerNotification`, `B2 ${what}: write units per notification`, figures?.writeCapacityUnitsPerNotification, `<= ${limits.leanWriteUnits}`, (v) => v <= limits.leanWriteUnits),
-      verdict(`${prefix}.roundTripsBeforeFirstPost`, `B2 ${what}: store round trips one after another before the first post`, figures?.roundTripsBeforeFirstPost, `<= ${limits.leanRoundTrips}`, (v) => v <= limits.leanRoundTrips),
+      verdict(
+        `${prefix}.requestsPerNotification`,
+        `B2 ${what}: DynamoDB requests per notification`,
+        figures?.requestsPerNotification,
+        `<= ${limits.leanRequests}`,
+        (v) => v <= limits.leanRequests,
+      ),
+      verdict(
+        `${prefix}.writeUnitsPerNotification`,
+        `B2 ${what}: write units per notification`,
+        figures?.writeCapacityUnitsPerNotification,
+        `<= ${limits.leanWriteUnits}`,
+        (v) => v <= limits.leanWriteUnits,
+      ),
+      verdict(
+        `${prefix}.roundTripsBeforeFirstPost`,
+        `B2 ${what}: store round trips one after another before the first post`,
+        figures?.roundTripsBeforeFirstPost,
+        `<= ${limits.leanRoundTrips}`,
+        (v) => v <= limits.leanRoundTrips,
+      ),
     ];
     targets.push(
       ...lean('b2.userTargeted', 'user-targeted (1 and 3 connections, the worse)', b2.userTargeted),
@@ -206,7 +243,13 @@ export function assembleResults(
         `<= ${limits.largeChannelRequestsPerDelivery}`,
         (v) => v <= limits.largeChannelRequestsPerDelivery,
       ),
-      verdict('b2.writeUnitsPerConnectionHour', 'B2 DynamoDB write units per connection-hour, default heartbeat', b2.writeUnitsPerConnectionHour, `<= ${limits.writeUnitsPerConnectionHour}`, (v) => v <= limits.writeUnitsPerConnectionHour),
+      verdict(
+        'b2.writeUnitsPerConnectionHour',
+        'B2 DynamoDB write units per connection-hour, default heartbeat',
+        b2.writeUnitsPerConnectionHour,
+        `<= ${limits.writeUnitsPerConnectionHour}`,
+        (v) => v <= limits.writeUnitsPerConnectionHour,
+      ),
     );
   }
   if (b3) {
@@ -275,13 +318,55 @@ function b6Targets(b6: B6Output): TargetVerdict[] {
   const deliveries = b6.inboxDelivery;
   const limits = ISSUE_10_LIMITS;
   return [
-    verdict('b6.presence.postsPerSubscriber', 'B6 presence join / leave: Management API posts per other subscriber (at or below presence_max_members)', worst(told.map(({ presenceCase, step }) => step.posts / presenceCase.members)), '<= 1', (v) => v <= 1),
-    verdict('b6.presence.postsAboveCap', 'B6 presence join / leave above presence_max_members: posts', worst(aboveCap.map(({ step }) => step.posts)), '= 0', (v) => v === 0),
-    verdict('b6.inboxDelivery.requestsPerNotification', 'B6 user-targeted notification, empty and 10,000-item inbox: DynamoDB requests', worst(deliveries.map((d) => d.requests)), `<= ${limits.leanRequests}`, (v) => v <= limits.leanRequests),
-    verdict('b6.inboxDelivery.writeUnitsPerNotification', 'B6 the same: write units', worst(deliveries.map((d) => d.writeCapacityUnits)), `<= ${limits.leanWriteUnits}`, (v) => v <= limits.leanWriteUnits),
-    verdict('b6.inboxDelivery.roundTripsBeforeFirstPost', 'B6 the same: store round trips before the first post', worst(deliveries.map((d) => d.roundTripsBeforeFirstPost)), `<= ${limits.leanRoundTrips}`, (v) => v <= limits.leanRoundTrips),
-    verdict('b6.markReadAll.writeUnits', `B6 markRead all on ${markAll?.inboxItems ?? '?'} items: write units (the whole request)`, markAll?.writeCapacityUnits, `<= ${B6_MARK_ALL_WRITE_UNITS}`, (v) => v <= B6_MARK_ALL_WRITE_UNITS),
-    verdict('b6.markReadAll.answerBytes', 'B6 markRead all: the inboxState frame, bytes (API Gateway: 131,072)', markAll?.answerBytes, '< 131072', (v) => v < 131_072),
+    verdict(
+      'b6.presence.postsPerSubscriber',
+      'B6 presence join / leave: Management API posts per other subscriber (at or below presence_max_members)',
+      worst(told.map(({ presenceCase, step }) => step.posts / presenceCase.members)),
+      '<= 1',
+      (v) => v <= 1,
+    ),
+    verdict(
+      'b6.presence.postsAboveCap',
+      'B6 presence join / leave above presence_max_members: posts',
+      worst(aboveCap.map(({ step }) => step.posts)),
+      '= 0',
+      (v) => v === 0,
+    ),
+    verdict(
+      'b6.inboxDelivery.requestsPerNotification',
+      'B6 user-targeted notification, empty and 10,000-item inbox: DynamoDB requests',
+      worst(deliveries.map((d) => d.requests)),
+      `<= ${limits.leanRequests}`,
+      (v) => v <= limits.leanRequests,
+    ),
+    verdict(
+      'b6.inboxDelivery.writeUnitsPerNotification',
+      'B6 the same: write units',
+      worst(deliveries.map((d) => d.writeCapacityUnits)),
+      `<= ${limits.leanWriteUnits}`,
+      (v) => v <= limits.leanWriteUnits,
+    ),
+    verdict(
+      'b6.inboxDelivery.roundTripsBeforeFirstPost',
+      'B6 the same: store round trips before the first post',
+      worst(deliveries.map((d) => d.roundTripsBeforeFirstPost)),
+      `<= ${limits.leanRoundTrips}`,
+      (v) => v <= limits.leanRoundTrips,
+    ),
+    verdict(
+      'b6.markReadAll.writeUnits',
+      `B6 markRead all on ${markAll?.inboxItems ?? '?'} items: write units (the whole request)`,
+      markAll?.writeCapacityUnits,
+      `<= ${B6_MARK_ALL_WRITE_UNITS}`,
+      (v) => v <= B6_MARK_ALL_WRITE_UNITS,
+    ),
+    verdict(
+      'b6.markReadAll.answerBytes',
+      'B6 markRead all: the inboxState frame, bytes (API Gateway: 131,072)',
+      markAll?.answerBytes,
+      '< 131072',
+      (v) => v < 131_072,
+    ),
   ];
 }
 

@@ -185,8 +185,11 @@ async function main(): Promise<number> {
   let failed = false;
   try {
     if (options.only.includes('b0')) {
-      measured.b0 = await run<DeliveryFigures>('b0', './b0-raw-broadcast.ts', plan.b0, (r) =>
-        `${r.clients} clients: p50 ${fixed(r.p50Ms)} ms, p99 ${fixed(r.p99Ms)} ms, ${Math.round(r.deliveriesPerSecond)} deliveries/s`,
+      measured.b0 = await run<DeliveryFigures>(
+        'b0',
+        './b0-raw-broadcast.ts',
+        plan.b0,
+        (r) => `${r.clients} clients: p50 ${fixed(r.p50Ms)} ms, p99 ${fixed(r.p99Ms)} ms, ${Math.round(r.deliveriesPerSecond)} deliveries/s`,
       );
     }
     if (options.only.includes('b1')) {
@@ -203,21 +206,32 @@ async function main(): Promise<number> {
         ...(options.b5RecordConcurrency !== undefined ? { recordConcurrency: options.b5RecordConcurrency } : {}),
         dynamoDbLocal: { ...plan.b5.dynamoDbLocal, endpoint },
       };
-      measured.b5 = await run<B5Output>('b5', './b5-batch-parallelism.ts', input, (r) =>
-        `${r.batchSize} records ${fixed(r.batchMsMedian, 0)} ms, one record ${fixed(r.singleMsMedian, 0)} ms: ratio ${fixed(r.batchRatio, 1)}` +
+      measured.b5 = await run<B5Output>(
+        'b5',
+        './b5-batch-parallelism.ts',
+        input,
+        (r) =>
+          `${r.batchSize} records ${fixed(r.batchMsMedian, 0)} ms, one record ${fixed(r.singleMsMedian, 0)} ms: ratio ${fixed(r.batchRatio, 1)}` +
           ` (store modelled at ${r.storeLatencyMs} ms); on DynamoDB Local ${r.batchRatioDynamoDbLocal === null ? '-' : fixed(r.batchRatioDynamoDbLocal, 1)}`,
       );
     }
     if (options.only.includes('b3')) {
       const endpoint = await dynamoDbEndpoint();
-      measured.b3 = await run<B3Output>('b3', './b3-end-to-end.ts', { ...plan.b3, dynamodbEndpoint: endpoint }, (r) =>
-        `${r.clients} clients: p50 ${fixed(r.p50Ms)} ms, p99 ${fixed(r.p99Ms)} ms, ${Math.round(r.deliveriesPerSecond)} deliveries/s`,
+      measured.b3 = await run<B3Output>(
+        'b3',
+        './b3-end-to-end.ts',
+        { ...plan.b3, dynamodbEndpoint: endpoint },
+        (r) => `${r.clients} clients: p50 ${fixed(r.p50Ms)} ms, p99 ${fixed(r.p99Ms)} ms, ${Math.round(r.deliveriesPerSecond)} deliveries/s`,
       );
     }
     if (options.only.includes('b6')) {
       const endpoint = await dynamoDbEndpoint();
-      measured.b6 = await run<B6Output>('b6', './b6-presence-inbox-cost.ts', { ...plan.b6, dynamodbEndpoint: endpoint }, (r) =>
-        `presence ${r.presence.map((c) => c.members).join('/')} members; markRead all on ${r.markRead.at(-1)?.inboxItems ?? '-'}: ` +
+      measured.b6 = await run<B6Output>(
+        'b6',
+        './b6-presence-inbox-cost.ts',
+        { ...plan.b6, dynamodbEndpoint: endpoint },
+        (r) =>
+          `presence ${r.presence.map((c) => c.members).join('/')} members; markRead all on ${r.markRead.at(-1)?.inboxItems ?? '-'}: ` +
           `${r.markRead.at(-1)?.requests ?? '-'} requests, ${r.markRead.at(-1)?.writeCapacityUnits ?? '-'} WCU`,
       );
     }

@@ -29,7 +29,13 @@ import { UserDisconnectService, type UserDisconnectOutcome } from './domain/user
 export type { ConnectOutcome } from './domain/connection-service.js';
 export type { NotificationOutcome } from './domain/fanout/fanout-service.js';
 export type { UserDisconnectOutcome } from './domain/user-disconnect-service.js';
-export type { InboxReplyPayload as InboxPage, InboxStatePayload as InboxState, NotificationPayload, ServerFrame, StatsReplyPayload as ConnectionStats } from '../protocol/frames.js';
+export type {
+  InboxReplyPayload as InboxPage,
+  InboxStatePayload as InboxState,
+  NotificationPayload,
+  ServerFrame,
+  StatsReplyPayload as ConnectionStats,
+} from '../protocol/frames.js';
 export * as protocol from '../protocol/index.js';
 
 /** What listInbox asks for, as the `inbox` frame's payload. */

@@ -40,10 +40,9 @@ export function loadDeploymentSettings(path: string, context: Readonly<Record<st
   for (const key of dotted) setPath(document, key.split('.'), contextValue(context[key]));
   const config: Config = parseConfig(document, dotted.length > 0 ? `${path} (with context ${dotted.join(', ')})` : path);
   if (!config.deployment) {
-    throw new ConfigError(
-      `${path}: deployment: missing; the CDK app needs a [deployment] table with at least [deployment.kafka] (see README, "Deploy")`,
-      ['deployment: missing'],
-    );
+    throw new ConfigError(`${path}: deployment: missing; the CDK app needs a [deployment] table with at least [deployment.kafka] (see README, "Deploy")`, [
+      'deployment: missing',
+    ]);
   }
   return { service: config.notification_service, deployment: config.deployment };
 }

@@ -9,9 +9,7 @@ import { ROUTES } from '../protocol/routes.js';
  */
 
 /** CloudWatch Logs accepts only these retention periods (days). */
-export const LOG_RETENTION_DAYS = [
-  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-] as const;
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 const ROUTE_KEYS = ROUTES.map((route) => route.routeKey) as [string, ...string[]];
 
@@ -105,9 +103,7 @@ export const alarmsSchema = z
     /** Email subscribed to a new, encrypted alarm topic. */
     email: z.optional(z.email()),
     /** An existing SNS topic for alarm actions (instead of `email`). */
-    sns_topic_arn: z.optional(
-      z.string().check(z.regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'an SNS topic ARN')),
-    ),
+    sns_topic_arn: z.optional(z.string().check(z.regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'an SNS topic ARN'))),
     /** Messages in the on-failure queue that raise the alarm. */
     dlq_depth_threshold: z._default(z.int().check(z.minimum(1)), 1),
   })

@@ -149,8 +149,7 @@ export class KafkaTrigger extends Construct {
     const stack = Stack.of(this);
     // cluster/{name}/{uuid} -> topic/{name}/{uuid}/{topic} and group/{name}/{uuid}/{group}
     const parts = stack.splitArn(clusterArn, ArnFormat.SLASH_RESOURCE_NAME);
-    const kafkaArn = (resource: string, name: string) =>
-      stack.formatArn({ ...parts, resource, resourceName: `${parts.resourceName}/${name}` });
+    const kafkaArn = (resource: string, name: string) => stack.formatArn({ ...parts, resource, resourceName: `${parts.resourceName}/${name}` });
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'MskCluster',

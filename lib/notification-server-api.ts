@@ -115,9 +115,7 @@ export class NotificationServerApi extends Construct {
     }
     if (operations?.length === 0) throw new Error('NotificationServerApi.grantServerApi: operations is empty (omit it to allow every route)');
     const routes = SERVER_API_ROUTES.filter((route) => !operations || operations.includes(route.operation));
-    const resourceArns = routes.map((route) =>
-      this.api.arnForExecuteApi(route.method, route.path.replace(/\{[^}]+\}/g, '*'), this.stage.stageName),
-    );
+    const resourceArns = routes.map((route) => this.api.arnForExecuteApi(route.method, route.path.replace(/\{[^}]+\}/g, '*'), this.stage.stageName));
     const grant = iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns });
     if (grantee.grantPrincipal instanceof Construct) {
       const stack = Stack.of(this);

@@ -46,9 +46,7 @@ export class NotificationStack extends Stack {
       routeThrottles: Object.fromEntries(
         Object.entries(deployment.route_throttling).map(([routeKey, t]) => [routeKey, { rateLimit: t!.rate, burstLimit: t!.burst }]),
       ),
-      jwtSecret: deployment.jwt_secret_arn
-        ? secretsmanager.Secret.fromSecretCompleteArn(this, 'JwtSecret', deployment.jwt_secret_arn)
-        : undefined,
+      jwtSecret: deployment.jwt_secret_arn ? secretsmanager.Secret.fromSecretCompleteArn(this, 'JwtSecret', deployment.jwt_secret_arn) : undefined,
       kafka: {
         source: this.kafkaSource(deployment.kafka),
         consumerGroupPrefix: deployment.kafka.consumer_group,

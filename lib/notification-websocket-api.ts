@@ -346,7 +346,8 @@ export class NotificationWebSocketApi extends Construct {
     });
     Validations.of(secret).acknowledge({
       id: 'AwsSolutions-SMG4',
-      reason: 'The HS256 key is shared with the token issuer; rotating it needs the issuer to switch at the same time, which a rotation Lambda cannot coordinate.',
+      reason:
+        'The HS256 key is shared with the token issuer; rotating it needs the issuer to switch at the same time, which a rotation Lambda cannot coordinate.',
     });
     return secret;
   }

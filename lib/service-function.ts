@@ -165,7 +165,7 @@ export class ServiceFunction extends Construct {
       this,
       'functionInVpc',
       'The function reaches only AWS public endpoints (DynamoDB, API Gateway Management API, SQS, Lambda, Secrets Manager) over TLS with IAM; ' +
-        'no private resource needs a VPC. MSK is reached by the event source mapping, whose pollers use the cluster\'s own subnets. ' +
+        "no private resource needs a VPC. MSK is reached by the event source mapping, whose pollers use the cluster's own subnets. " +
         'A VPC would add a NAT gateway or an interface endpoint per service and AZ without narrowing what the role may do.',
     );
   }

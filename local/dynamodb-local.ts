@@ -29,8 +29,7 @@ import { TABLES, type KeyDefinition, type TableDefinition, type TableNames } fro
 /** Pinned: a new simulator release may ship a DynamoDB Local that behaves differently. */
 export const DYNAMODB_SIMULATOR_VERSION = '2.9.30';
 
-const JAVA_MISSING =
-  'DynamoDB Local needs Java 17+: apt-get install -y default-jre-headless (or set DYNAMODB_ENDPOINT to another DynamoDB)';
+const JAVA_MISSING = 'DynamoDB Local needs Java 17+: apt-get install -y default-jre-headless (or set DYNAMODB_ENDPOINT to another DynamoDB)';
 const MINIMUM_JAVA_MAJOR = 17;
 const READY_TIMEOUT_MS = 30_000;
 const READY_POLL_INTERVAL_MS = 100;
@@ -126,9 +125,7 @@ async function createTable(client: DynamoDBClient, table: TableDefinition, table
       new CreateTableCommand({
         TableName: tableName,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [...attributes.values()].map(
-          (key): AttributeDefinition => ({ AttributeName: key.name, AttributeType: key.type }),
-        ),
+        AttributeDefinitions: [...attributes.values()].map((key): AttributeDefinition => ({ AttributeName: key.name, AttributeType: key.type })),
         KeySchema: keySchema(table.partitionKey, table.sortKey),
         ...(globalSecondaryIndexes.length > 0 ? { GlobalSecondaryIndexes: globalSecondaryIndexes } : {}),
       }),
@@ -150,10 +147,7 @@ async function createTable(client: DynamoDBClient, table: TableDefinition, table
 }
 
 function keySchema(partitionKey: KeyDefinition, sortKey?: KeyDefinition): KeySchemaElement[] {
-  return [
-    { AttributeName: partitionKey.name, KeyType: 'HASH' },
-    ...(sortKey ? [{ AttributeName: sortKey.name, KeyType: 'RANGE' as const }] : []),
-  ];
+  return [{ AttributeName: partitionKey.name, KeyType: 'HASH' }, ...(sortKey ? [{ AttributeName: sortKey.name, KeyType: 'RANGE' as const }] : [])];
 }
 
 function assertJavaAvailable(): void {
@@ -268,10 +262,7 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-async function waitUntilReady(
-  endpoint: string,
-  exited: () => { code: number | null; signal: NodeJS.Signals | null } | undefined,
-): Promise<void> {
+async function waitUntilReady(endpoint: string, exited: () => { code: number | null; signal: NodeJS.Signals | null } | undefined): Promise<void> {
   const client = new DynamoDBClient({
     endpoint,
     region: 'us-east-1',
@@ -284,9 +275,7 @@ async function waitUntilReady(
     for (;;) {
       const exit = exited();
       if (exit) {
-        throw new Error(
-          `DynamoDB Local exited before it was ready (code ${exit.code}, signal ${exit.signal}); pass onLog to see its output`,
-        );
+        throw new Error(`DynamoDB Local exited before it was ready (code ${exit.code}, signal ${exit.signal}); pass onLog to see its output`);
       }
       try {
         await client.send(new ListTablesCommand({ Limit: 1 }));

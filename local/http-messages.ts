@@ -22,12 +22,7 @@ export async function readBody(request: IncomingMessage, limit = MAX_REQUEST_BYT
   return Buffer.concat(chunks);
 }
 
-export function sendJson(
-  response: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
+export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body ?? null);
   response.writeHead(status, {
     'Content-Type': 'application/json',

@@ -79,7 +79,9 @@ async function start(): Promise<void> {
   say(`Management API  ${runtime.httpUrl}/@connections/{connectionId}`);
   say(`Producer        POST ${runtime.httpUrl}/_local/topics/{topic}   (topics: ${config.notification_service.kafka.topics.join(', ')})`);
   say(`Dead letters    GET ${runtime.httpUrl}/_local/dead-letters`);
-  say(`Server API      ${runtime.serverApiUrl}/{publish | users/{userId}/disconnect | users/{userId}/presence | stats}   (SigV4: execute-api, ${LOCAL_REGION})`);
+  say(
+    `Server API      ${runtime.serverApiUrl}/{publish | users/{userId}/disconnect | users/{userId}/presence | stats}   (SigV4: execute-api, ${LOCAL_REGION})`,
+  );
   say(`  access key    ${serverApi.accessKeyId}   (${serverApi.source})`);
   if (serverApi.source === 'generated') say(`  secret key    ${serverApi.secretAccessKey}`);
   say(`DynamoDB        ${dynamoDb.endpoint}${external ? ' (DYNAMODB_ENDPOINT)' : ' (DynamoDB Local, in memory)'}`);

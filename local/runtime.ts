@@ -5,12 +5,7 @@ import { TABLES, type TableNames } from '../protocol/tables.js';
 import { CLEANUP, FANOUT_WORKER, WELCOME } from '../protocol/routes.js';
 import { handleManagementRequest, MANAGEMENT_PATH } from './apigateway/management-api.js';
 import { apiId } from './apigateway/identifiers.js';
-import {
-  API_GATEWAY_WEBSOCKET_LIMITS,
-  WebSocketEndpoint,
-  type Notice,
-  type WebSocketLimits,
-} from './apigateway/websocket-endpoint.js';
+import { API_GATEWAY_WEBSOCKET_LIMITS, WebSocketEndpoint, type Notice, type WebSocketLimits } from './apigateway/websocket-endpoint.js';
 import { LOCAL_REGION, serverApiCredentials, useLocalAwsIdentity, type LocalServerApiCredentials } from './aws-identity.js';
 import { handleServerApiRequest, SERVER_API_PATH, SERVER_API_PREFIX } from './apigateway/server-api-endpoint.js';
 import { SigV4Verifier } from './apigateway/sigv4-verifier.js';
@@ -24,7 +19,6 @@ import { handleInvokeRequest, INVOKE_PATH, type DeadLetter } from './lambda/invo
 import { scheduledEvent } from './scheduled-event.js';
 import { PageRoutes, PAGE_ROUTES } from './page/page-routes.js';
 import { handleQueueRequest, isQueueRequest, localQueueUrl, type QueuedMessage } from './sqs/queue-api.js';
-
 
 export interface LocalRuntimeOptions {
   /** @default 0 - a free port */
@@ -106,8 +100,7 @@ const writeReloadLine = (changed: readonly string[]) => {
   process.stdout.write(`handlers reloaded (${files} changed)\n`);
 };
 const writeInvocationLine = (entry: InvocationLogEntry) => process.stdout.write(`${JSON.stringify(entry)}\n`);
-const writeNotice: Notice = (message, fields = {}) =>
-  process.stderr.write(`${JSON.stringify({ level: 'notice', message, ...fields })}\n`);
+const writeNotice: Notice = (message, fields = {}) => process.stderr.write(`${JSON.stringify({ level: 'notice', message, ...fields })}\n`);
 
 /**
  * Sets the environment exactly as the CDK stack sets it on every function. Handler

@@ -118,10 +118,7 @@ export const notificationPayload = z.object({
   createdAt: isoTimestamp,
 });
 export const presenceReplyPayload = z.object({
-  users: z.record(
-    z.string(),
-    z.object({ online: z.boolean(), connections: z.int().check(z.minimum(0)), lastSeenAt: z.optional(isoTimestamp) }),
-  ),
+  users: z.record(z.string(), z.object({ online: z.boolean(), connections: z.int().check(z.minimum(0)), lastSeenAt: z.optional(isoTimestamp) })),
 });
 export const recoveredPayload = z.object({ count: z.int().check(z.minimum(0)), complete: z.boolean() });
 export const statsReplyPayload = z.object({
@@ -154,9 +151,7 @@ export const disconnectPayload = z.object({
 });
 
 export const inboxReplyPayload = z.object({
-  items: z.array(
-    z.object({ messageId: z.string(), timestamp: isoTimestamp, read: z.boolean(), notification: notificationPayload }),
-  ),
+  items: z.array(z.object({ messageId: z.string(), timestamp: isoTimestamp, read: z.boolean(), notification: notificationPayload })),
   unreadCount: z.int().check(z.minimum(0)),
   nextCursor: z.optional(z.string()),
 });

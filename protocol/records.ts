@@ -12,21 +12,16 @@ export const producerRecord = z
     type: z.literal('notification'),
     payload: notificationPayload,
     targetUserId: z.optional(z.string().check(z.regex(USER_ID, 'a user id'))),
-    channel: z.optional(
-      z.string().check(z.refine(isValidChannelName, 'a channel name (^[a-z0-9][a-z0-9._:-]{0,127}$ or user-{userId})')),
-    ),
+    channel: z.optional(z.string().check(z.refine(isValidChannelName, 'a channel name (^[a-z0-9][a-z0-9._:-]{0,127}$ or user-{userId})'))),
     broadcast: z.optional(z.literal(true)),
   })
   .check(
-    z.refine(
-      (record) => [record.targetUserId, record.channel, record.broadcast].filter((v) => v !== undefined).length <= 1,
-      { message: 'at most one of targetUserId, channel and broadcast', path: ['targetUserId'] },
-    ),
+    z.refine((record) => [record.targetUserId, record.channel, record.broadcast].filter((v) => v !== undefined).length <= 1, {
+      message: 'at most one of targetUserId, channel and broadcast',
+      path: ['targetUserId'],
+    }),
   );
 export type ProducerRecord = z.infer<typeof producerRecord>;
 
 /** Where a record goes, once the topic default has been applied. */
-export type Target =
-  | { kind: 'user'; userId: string }
-  | { kind: 'channel'; channel: string }
-  | { kind: 'broadcast' };
+export type Target = { kind: 'user'; userId: string } | { kind: 'channel'; channel: string } | { kind: 'broadcast' };

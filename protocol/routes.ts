@@ -27,19 +27,67 @@ export interface RouteDefinition extends FunctionDefinition {
 export const ROUTE_SELECTION_EXPRESSION = '$request.body.type';
 
 export const ROUTES: readonly RouteDefinition[] = [
-  { routeKey: '$connect', id: 'Connect', entry: 'lambdas/handlers/connect.ts', returnsReply: false, description: 'Stores a new connection, its automatic subscriptions and presence' },
-  { routeKey: '$disconnect', id: 'Disconnect', entry: 'lambdas/handlers/disconnect.ts', returnsReply: false, description: 'Removes a closed connection and its subscriptions' },
-  { routeKey: '$default', id: 'Default', entry: 'lambdas/handlers/default.ts', returnsReply: true, description: 'Answers frames no route matched with a coded error' },
+  {
+    routeKey: '$connect',
+    id: 'Connect',
+    entry: 'lambdas/handlers/connect.ts',
+    returnsReply: false,
+    description: 'Stores a new connection, its automatic subscriptions and presence',
+  },
+  {
+    routeKey: '$disconnect',
+    id: 'Disconnect',
+    entry: 'lambdas/handlers/disconnect.ts',
+    returnsReply: false,
+    description: 'Removes a closed connection and its subscriptions',
+  },
+  {
+    routeKey: '$default',
+    id: 'Default',
+    entry: 'lambdas/handlers/default.ts',
+    returnsReply: true,
+    description: 'Answers frames no route matched with a coded error',
+  },
   { routeKey: 'subscribe', id: 'Subscribe', entry: 'lambdas/handlers/subscribe.ts', returnsReply: true, description: 'Subscribes the connection to channels' },
-  { routeKey: 'unsubscribe', id: 'Unsubscribe', entry: 'lambdas/handlers/unsubscribe.ts', returnsReply: true, description: 'Unsubscribes the connection from channels' },
+  {
+    routeKey: 'unsubscribe',
+    id: 'Unsubscribe',
+    entry: 'lambdas/handlers/unsubscribe.ts',
+    returnsReply: true,
+    description: 'Unsubscribes the connection from channels',
+  },
   { routeKey: 'heartbeat', id: 'Heartbeat', entry: 'lambdas/handlers/heartbeat.ts', returnsReply: true, description: 'Keeps the connection fresh' },
   { routeKey: 'presence', id: 'Presence', entry: 'lambdas/handlers/presence.ts', returnsReply: true, description: 'Tells which users are online' },
   { routeKey: 'recover', id: 'Recover', entry: 'lambdas/handlers/recover.ts', returnsReply: true, description: 'Replays notifications missed since a point' },
-  { routeKey: 'members', id: 'Members', entry: 'lambdas/handlers/members.ts', returnsReply: true, description: 'Lists who is in a presence channel the connection holds' },
+  {
+    routeKey: 'members',
+    id: 'Members',
+    entry: 'lambdas/handlers/members.ts',
+    returnsReply: true,
+    description: 'Lists who is in a presence channel the connection holds',
+  },
   { routeKey: 'stats', id: 'Stats', entry: 'lambdas/handlers/stats.ts', returnsReply: true, description: 'Connection statistics (admin)' },
-  { routeKey: 'inbox', id: 'Inbox', entry: 'lambdas/handlers/inbox.ts', returnsReply: true, description: 'Lists the user\'s inbox, newest first, with read state and the unread count' },
-  { routeKey: 'markRead', id: 'MarkRead', entry: 'lambdas/handlers/mark-read.ts', returnsReply: true, description: 'Marks inbox items (or all) read and tells the user\'s other connections' },
-  { routeKey: 'refresh', id: 'Refresh', entry: 'lambdas/handlers/refresh.ts', returnsReply: true, description: 'Moves the connection\'s token expiry later with a newer token' },
+  {
+    routeKey: 'inbox',
+    id: 'Inbox',
+    entry: 'lambdas/handlers/inbox.ts',
+    returnsReply: true,
+    description: "Lists the user's inbox, newest first, with read state and the unread count",
+  },
+  {
+    routeKey: 'markRead',
+    id: 'MarkRead',
+    entry: 'lambdas/handlers/mark-read.ts',
+    returnsReply: true,
+    description: "Marks inbox items (or all) read and tells the user's other connections",
+  },
+  {
+    routeKey: 'refresh',
+    id: 'Refresh',
+    entry: 'lambdas/handlers/refresh.ts',
+    returnsReply: true,
+    description: "Moves the connection's token expiry later with a newer token",
+  },
 ];
 
 /** The `$connect` REQUEST authorizer; identity source `route.request.querystring.token`. */

@@ -15,9 +15,7 @@ export interface IndexDefinition {
   readonly indexName: string;
   readonly partitionKey: KeyDefinition;
   readonly sortKey?: KeyDefinition;
-  readonly projection:
-    | { readonly type: 'ALL' | 'KEYS_ONLY' }
-    | { readonly type: 'INCLUDE'; readonly nonKeyAttributes: readonly string[] };
+  readonly projection: { readonly type: 'ALL' | 'KEYS_ONLY' } | { readonly type: 'INCLUDE'; readonly nonKeyAttributes: readonly string[] };
 }
 
 export interface TableDefinition {

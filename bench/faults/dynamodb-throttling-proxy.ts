@@ -2,15 +2,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** Operations DynamoDB throttles per item or partition; table management is left alone. */
-const THROTTLED_OPERATIONS = new Set([
-  'GetItem',
-  'PutItem',
-  'UpdateItem',
-  'DeleteItem',
-  'Query',
-  'BatchGetItem',
-  'BatchWriteItem',
-]);
+const THROTTLED_OPERATIONS = new Set(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'BatchGetItem', 'BatchWriteItem']);
 
 export interface DynamoDbThrottlingProxy {
   /** Endpoint to put in DYNAMODB_ENDPOINT. */
@@ -34,7 +26,10 @@ export async function startDynamoDbThrottlingProxy(target: string, rate: number,
   let enabled = false;
   let throttled = 0;
   const server: Server = createServer((incoming, outgoing) => {
-    const operation = String(incoming.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+    const operation =
+      String(incoming.headers['x-amz-target'] ?? '')
+        .split('.')
+        .pop() ?? '';
     if (enabled && THROTTLED_OPERATIONS.has(operation) && random() < rate) {
       throttled += 1;
       incoming.resume();

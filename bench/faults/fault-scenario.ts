@@ -285,7 +285,12 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
       websocket: { write_timeout: writeTimeoutSeconds },
       kafka: { topics: [TOPIC], fanout_concurrency: concurrency, topic_channels: { [TOPIC]: channel } },
       // Several chunks a shard, so that progress, takeovers and in-doubt ranges are exercised.
-      delivery: { shard_size: options.shardSize ?? 1000, chunk_size: Math.min(250, options.shardSize ?? 1000), post_attempts: 10, lease_seconds: options.leaseSeconds ?? 1 },
+      delivery: {
+        shard_size: options.shardSize ?? 1000,
+        chunk_size: Math.min(250, options.shardSize ?? 1000),
+        post_attempts: 10,
+        lease_seconds: options.leaseSeconds ?? 1,
+      },
     }),
     DYNAMODB_ENDPOINT: proxy.endpoint,
     // The fan-out's own posts (small audiences) go to stage `fanout`; workers to their own.
@@ -307,7 +312,13 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
         JSON.stringify({
           messageId,
           type: 'notification',
-          payload: { notificationId: randomUUID(), title: `Fault run ${index + 1}`, message: 'Delivered once, or recoverable', priority: 'medium', createdAt: now },
+          payload: {
+            notificationId: randomUUID(),
+            title: `Fault run ${index + 1}`,
+            message: 'Delivered once, or recoverable',
+            priority: 'medium',
+            createdAt: now,
+          },
         }),
       ),
       '{not json',
@@ -452,13 +463,17 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
       const end = pastLease(post.stage, post.receivedAtMs);
       if (end === undefined) continue;
       leaseViolations += 1;
-      problems.push(`post past the lease: ${post.stage} to ${post.connectionId} (HTTP ${post.status}) arrived ${at(post.receivedAtMs)}, lease ended ${Number.isFinite(end) ? at(end) : 'never held'}`);
+      problems.push(
+        `post past the lease: ${post.stage} to ${post.connectionId} (HTTP ${post.status}) arrived ${at(post.receivedAtMs)}, lease ended ${Number.isFinite(end) ? at(end) : 'never held'}`,
+      );
     }
     for (const send of workers.deadLetterSends) {
       const end = pastLease(send.stage, send.atMs);
       if (end === undefined) continue;
       leaseViolations += 1;
-      problems.push(`dead letters past the lease: ${send.stage} sent ${send.connectionIds.length} at ${at(send.atMs)}, lease ended ${Number.isFinite(end) ? at(end) : 'never held'}`);
+      problems.push(
+        `dead letters past the lease: ${send.stage} sent ${send.connectionIds.length} at ${at(send.atMs)}, lease ended ${Number.isFinite(end) ? at(end) : 'never held'}`,
+      );
     }
 
     return {
@@ -492,7 +507,9 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
           shard: invocation.shard.split('|')[2],
           from: at(invocation.startedAtMs),
           to: invocation.endedAtMs === undefined ? null : at(invocation.endedAtMs),
-          ...(invocation.outcome ? { status: invocation.outcome.status, inDoubt: invocation.outcome.counts.inDoubt } : { error: invocation.error ?? 'still running' }),
+          ...(invocation.outcome
+            ? { status: invocation.outcome.status, inDoubt: invocation.outcome.counts.inDoubt }
+            : { error: invocation.error ?? 'still running' }),
         })),
         recordLetters: letters.filter((letter) => letter.kind === 'record').length,
         failedInvocations: failedInvocations.length,

@@ -128,7 +128,16 @@ export class WorkerInvocations {
         const key = args[0] as ShardKey;
         const owner = args[1] as string;
         const result = await call(...args);
-        events.push({ shard: shardName(key), stage, owner, kind, startedAtMs, endedAtMs: Date.now(), leaseUntilMs: leaseOf(args), ok: kind === 'release' || Boolean(result) });
+        events.push({
+          shard: shardName(key),
+          stage,
+          owner,
+          kind,
+          startedAtMs,
+          endedAtMs: Date.now(),
+          leaseUntilMs: leaseOf(args),
+          ok: kind === 'release' || Boolean(result),
+        });
         return result;
       };
     return new Proxy(store, {

@@ -113,8 +113,5 @@ export function retryableAwsError(error: unknown, what: string, names?: ServiceE
  */
 export function awsCallError(error: unknown, what: string, names?: ServiceErrorNames): NotificationServiceError {
   if (error instanceof NotificationServiceError) return error;
-  return (
-    retryableAwsError(error, what, names) ??
-    new NotificationServiceError(`${what} was refused: ${describeAwsError(error)}`, { cause: error })
-  );
+  return retryableAwsError(error, what, names) ?? new NotificationServiceError(`${what} was refused: ${describeAwsError(error)}`, { cause: error });
 }

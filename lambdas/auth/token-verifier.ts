@@ -20,10 +20,7 @@ export type TokenVerifierOptions = {
   readonly audience?: string;
   /** The time `exp` and `nbf` are judged at. @default - the system clock */
   readonly now?: () => Date;
-} & (
-  | { readonly mode: 'hs256'; readonly secret: () => Promise<string> }
-  | { readonly mode: 'jwks'; readonly jwksUrl: string }
-);
+} & ({ readonly mode: 'hs256'; readonly secret: () => Promise<string> } | { readonly mode: 'jwks'; readonly jwksUrl: string });
 
 const claims = z.object({
   sub: z.string().check(z.regex(USER_ID, 'sub must be a user id')),
@@ -79,9 +76,7 @@ export class TokenVerifier implements TokenChecker {
     };
     let payload: JWTPayload;
     try {
-      const result = this.jwks
-        ? await jwtVerify(token, this.jwks, verifyOptions)
-        : await jwtVerify(token, await this.sharedSecret(), verifyOptions);
+      const result = this.jwks ? await jwtVerify(token, this.jwks, verifyOptions) : await jwtVerify(token, await this.sharedSecret(), verifyOptions);
       payload = result.payload;
     } catch (error) {
       if (error instanceof joseErrors.JOSEError) throw new InvalidTokenError(`token refused: ${error.code}`, { cause: error });

@@ -42,10 +42,10 @@ export const channelsSchema = z.strictObject({
    * authenticated user. `user-{id}` and `system-announcements` follow fixed rules
    * and need no entry.
    */
-  access: z._default(
-    z.record(channelPattern, z.array(z.string().check(z.minLength(1))).check(z.minLength(1, 'at least one role, or "*" for any user'))),
-    { 'booking-updates': ['*'], 'waitlist-notifications': ['*'] },
-  ),
+  access: z._default(z.record(channelPattern, z.array(z.string().check(z.minLength(1))).check(z.minLength(1, 'at least one role, or "*" for any user'))), {
+    'booking-updates': ['*'],
+    'waitlist-notifications': ['*'],
+  }),
   /**
    * Channel patterns (same `*` wildcard as `access`) whose subscribers see each other:
    * `members`, `join` / `leave`, and the `presence` query (protocol section 9). Who may
@@ -76,7 +76,18 @@ export const authSchema = z.strictObject({
 export const kafkaSchema = z.strictObject({
   /** Kafka topics the fan-out consumes. */
   topics: z._default(
-    z.array(z.string().check(z.regex(/^[a-zA-Z0-9._-]{2,249}$/, 'a Kafka topic name of 2 to 249 letters, digits, ".", "_" or "-" (Lambda\'s Kafka trigger refuses 1-character names)'))).check(z.minLength(1)),
+    z
+      .array(
+        z
+          .string()
+          .check(
+            z.regex(
+              /^[a-zA-Z0-9._-]{2,249}$/,
+              'a Kafka topic name of 2 to 249 letters, digits, ".", "_" or "-" (Lambda\'s Kafka trigger refuses 1-character names)',
+            ),
+          ),
+      )
+      .check(z.minLength(1)),
     // The channels of the original module (protocol section 5), each its own topic.
     ['booking-updates', 'waitlist-notifications', 'system-announcements'],
   ),

@@ -2,12 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { WebSocketConfig } from '../config/schema.js';
 import type * as z from '../../protocol/zod-mini.js';
 import { formatZodIssues } from '../zod-issues.js';
-import {
-  clientEnvelope,
-  clientPayloads,
-  type ClientRequestType,
-  type ServerFrame,
-} from '../../protocol/frames.js';
+import { clientEnvelope, clientPayloads, type ClientRequestType, type ServerFrame } from '../../protocol/frames.js';
 import { ADMIN_ROLE } from './access-policy.js';
 import type { ConnectionService } from './connection-service.js';
 import { ConnectionNotFoundError, ProtocolError } from './errors.js';
@@ -251,7 +246,8 @@ export function jsonDepthExceeds(text: string, limit: number): boolean {
   for (let index = 0; index < text.length; index += 1) {
     const char = text.charCodeAt(index);
     if (inString) {
-      if (char === 0x5c) index += 1; // backslash: skip the escaped character
+      if (char === 0x5c)
+        index += 1; // backslash: skip the escaped character
       else if (char === 0x22) inString = false;
     } else if (char === 0x22) inString = true;
     else if (char === 0x7b || char === 0x5b) {

@@ -24,10 +24,7 @@ export interface ConnectionServiceOptions {
   readonly inbox?: Pick<InboxStore, 'unreadCount'>;
   readonly clock: Clock;
   readonly log: Log;
-  readonly config: Pick<
-    WebSocketConfig,
-    'subprotocols' | 'max_connections_per_user' | 'idle_timeout' | 'heartbeat_interval'
-  >;
+  readonly config: Pick<WebSocketConfig, 'subprotocols' | 'max_connections_per_user' | 'idle_timeout' | 'heartbeat_interval'>;
   /** Waits between welcome attempts; injectable so tests need not sleep. */
   readonly sleep?: (ms: number) => Promise<void>;
 }

@@ -95,7 +95,10 @@ export function markReadState(
   const changed = unread.filter((entry) => wanted === undefined || wanted.has(entry.messageId));
   if (changed.length === 0) return undefined;
   const changedPositions = new Set(changed.map((entry) => entry.position));
-  const stillUnread = unread.filter((entry) => !changedPositions.has(entry.position)).map((entry) => entry.position).sort();
+  const stillUnread = unread
+    .filter((entry) => !changedPositions.has(entry.position))
+    .map((entry) => entry.position)
+    .sort();
   const oldestUnread = stillUnread[0];
   const readAbove = [...state.readAbove, ...changedPositions];
   let readUpTo = state.readUpTo;

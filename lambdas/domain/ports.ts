@@ -80,10 +80,7 @@ export interface PresenceStore {
    * each user's connections (in connection id order), all by key. Users with no entry are
    * absent; a connection listed but gone adds no channel.
    */
-  getPresenceWithChannels(
-    userIds: readonly string[],
-    options: { readonly connectionsPerUser: number },
-  ): Promise<Map<string, UserPresenceWithChannels>>;
+  getPresenceWithChannels(userIds: readonly string[], options: { readonly connectionsPerUser: number }): Promise<Map<string, UserPresenceWithChannels>>;
 }
 
 /**
@@ -153,11 +150,7 @@ export interface NotificationLog {
    * one they asked from), oldest first by (acceptedAt, messageId), at most `limit`,
    * each message once. `truncated` is true when more were left.
    */
-  readSince(
-    streams: readonly Target[],
-    since: string,
-    limit: number,
-  ): Promise<{ notifications: StoredNotification[]; truncated: boolean }>;
+  readSince(streams: readonly Target[], since: string, limit: number): Promise<{ notifications: StoredNotification[]; truncated: boolean }>;
 }
 
 /** Posts frames to connections and closes them (API Gateway Management API). */
@@ -312,7 +305,15 @@ export interface DeliveryProgressStore {
    * @returns the shard as it now stands (with its targets when `withTargets`), or
    *   undefined when the shard is not in that state or not free: acquire tells which.
    */
-  acquireAndClaim(key: ShardKey, owner: string, leaseUntilMs: number, nowMs: number, from: number, until: number, withTargets: boolean): Promise<ShardState | undefined>;
+  acquireAndClaim(
+    key: ShardKey,
+    owner: string,
+    leaseUntilMs: number,
+    nowMs: number,
+    from: number,
+    until: number,
+    withTargets: boolean,
+  ): Promise<ShardState | undefined>;
 
   /**
    * Marks `[from, until)` as being posted and extends `owner`'s lease to `leaseUntilMs`.

@@ -82,7 +82,8 @@ export class PresenceChannelService {
               await sender.post(subscriber.connectionId, data);
             } catch (error) {
               // 410: that subscriber's own removal (its $disconnect or cleanup) sends its leave.
-              if (!(error instanceof ConnectionGoneError)) log.warn('presence event not delivered', { channel, type, connectionId: subscriber.connectionId, error: String(error) });
+              if (!(error instanceof ConnectionGoneError))
+                log.warn('presence event not delivered', { channel, type, connectionId: subscriber.connectionId, error: String(error) });
             }
           }),
       );

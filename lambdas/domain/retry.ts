@@ -79,12 +79,7 @@ export function backoffDelayMs(timing: RetryTiming, attempt: number): number {
  * wait would leave less than `reserveMs` of the budget.
  * @returns false when there is to be no further attempt.
  */
-export async function waitBeforeRetry(
-  timing: RetryTiming,
-  attempt: number,
-  budget: TimeBudget,
-  reserveMs: number,
-): Promise<boolean> {
+export async function waitBeforeRetry(timing: RetryTiming, attempt: number, budget: TimeBudget, reserveMs: number): Promise<boolean> {
   if (attempt >= timing.policy.attempts) return false;
   const delay = backoffDelayMs(timing, attempt);
   if (budget.remainingMs() - delay < reserveMs) return false;
@@ -97,12 +92,7 @@ export async function waitBeforeRetry(
  * after its SDK gave up, a queue's) with backoff within the budget.
  * @throws the last error when it is not retryable or no attempt is left.
  */
-export async function retryWithinBudget<T>(
-  work: () => Promise<T>,
-  timing: RetryTiming,
-  budget: TimeBudget,
-  reserveMs: number,
-): Promise<T> {
+export async function retryWithinBudget<T>(work: () => Promise<T>, timing: RetryTiming, budget: TimeBudget, reserveMs: number): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await work();

@@ -35,7 +35,10 @@ export const PUBLISH_TIME_RESERVE_MS = 3000;
 
 /** What became of one record of `POST /publish`, at its place (`index`) in the request. */
 export type PublishResult =
-  | ({ readonly index: number; readonly status: 'delivered'; readonly messageId: string; readonly target: Target } & Omit<Extract<NotificationOutcome, { status: 'delivered' }>, 'status' | 'messageId' | 'target'>)
+  | ({ readonly index: number; readonly status: 'delivered'; readonly messageId: string; readonly target: Target } & Omit<
+      Extract<NotificationOutcome, { status: 'delivered' }>,
+      'status' | 'messageId' | 'target'
+    >)
   | { readonly index: number; readonly status: 'duplicate'; readonly messageId: string }
   | { readonly index: number; readonly status: 'invalid'; readonly reason: string }
   /** Not delivered now (another run holds it, or a store failed): retry with the same messageId. */
@@ -109,7 +112,11 @@ export class ServerApi {
     const counts = { delivered: 0, duplicate: 0, invalid: 0, failed: 0 };
     for (const result of results) counts[result.status] += 1;
     if (counts.invalid === results.length) {
-      throw new ServerApiError('invalid_records', results.length === 1 ? `the record is not valid: ${(results[0] as { reason: string }).reason}` : 'no record is valid', { results });
+      throw new ServerApiError(
+        'invalid_records',
+        results.length === 1 ? `the record is not valid: ${(results[0] as { reason: string }).reason}` : 'no record is valid',
+        { results },
+      );
     }
     return { status: 200, body: { results, ...counts } };
   }
@@ -129,7 +136,8 @@ export class ServerApi {
       return { index, status: 'delivered', ...delivered };
     } catch (error) {
       if (error instanceof InvalidNotificationError) return { index, status: 'invalid', reason: error.message };
-      if (error instanceof DeliveryInProgressError) return { index, status: 'failed', messageId, reason: 'another run is delivering this messageId; retry it later' };
+      if (error instanceof DeliveryInProgressError)
+        return { index, status: 'failed', messageId, reason: 'another run is delivering this messageId; retry it later' };
       this.operations.log.error('server API publish failed', { messageId, error: String(error) });
       return { index, status: 'failed', messageId, reason: 'the delivery failed before it was done; retry with the same messageId' };
     }

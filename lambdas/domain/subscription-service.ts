@@ -52,10 +52,7 @@ export class SubscriptionService {
       }
     }
     const toAdd = accepted.filter((channel) => !held.has(channel));
-    const current =
-      toAdd.length > 0
-        ? await this.options.subscriptions.subscribe({ connectionId, userId: identity.userId }, toAdd)
-        : [...held].sort();
+    const current = toAdd.length > 0 ? await this.options.subscriptions.subscribe({ connectionId, userId: identity.userId }, toAdd) : [...held].sort();
     if (toAdd.length > 0) await this.options.presenceChannels?.entered({ connectionId, userId: identity.userId }, toAdd);
     return { connectionId, channels: current, accepted, rejected };
   }
@@ -70,22 +67,24 @@ export class SubscriptionService {
     }
     // The user id the presence store keys members by: read only when a presence channel is left.
     const presence = this.options.presenceChannels;
-    const owner = presence && accepted.some((channel) => this.options.access.isPresenceChannel(channel)) ? await this.options.connections.get(connectionId) : undefined;
+    const owner =
+      presence && accepted.some((channel) => this.options.access.isPresenceChannel(channel)) ? await this.options.connections.get(connectionId) : undefined;
     const current =
       accepted.length > 0
         ? await this.options.subscriptions.unsubscribe(connectionId, accepted)
         : [...((await this.options.connections.get(connectionId))?.channels ?? [])].sort();
-    if (presence && owner) await presence.left({ connectionId, userId: owner.userId }, accepted.filter((channel) => owner.channels.includes(channel)));
+    if (presence && owner)
+      await presence.left(
+        { connectionId, userId: owner.userId },
+        accepted.filter((channel) => owner.channels.includes(channel)),
+      );
     return { connectionId, channels: current, accepted, rejected };
   }
 
   private checkRequestSize(requested: readonly string[]): string[] {
     const channels = [...new Set(requested)];
     if (channels.length > this.options.config.max_per_request) {
-      throw new ProtocolError(
-        'INVALID_MESSAGE',
-        `payload.channels: at most ${this.options.config.max_per_request} channels per request`,
-      );
+      throw new ProtocolError('INVALID_MESSAGE', `payload.channels: at most ${this.options.config.max_per_request} channels per request`);
     }
     return channels;
   }

@@ -4,7 +4,7 @@ import type { ConnectionStore } from './ports.js';
 
 /** What verifying a token came to; an invalid token is an answer, not an error. */
 export type TokenCheck =
-  | { readonly valid: true; readonly userId: string; /** ISO, the token's `exp`. */ readonly expiresAt: string }
+  | { readonly valid: true; readonly userId: string /** ISO, the token's `exp`. */; readonly expiresAt: string }
   | { readonly valid: false; readonly reason: string };
 
 /** Verifies a token exactly as the `$connect` authorizer does (TokenVerifier). */
@@ -37,10 +37,7 @@ export class TokenRefreshService {
         return { expiresAt: check.expiresAt };
       case 'not-later':
         // An older (or the same) token would shorten the connection's life or change nothing.
-        throw new ProtocolError(
-          'TOKEN_NOT_NEWER',
-          `the token expires at ${check.expiresAt}, not after the connection's current expiry ${outcome.current}`,
-        );
+        throw new ProtocolError('TOKEN_NOT_NEWER', `the token expires at ${check.expiresAt}, not after the connection's current expiry ${outcome.current}`);
       case 'unknown':
         throw new ConnectionNotFoundError(connectionId);
     }

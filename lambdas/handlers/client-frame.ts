@@ -12,9 +12,6 @@ import { bodyOf, identityOf, type WebSocketEvent, type WebSocketResult } from '.
 export async function handleClientFrame(event: WebSocketEvent, context?: Context): Promise<WebSocketResult> {
   if (context) logger.addContext(context);
   const { requests } = getApplication();
-  const reply = await requests.handle(
-    { connectionId: event.requestContext.connectionId, identity: identityOf(event) },
-    bodyOf(event),
-  );
+  const reply = await requests.handle({ connectionId: event.requestContext.connectionId, identity: identityOf(event) }, bodyOf(event));
   return { statusCode: 200, body: JSON.stringify(reply) };
 }

@@ -43,7 +43,7 @@ export function parseShardRequest(event: unknown): ShardRequest {
   }
   const request = result.data;
   if (request.job && (request.job.messageId !== request.messageId || request.job.planId !== request.planId || request.index >= request.job.shardCount)) {
-    throw new InvalidShardRequestError('not a shard request: its job is another shard\'s');
+    throw new InvalidShardRequestError("not a shard request: its job is another shard's");
   }
   return request;
 }

@@ -19,17 +19,17 @@ function asList(value: unknown): string[] {
 
 /** IAM wildcard match: `*` any run of characters, `?` one character. */
 function iamMatches(pattern: string, value: string): boolean {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replaceAll('*', '.*')
+    .replaceAll('?', '.');
   return new RegExp(`^${source}$`).test(value);
 }
 
 function statementApplies(statement: PolicyStatement, methodArn: string): boolean {
   const actions = asList(statement.Action);
   const resources = asList(statement.Resource);
-  return (
-    actions.some((action) => iamMatches(action, 'execute-api:Invoke')) &&
-    resources.some((resource) => iamMatches(resource, methodArn))
-  );
+  return actions.some((action) => iamMatches(action, 'execute-api:Invoke')) && resources.some((resource) => iamMatches(resource, methodArn));
 }
 
 const refuse = (status: 401 | 403 | 500, reason: string): AuthorizationDecision => ({
@@ -51,10 +51,7 @@ export function decideAuthorization(outcome: InvocationOutcome, methodArn: strin
     if (outcome.error.errorMessage === 'Unauthorized') return refuse(401, 'the authorizer threw Unauthorized');
     return refuse(500, `the authorizer failed: ${outcome.error.errorType}: ${outcome.error.errorMessage}`);
   }
-  const answer = outcome.result as
-    | { principalId?: unknown; policyDocument?: { Statement?: unknown }; context?: unknown }
-    | null
-    | undefined;
+  const answer = outcome.result as { principalId?: unknown; policyDocument?: { Statement?: unknown }; context?: unknown } | null | undefined;
   if (typeof answer?.principalId !== 'string') return refuse(500, 'the authorizer answer has no principalId');
   const statements = answer.policyDocument?.Statement;
   if (!Array.isArray(statements)) return refuse(500, 'the authorizer answer has no policyDocument.Statement');

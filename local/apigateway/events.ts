@@ -138,12 +138,7 @@ export function messageEvent(connection: ConnectionIdentity, routeKey: string, b
   };
 }
 
-export function disconnectEvent(
-  connection: ConnectionIdentity,
-  statusCode: number,
-  reason: string,
-  authorizer: AuthorizerContext | undefined,
-) {
+export function disconnectEvent(connection: ConnectionIdentity, statusCode: number, reason: string, authorizer: AuthorizerContext | undefined) {
   // The only headers API Gateway sends with $disconnect.
   const headers = { Host: connection.domainName, 'x-api-key': '', 'X-Forwarded-For': '', 'x-restapi': '' };
   return {

@@ -41,7 +41,12 @@ export async function handleServerApiRequest(
   } catch (error) {
     if (!(error instanceof RequestTooLargeError)) throw error;
     // Answered before the whole body is read: close the connection after the answer.
-    sendJson(response, 413, { error: 'payload_too_large', message: `the body is larger than ${SERVER_API_BODY_LIMIT} bytes`, limit: SERVER_API_BODY_LIMIT }, { connection: 'close' });
+    sendJson(
+      response,
+      413,
+      { error: 'payload_too_large', message: `the body is larger than ${SERVER_API_BODY_LIMIT} bytes`, limit: SERVER_API_BODY_LIMIT },
+      { connection: 'close' },
+    );
     return;
   }
   const url = request.url ?? '/';
@@ -95,7 +100,13 @@ export function serverApiEvent(
       apiId: options.apiId,
       domainName: host,
       domainPrefix: host.split('.')[0]!,
-      http: { method, path: rawPath, protocol: `HTTP/${request.httpVersion}`, sourceIp: request.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
+      http: {
+        method,
+        path: rawPath,
+        protocol: `HTTP/${request.httpVersion}`,
+        sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
       requestId: randomUUID(),
       routeKey,
       stage: '$default',

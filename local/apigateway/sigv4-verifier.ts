@@ -7,7 +7,8 @@ import type { AwsCredentialIdentity, HttpRequest } from '@smithy/types';
 /** How far a request's X-Amz-Date may be from now, as API Gateway allows. */
 export const SIGNATURE_CLOCK_SKEW_MS = 5 * 60 * 1000;
 
-const AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/\s,]+)\/(\d{8})\/([^/\s,]+)\/([^/\s,]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;_.-]+),\s*Signature=([0-9a-f]{64})$/;
+const AUTHORIZATION =
+  /^AWS4-HMAC-SHA256 Credential=([^/\s,]+)\/(\d{8})\/([^/\s,]+)\/([^/\s,]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;_.-]+),\s*Signature=([0-9a-f]{64})$/;
 const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 
 export interface SigV4VerifierOptions {
@@ -76,7 +77,8 @@ export class SigV4Verifier {
     const [, y, mo, d, h, mi, s] = date.map(Number) as number[];
     const signingDate = new Date(Date.UTC(y!, mo! - 1, d!, h!, mi!, s!));
     const now = (this.#options.now ?? Date.now)();
-    if (Math.abs(now - signingDate.getTime()) > SIGNATURE_CLOCK_SKEW_MS) return refuse('the signature has expired or is not yet valid (X-Amz-Date is more than 5 minutes from now)');
+    if (Math.abs(now - signingDate.getTime()) > SIGNATURE_CLOCK_SKEW_MS)
+      return refuse('the signature has expired or is not yet valid (X-Amz-Date is more than 5 minutes from now)');
 
     const signedHeaders = signedHeaderList!.split(';');
     if (!signedHeaders.includes('host')) return refuse('the host header must be signed');
@@ -114,7 +116,9 @@ export class SigV4Verifier {
     const a = Buffer.from(expected[6]!, 'hex');
     const b = Buffer.from(signature!, 'hex');
     if (a.length !== b.length || !timingSafeEqual(a, b)) {
-      return refuse('the signature does not match: check the secret key, the region, the service (execute-api) and that nothing changed the request after signing');
+      return refuse(
+        'the signature does not match: check the secret key, the region, the service (execute-api) and that nothing changed the request after signing',
+      );
     }
     return { ok: true, accessKeyId: accessKeyId! };
   }

@@ -4,12 +4,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { AUTHORIZER, ROUTES, type RouteDefinition } from '../../protocol/routes.js';
 import type { LocalFunctions } from '../lambda/functions.js';
 import { decideAuthorization } from './authorizer-policy.js';
-import {
-  CLOSE_CODES,
-  GOING_AWAY_REASON,
-  closeCodeForReceiverError,
-  defaultCloseReason,
-} from './close-codes.js';
+import { CLOSE_CODES, GOING_AWAY_REASON, closeCodeForReceiverError, defaultCloseReason } from './close-codes.js';
 import {
   authorizerEvent,
   captureHandshake,
@@ -129,9 +124,7 @@ const HOP_BY_HOP = new Set(['connection', 'content-length', 'transfer-encoding',
 function resultHeaders(headers: unknown): Record<string, string> {
   if (typeof headers !== 'object' || headers === null) return {};
   return Object.fromEntries(
-    Object.entries(headers).filter(
-      ([name, value]) => typeof value === 'string' && !HOP_BY_HOP.has(name.toLowerCase()) && !/[\r\n]/.test(name + value),
-    ),
+    Object.entries(headers).filter(([name, value]) => typeof value === 'string' && !HOP_BY_HOP.has(name.toLowerCase()) && !/[\r\n]/.test(name + value)),
   ) as Record<string, string>;
 }
 
@@ -266,7 +259,8 @@ export class WebSocketEndpoint {
       const decision = decideAuthorization(authorization, connectMethodArn(identity), Math.round(performance.now() - authorizedAt));
       if (!decision.allowed) {
         notice('handshake refused by the authorizer', { connectionId: identity.connectionId, status: decision.status, reason: decision.reason });
-        const errorType = decision.status === 401 ? 'UnauthorizedException' : decision.status === 403 ? 'AccessDeniedException' : 'AuthorizerConfigurationException';
+        const errorType =
+          decision.status === 401 ? 'UnauthorizedException' : decision.status === 403 ? 'AccessDeniedException' : 'AuthorizerConfigurationException';
         refuseHandshake(socket, decision.status, JSON.stringify({ message: decision.message }), { 'x-amzn-ErrorType': errorType });
         return;
       }

@@ -50,7 +50,10 @@ function parseTokenArguments(argv: string[]): TokenRequest | string {
   }
   if (!values.user) return '--user is required';
   if (!USER_ID.test(values.user)) return `--user ${values.user}: not a user id (${USER_ID.source})`;
-  const roles = (values.roles ?? '').split(',').map((role) => role.trim()).filter(Boolean);
+  const roles = (values.roles ?? '')
+    .split(',')
+    .map((role) => role.trim())
+    .filter(Boolean);
   const ttlSeconds = values.ttl === undefined ? 3600 : Number(values.ttl);
   if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) return `--ttl ${values.ttl}: not a positive number of seconds`;
   return { userId: values.user, roles, ttlSeconds };

@@ -22,9 +22,7 @@ export interface MskEvent {
 }
 
 export const LOCAL_CLUSTER_ARN = `arn:aws:kafka:${LOCAL_REGION}:${LOCAL_ACCOUNT}:cluster/local/00000000-0000-0000-0000-000000000000-1`;
-export const LOCAL_BOOTSTRAP_SERVERS = [1, 2]
-  .map((broker) => `b-${broker}.local.kafka.${LOCAL_REGION}.amazonaws.com:9098`)
-  .join(',');
+export const LOCAL_BOOTSTRAP_SERVERS = [1, 2].map((broker) => `b-${broker}.local.kafka.${LOCAL_REGION}.amazonaws.com:9098`).join(',');
 
 /**
  * Wraps record values into MSK events as Lambda does, keeping each topic-partition's

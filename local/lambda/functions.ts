@@ -53,10 +53,7 @@ export function functionIdFromName(name: string): string {
 
 function statusOf(outcome: InvocationOutcome): number | string {
   if (!outcome.ok) return 'error';
-  const result = outcome.result as
-    | { statusCode?: unknown; policyDocument?: { Statement?: Array<{ Effect?: unknown }> } }
-    | undefined
-    | null;
+  const result = outcome.result as { statusCode?: unknown; policyDocument?: { Statement?: Array<{ Effect?: unknown }> } } | undefined | null;
   if (typeof result?.statusCode === 'number') return result.statusCode;
   const effect = result?.policyDocument?.Statement?.[0]?.Effect;
   if (typeof effect === 'string') return effect;

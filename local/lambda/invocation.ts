@@ -12,9 +12,7 @@ export interface FunctionError {
   readonly trace?: readonly string[];
 }
 
-export type InvocationOutcome =
-  | { readonly ok: true; readonly result: unknown }
-  | { readonly ok: false; readonly error: FunctionError };
+export type InvocationOutcome = { readonly ok: true; readonly result: unknown } | { readonly ok: false; readonly error: FunctionError };
 
 export function toFunctionError(error: unknown): FunctionError {
   if (error instanceof Error) {

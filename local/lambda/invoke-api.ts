@@ -32,12 +32,7 @@ function sendServiceError(response: ServerResponse, status: number, errorType: s
  * function in the background; `RequestResponse` answers with its result, or with
  * `X-Amz-Function-Error: Unhandled` and the error when it throws; `DryRun` answers 204.
  */
-export async function handleInvokeRequest(
-  options: InvokeApiOptions,
-  request: IncomingMessage,
-  response: ServerResponse,
-  encodedName: string,
-): Promise<void> {
+export async function handleInvokeRequest(options: InvokeApiOptions, request: IncomingMessage, response: ServerResponse, encodedName: string): Promise<void> {
   const name = decodeURIComponent(encodedName);
   const definition = options.functions.definition(name);
   if (request.method !== 'POST') {
@@ -45,12 +40,7 @@ export async function handleInvokeRequest(
     return;
   }
   if (!definition) {
-    sendServiceError(
-      response,
-      404,
-      'ResourceNotFoundException',
-      `Function not found: arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${name}`,
-    );
+    sendServiceError(response, 404, 'ResourceNotFoundException', `Function not found: arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${name}`);
     return;
   }
   const text = (await readBody(request)).toString('utf8');

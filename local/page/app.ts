@@ -2,12 +2,7 @@
  * The demo page's script (served as `/page.js`). The SDK import below resolves to the
  * `/client.js` bundle in the browser (local/page/client-bundle.ts).
  */
-import {
-  NotificationClient,
-  type InboxReplyPayload,
-  type MembersReplyPayload,
-  type NotificationFrame,
-} from '../../client/index.js';
+import { NotificationClient, type InboxReplyPayload, type MembersReplyPayload, type NotificationFrame } from '../../client/index.js';
 import type { PageSettings } from './page-routes.js';
 
 const settings = JSON.parse(document.getElementById('runtime-settings')!.textContent ?? '{}') as PageSettings;

@@ -33,10 +33,15 @@ interface MessageEntry {
 }
 
 function sendQueueError(response: ServerResponse, status: number, code: string, message: string): void {
-  sendJson(response, status, { __type: `com.amazonaws.sqs#${code}`, message }, {
-    'Content-Type': 'application/x-amz-json-1.0',
-    'x-amzn-query-error': `AWS.SimpleQueueService.${code};Sender`,
-  });
+  sendJson(
+    response,
+    status,
+    { __type: `com.amazonaws.sqs#${code}`, message },
+    {
+      'Content-Type': 'application/x-amz-json-1.0',
+      'x-amzn-query-error': `AWS.SimpleQueueService.${code};Sender`,
+    },
+  );
 }
 
 function md5(text: string): string {
@@ -68,9 +73,7 @@ export async function handleQueueRequest(messages: QueuedMessage[], request: Inc
       queueUrl,
       messageId: randomUUID(),
       body: entry.MessageBody ?? '',
-      attributes: Object.fromEntries(
-        Object.entries(entry.MessageAttributes ?? {}).map(([name, value]) => [name, value.StringValue ?? '']),
-      ),
+      attributes: Object.fromEntries(Object.entries(entry.MessageAttributes ?? {}).map(([name, value]) => [name, value.StringValue ?? ''])),
       sentAt: new Date().toISOString(),
     };
     messages.push(message);

@@ -10,13 +10,7 @@ import {
   regionOfEndpoint,
   type ApiGatewayMessageSenderProps,
 } from '../../lambdas/adapters/apigateway/message-sender.js';
-import {
-  ConnectionGoneError,
-  NotificationServiceError,
-  PostInDoubtError,
-  ThrottledError,
-  TransientError,
-} from '../../lambdas/domain/errors.js';
+import { ConnectionGoneError, NotificationServiceError, PostInDoubtError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
 
 /**
  * The faults API Gateway will not produce on demand (410, 429, 5xx, resets, silence),
@@ -43,7 +37,7 @@ class ScriptedManagementApi {
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       this.received.push({ method: request.method!, url: request.url!, headers: request.headers, body: Buffer.concat(chunks) });
-      const answer = this.#answers.length > 1 ? this.#answers.shift()! : this.#answers[0] ?? ok();
+      const answer = this.#answers.length > 1 ? this.#answers.shift()! : (this.#answers[0] ?? ok());
       answer(response, request);
     });
   });
@@ -75,18 +69,25 @@ class ScriptedManagementApi {
   }
 }
 
-const ok = (status = 200): Answer => (response) => response.writeHead(status).end();
-const apiError = (status: number, errorType: string, message = errorType): Answer => (response) =>
-  response.writeHead(status, { 'content-type': 'application/json', 'x-amzn-ErrorType': errorType }).end(JSON.stringify({ message }));
+const ok =
+  (status = 200): Answer =>
+  (response) =>
+    response.writeHead(status).end();
+const apiError =
+  (status: number, errorType: string, message = errorType): Answer =>
+  (response) =>
+    response.writeHead(status, { 'content-type': 'application/json', 'x-amzn-ErrorType': errorType }).end(JSON.stringify({ message }));
 const resetSocket: Answer = (_response, request) => request.socket.destroy();
 const neverAnswer: Answer = () => undefined;
 /** Half a status line, then the socket closes: the answer is cut short before its status. */
 const cutShort: Answer = (_response, request) => request.socket.end('HTTP/1.1 2');
-const answerAfter = (delayMs: number, answer: Answer): Answer => (response, request) => {
-  setTimeout(() => {
-    if (!response.destroyed) answer(response, request);
-  }, delayMs);
-};
+const answerAfter =
+  (delayMs: number, answer: Answer): Answer =>
+  (response, request) => {
+    setTimeout(() => {
+      if (!response.destroyed) answer(response, request);
+    }, delayMs);
+  };
 
 /** Counts the requests this process starts to a port, whether or not any reached a server. */
 function countRequestsTo(port: string): { readonly count: () => number; readonly stop: () => void } {
@@ -155,14 +156,9 @@ function expectedSignature(request: ReceivedRequest, region: string): { signatur
     .split(';')
     .map((name) => `${name}:${String(request.headers[name]).trim()}\n`)
     .join('');
-  const canonicalRequest = [
-    request.method,
-    canonicalPath,
-    '',
-    canonicalHeaders,
-    signedHeaders,
-    createHash('sha256').update(request.body).digest('hex'),
-  ].join('\n');
+  const canonicalRequest = [request.method, canonicalPath, '', canonicalHeaders, signedHeaders, createHash('sha256').update(request.body).digest('hex')].join(
+    '\n',
+  );
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
   let key: Buffer = createHmac('sha256', `AWS4${CREDENTIALS.secretAccessKey}`).update(amzDate.slice(0, 8)).digest();
   for (const part of [region, 'execute-api', 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
@@ -292,20 +288,24 @@ describe('ApiGatewayMessageSender', () => {
 
     it('treats HTTP 200 as delivered even when the rest of the answer is cut short', async () => {
       // Prepare: the status line arrives, then the socket closes mid-body.
-      const posting = await senderAgainst([(response) => {
-        response.writeHead(200, { 'content-length': '10' }).write('ab');
-        setTimeout(() => response.socket?.destroy(), 20);
-      }]);
+      const posting = await senderAgainst([
+        (response) => {
+          response.writeHead(200, { 'content-length': '10' }).write('ab');
+          setTimeout(() => response.socket?.destroy(), 20);
+        },
+      ]);
 
       // Act, Assess: API Gateway said it took the message.
       await expect(posting.post('conn-1', 'x')).resolves.toBeUndefined();
     });
 
     it('decides an error answer cut short by its status line', async () => {
-      const posting = await senderAgainst([(response) => {
-        response.writeHead(503, { 'content-length': '100', 'x-amzn-ErrorType': 'ServiceUnavailableException' }).write('{"mess');
-        setTimeout(() => response.socket?.destroy(), 20);
-      }]);
+      const posting = await senderAgainst([
+        (response) => {
+          response.writeHead(503, { 'content-length': '100', 'x-amzn-ErrorType': 'ServiceUnavailableException' }).write('{"mess');
+          setTimeout(() => response.socket?.destroy(), 20);
+        },
+      ]);
 
       expect(await failure(posting.post('conn-1', 'x'))).toBeInstanceOf(TransientError);
     });
@@ -362,7 +362,7 @@ describe('ApiGatewayMessageSender', () => {
         expect(server!.connectionsOpened).toBe(1);
       });
 
-      it('uses the caller\'s timeoutMs when it is less than requestTimeoutMs', async () => {
+      it("uses the caller's timeoutMs when it is less than requestTimeoutMs", async () => {
         const posting = await senderAgainst([neverAnswer], { requestTimeoutMs: 10_000, attempts: 3 });
         const started = performance.now();
 
@@ -454,10 +454,9 @@ describe('ApiGatewayMessageSender', () => {
     });
 
     it('retries throttling and transient faults up to `attempts`, and nothing else', async () => {
-      const posting = await senderAgainst(
-        [apiError(429, 'LimitExceededException'), apiError(502, 'BadGateway'), ok(), apiError(410, 'GoneException')],
-        { attempts: 3 },
-      );
+      const posting = await senderAgainst([apiError(429, 'LimitExceededException'), apiError(502, 'BadGateway'), ok(), apiError(410, 'GoneException')], {
+        attempts: 3,
+      });
 
       await posting.post('conn-1', 'x');
       const error = await failure(posting.post('conn-2', 'x'));
@@ -529,7 +528,14 @@ describe('ApiGatewayMessageSender', () => {
       [{ requestTimeoutMs: 0 }, /requestTimeoutMs must be positive/],
     ])('rejects %j', (override, message) => {
       expect(
-        () => new ApiGatewayMessageSender({ endpoint: 'http://127.0.0.1:1/prod', maxSockets: 1, requestTimeoutMs: 1, credentials: async () => CREDENTIALS, ...override }),
+        () =>
+          new ApiGatewayMessageSender({
+            endpoint: 'http://127.0.0.1:1/prod',
+            maxSockets: 1,
+            requestTimeoutMs: 1,
+            credentials: async () => CREDENTIALS,
+            ...override,
+          }),
       ).toThrow(message);
     });
   });

@@ -9,24 +9,13 @@ import { LambdaClient, ResourceNotFoundException, TooManyRequestsException } fro
 import { GetCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { KmsThrottled, QueueDoesNotExist, SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
-import {
-  awsCallError,
-  classifyAwsError,
-  describeAwsError,
-  retryableAwsError,
-  type AwsErrorKind,
-} from '../../lambdas/adapters/aws-errors.js';
+import { awsCallError, classifyAwsError, describeAwsError, retryableAwsError, type AwsErrorKind } from '../../lambdas/adapters/aws-errors.js';
 import { translateSdkError } from '../../lambdas/adapters/dynamodb/error-translation.js';
 import { LambdaShardDispatcher } from '../../lambdas/adapters/lambda/shard-dispatcher.js';
 import { LambdaWelcomeScheduler } from '../../lambdas/adapters/lambda/welcome-scheduler.js';
 import { SqsDeadLetterSink } from '../../lambdas/adapters/sqs/dead-letter-sink.js';
 import { ManagementApiResponseError, ManagementApiTimeoutError } from '../../lambdas/adapters/apigateway/message-sender.js';
-import {
-  NotificationServiceError,
-  PostInDoubtError,
-  ThrottledError,
-  TransientError,
-} from '../../lambdas/domain/errors.js';
+import { NotificationServiceError, PostInDoubtError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
 
 /**
  * The one classification of failed AWS calls (lambdas/adapters/aws-errors.ts), over the
@@ -58,9 +47,13 @@ const SHAPES: ReadonlyArray<readonly [string, unknown, AwsErrorKind]> = [
   ['ENOTFOUND (DNS)', nodeError('ENOTFOUND'), 'transient'],
   ['EAI_AGAIN (DNS)', nodeError('EAI_AGAIN'), 'transient'],
   ['EHOSTUNREACH', nodeError('EHOSTUNREACH'), 'transient'],
-  ['the Management API sender\'s own timeout', new ManagementApiTimeoutError(50), 'transient'],
+  ["the Management API sender's own timeout", new ManagementApiTimeoutError(50), 'transient'],
   ['fetch failed, caused by ECONNREFUSED', new TypeError('fetch failed', { cause: nodeError('ECONNREFUSED') }), 'transient'],
-  ['a clock skew the SDK corrected', Object.assign(new Error('skewed'), { name: 'RequestTimeTooSkewed', $metadata: { httpStatusCode: 403, clockSkewCorrected: true } }), 'transient'],
+  [
+    'a clock skew the SDK corrected',
+    Object.assign(new Error('skewed'), { name: 'RequestTimeTooSkewed', $metadata: { httpStatusCode: 403, clockSkewCorrected: true } }),
+    'transient',
+  ],
   ['an already translated TransientError', new TransientError('later'), 'transient'],
   // Server: any other 5xx.
   ['HTTP 501', Object.assign(new Error('not implemented'), { name: 'NotImplemented', ...answered(501) }), 'server'],
@@ -83,7 +76,7 @@ describe('classifyAwsError', () => {
     expect(classifyAwsError(error)).toBe(kind);
   });
 
-  it('adds a service\'s own names to the SDK\'s lists', () => {
+  it("adds a service's own names to the SDK's lists", () => {
     const kmsThrottled = new KmsThrottled({ message: 'KMS is busy', ...answered(400) });
     const conflict = Object.assign(new Error('lost'), { name: 'TransactionConflictException', ...answered(400) });
 
@@ -162,7 +155,9 @@ describe('every adapter reads an unreachable endpoint as TransientError', () => 
   it('SqsDeadLetterSink', async () => {
     const sink = new SqsDeadLetterSink({ client: new SQSClient(unreachable), queueUrl: 'http://127.0.0.1:1/000000000000/dlq' });
 
-    await expect(sink.send([{ kind: 'record', topic: 'notifications', partition: 0, offset: 1, reason: 'not JSON', at: '2026-01-01T00:00:00.000Z' }])).rejects.toBeInstanceOf(TransientError);
+    await expect(
+      sink.send([{ kind: 'record', topic: 'notifications', partition: 0, offset: 1, reason: 'not JSON', at: '2026-01-01T00:00:00.000Z' }]),
+    ).rejects.toBeInstanceOf(TransientError);
   });
 
   it('the DynamoDB translation', async () => {

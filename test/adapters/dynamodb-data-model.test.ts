@@ -70,12 +70,8 @@ describe('DynamoDB data model', () => {
           ExpressionAttributeValues: { ':channel': connection.channels[0] },
         }),
       );
-      expect(subscriptions.Items).toEqual([
-        { channel: connection.channels[0], connectionId: connection.connectionId, userId: connection.userId, expiresAt },
-      ]);
-      const { Item: user } = await dynamoDb.client.send(
-        new GetCommand({ TableName: dynamoDb.tables.Users, Key: { userId: connection.userId } }),
-      );
+      expect(subscriptions.Items).toEqual([{ channel: connection.channels[0], connectionId: connection.connectionId, userId: connection.userId, expiresAt }]);
+      const { Item: user } = await dynamoDb.client.send(new GetCommand({ TableName: dynamoDb.tables.Users, Key: { userId: connection.userId } }));
       expect(user).toEqual({
         userId: connection.userId,
         connectionIds: new Set([connection.connectionId]),
@@ -112,7 +108,12 @@ describe('DynamoDB data model', () => {
 
       // Act: the fan-out's ledger writes the lookup item (its entry) and the stream items at once.
       await log.append({ messageId, acceptedAt, frame }, [{ kind: 'channel', channel: 'booking-updates' }], 600);
-      await new DynamoDbDeliveryLedger(dynamoDb).begin({ messageId, acceptedAt, frame }, [{ kind: 'user', userId: 'alice' }], { owner: 'run-1', leaseUntilMs: 1 }, 600);
+      await new DynamoDbDeliveryLedger(dynamoDb).begin(
+        { messageId, acceptedAt, frame },
+        [{ kind: 'user', userId: 'alice' }],
+        { owner: 'run-1', leaseUntilMs: 1 },
+        600,
+      );
 
       // Assess
       for (const pk of ['channel#booking-updates', 'user#alice']) {

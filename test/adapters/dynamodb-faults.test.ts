@@ -1,9 +1,4 @@
-import {
-  DynamoDBClient,
-  InternalServerError,
-  ThrottlingException,
-  TransactionCanceledException,
-} from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, InternalServerError, ThrottlingException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   BatchWriteCommand,
@@ -37,9 +32,7 @@ function cancelled(...codes: string[]): TransactionCanceledException {
 }
 
 describe('DynamoDbConnectionStore under injected faults', () => {
-  const client = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
-  );
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }));
   const dynamoDb = mockClient(client);
   const store = new DynamoDbConnectionStore({ client, tables });
 
@@ -69,9 +62,7 @@ describe('DynamoDbConnectionStore under injected faults', () => {
       const connection = aConnection();
       dynamoDb.on(TransactWriteCommand).rejects(cancelled('ConditionalCheckFailed', 'None', 'None', 'None'));
       dynamoDb.on(GetCommand).resolves({ Item: { connectionIds: new Set(['live']) } });
-      dynamoDb
-        .on(BatchGetCommand)
-        .resolves({ Responses: { [tables.Connections]: [{ connectionId: 'live', lastSeenAt: '2999-01-01T00:00:00.000Z' }] } });
+      dynamoDb.on(BatchGetCommand).resolves({ Responses: { [tables.Connections]: [{ connectionId: 'live', lastSeenAt: '2999-01-01T00:00:00.000Z' }] } });
 
       // Act
       const opening = store.open(connection, { limit: 1, staleBefore: '2000-01-01T00:00:00.000Z' });

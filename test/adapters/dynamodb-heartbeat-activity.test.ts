@@ -65,7 +65,14 @@ describe('heartbeat activity on the Connections item', () => {
     await beat(beating.connectionId, 600);
     const closed: string[] = [];
     const sender: MessageSender = { post: async () => {}, close: async (connectionId) => void closed.push(connectionId) };
-    const cleanup = new CleanupService({ connections: store, sender, clock: { now: () => new Date(at(1000)) }, log: silent, idleTimeoutSeconds: 900, concurrency: 4 });
+    const cleanup = new CleanupService({
+      connections: store,
+      sender,
+      clock: { now: () => new Date(at(1000)) },
+      log: silent,
+      idleTimeoutSeconds: 900,
+      concurrency: 4,
+    });
 
     // Act: at 1000 s, 900 s idle means before 100 s.
     const summary = await cleanup.run();

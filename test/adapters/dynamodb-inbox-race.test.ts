@@ -46,9 +46,7 @@ describe('DynamoDbInboxStore under races (DynamoDB Local)', () => {
       // Act: each device marks a few known ids (some shared with another device, so two
       // devices race for the same item); on the last device of odd rounds, all.
       const picks = devices.map((_, device) => known.filter((_, index) => (index + device + round) % 3 === 0).slice(-5));
-      const marks = devices.map((device, index) =>
-        device.markRead(userId, round % 2 === 1 && index === DEVICES - 1 ? 'all' : picks[index]!),
-      );
+      const marks = devices.map((device, index) => device.markRead(userId, round % 2 === 1 && index === DEVICES - 1 ? 'all' : picks[index]!));
       const arrivals = Array.from({ length: ARRIVING_PER_ROUND }, () => arrive());
       const [marked, arrived] = await Promise.all([Promise.all(marks), Promise.all(arrivals)]);
       known.push(...arrived);

@@ -17,8 +17,16 @@ describe('DynamoDbPresenceChannelStore: a drifted member count', () => {
   const key = { channel: presencePartition(channel), connectionId: MEMBER_COUNT_KEY };
 
   const setCounter = (members: number) =>
-    tables.client.send(new UpdateCommand({ TableName: tables.tables.Subscriptions, Key: key, UpdateExpression: 'SET members = :members', ExpressionAttributeValues: { ':members': members } }));
-  const counter = async () => (await tables.client.send(new GetCommand({ TableName: tables.tables.Subscriptions, Key: key, ConsistentRead: true }))).Item?.members;
+    tables.client.send(
+      new UpdateCommand({
+        TableName: tables.tables.Subscriptions,
+        Key: key,
+        UpdateExpression: 'SET members = :members',
+        ExpressionAttributeValues: { ':members': members },
+      }),
+    );
+  const counter = async () =>
+    (await tables.client.send(new GetCommand({ TableName: tables.tables.Subscriptions, Key: key, ConsistentRead: true }))).Item?.members;
 
   beforeEach(async () => {
     tables = await createTestTables();

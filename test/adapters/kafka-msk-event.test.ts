@@ -1,11 +1,6 @@
 import { KafkaMskEventSchema } from '@aws-lambda-powertools/parser/schemas/kafka';
 import { describe, expect, it } from 'vitest';
-import {
-  decodeMskEvent,
-  InvalidKafkaEventError,
-  kafkaItemIdentifier,
-  sourceRecordsFromMskEvent,
-} from '../../lambdas/adapters/kafka/msk-event.js';
+import { decodeMskEvent, InvalidKafkaEventError, kafkaItemIdentifier, sourceRecordsFromMskEvent } from '../../lambdas/adapters/kafka/msk-event.js';
 import { isReadable, type UnreadableRecord } from '../../lambdas/domain/fanout/source-record.js';
 import { mskEvent, notificationValue } from './kafka-msk-event-fixture.js';
 
@@ -24,9 +19,7 @@ describe('decodeMskEvent', () => {
     const decoded = decodeMskEvent(event);
 
     // Assess
-    expect(decoded).toEqual([
-      { topic: 'booking-updates', partition: 2, offset: 15, timestamp: 1_700_000_000_015, value: '{"a":"é"}', key: 'user-1' },
-    ]);
+    expect(decoded).toEqual([{ topic: 'booking-updates', partition: 2, offset: 15, timestamp: 1_700_000_000_015, value: '{"a":"é"}', key: 'user-1' }]);
   });
 
   it('yields records in partition order: groups as listed, each by offset', () => {
@@ -43,10 +36,12 @@ describe('decodeMskEvent', () => {
   });
 
   it('reports a record without a value with its reason instead of failing the event', () => {
-    const event = structuredClone(mskEvent([
-      { topic: 't', offset: 1, value: 'x' },
-      { topic: 't', offset: 2, value: 'y' },
-    ]));
+    const event = structuredClone(
+      mskEvent([
+        { topic: 't', offset: 1, value: 'x' },
+        { topic: 't', offset: 2, value: 'y' },
+      ]),
+    );
     delete (event.records['t-0']![0] as Partial<{ value: string }>).value;
 
     const decoded = decodeMskEvent(event);
@@ -82,10 +77,12 @@ describe('sourceRecordsFromMskEvent', () => {
     ['two targets', notificationValue({ targetUserId: 'u1', broadcast: true }), /at most one of targetUserId, channel and broadcast/],
     ['a bad channel name', notificationValue({ channel: 'Not A Channel' }), /channel: /],
   ])('names what is wrong with a value with %s, never throwing', (_label, value, reason) => {
-    const records = sourceRecordsFromMskEvent(mskEvent([
-      { topic: 'booking-updates', offset: 1, value },
-      { topic: 'booking-updates', offset: 2, value: notificationValue() },
-    ]));
+    const records = sourceRecordsFromMskEvent(
+      mskEvent([
+        { topic: 'booking-updates', offset: 1, value },
+        { topic: 'booking-updates', offset: 2, value: notificationValue() },
+      ]),
+    );
 
     expect(records).toHaveLength(2);
     expect(isReadable(records[0]!)).toBe(false);

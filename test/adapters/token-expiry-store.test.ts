@@ -84,7 +84,7 @@ describe.each(implementations)('ConnectionStore token expiry (%s)', (_name, crea
       expect(await store.get('c1')).toEqual(before);
     });
 
-    it('answers unknown for another user\'s connection or none, creating and changing nothing', async () => {
+    it("answers unknown for another user's connection or none, creating and changing nothing", async () => {
       // Prepare
       await store.open(aConnection('c1', { tokenExpiresAt: '2030-01-01T01:00:00.000Z' }), LIMIT);
       const before = await store.get('c1');

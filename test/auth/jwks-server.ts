@@ -63,8 +63,7 @@ export async function startJwksServer(): Promise<JwksServer> {
     failFromNow: () => {
       failing = true;
     },
-    sign: (claims, key, header = {}) =>
-      new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, ...header }).sign(key.privateKey),
+    sign: (claims, key, header = {}) => new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, ...header }).sign(key.privateKey),
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -32,45 +32,66 @@ describe('TokenVerifier in JWKS mode', () => {
       const strict = new TokenVerifier({ mode: 'jwks', jwksUrl: jwks.url, issuer: 'https://idp.example', audience: 'notifications' });
       const token = await jwks.sign({ ...valid(), iss: 'https://idp.example', aud: 'notifications' }, jwks.rsa);
       await expect(strict.verify(token)).resolves.toMatchObject({ userId: 'alice' });
-      await expect(strict.verify(await jwks.sign({ ...valid(), iss: 'https://evil.example', aud: 'notifications' }, jwks.rsa))).rejects.toBeInstanceOf(InvalidTokenError);
+      await expect(strict.verify(await jwks.sign({ ...valid(), iss: 'https://evil.example', aud: 'notifications' }, jwks.rsa))).rejects.toBeInstanceOf(
+        InvalidTokenError,
+      );
       await expect(strict.verify(await jwks.sign({ ...valid(), iss: 'https://idp.example' }, jwks.rsa))).rejects.toBeInstanceOf(InvalidTokenError);
     });
 
     const forgeries: [string, () => Promise<string>][] = [
       // The classic algorithm confusion: the public key, which anyone may fetch, used as an HMAC secret.
-      ['HS256 signed with the RSA public key (PEM) as secret', () =>
-        new SignJWT(valid()).setProtectedHeader({ alg: 'HS256', kid: 'rsa-1' }).sign(new TextEncoder().encode(jwks.rsa.publicPem))],
-      ['HS256 signed with the EC public key (PEM) as secret', () =>
-        new SignJWT(valid()).setProtectedHeader({ alg: 'HS256', kid: 'ec-1' }).sign(new TextEncoder().encode(jwks.ec.publicPem))],
+      [
+        'HS256 signed with the RSA public key (PEM) as secret',
+        () => new SignJWT(valid()).setProtectedHeader({ alg: 'HS256', kid: 'rsa-1' }).sign(new TextEncoder().encode(jwks.rsa.publicPem)),
+      ],
+      [
+        'HS256 signed with the EC public key (PEM) as secret',
+        () => new SignJWT(valid()).setProtectedHeader({ alg: 'HS256', kid: 'ec-1' }).sign(new TextEncoder().encode(jwks.ec.publicPem)),
+      ],
       ['alg none', async () => new UnsecuredJWT(valid()).encode()],
       ['an unknown kid', () => jwks.sign(valid(), { ...jwks.rsa, kid: 'rsa-404' })],
       ['a known kid but another private key', () => jwks.sign(valid(), outsider)],
       ['RS256 naming the EC key', () => new SignJWT(valid()).setProtectedHeader({ alg: 'RS256', kid: 'ec-1' }).sign(jwks.rsa.privateKey)],
-      ['RS384 (not a pinned algorithm) naming the RSA key', async () => {
-        const { privateKey } = await generateKeyPair('RS384');
-        return new SignJWT(valid()).setProtectedHeader({ alg: 'RS384', kid: 'rsa-1' }).sign(privateKey);
-      }],
-      ['ES384 (not a pinned algorithm) naming the EC key', async () => {
-        const { privateKey } = await generateKeyPair('ES384');
-        return new SignJWT(valid()).setProtectedHeader({ alg: 'ES384', kid: 'ec-1' }).sign(privateKey);
-      }],
-      ['its own key in an embedded jwk header', async () => {
-        const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-        return new SignJWT(valid()).setProtectedHeader({ alg: 'ES256', jwk: await exportJWK(publicKey) }).sign(privateKey);
-      }],
-      ['a jku header pointing at the attacker', async () => {
-        const { privateKey } = await generateKeyPair('RS256');
-        return new SignJWT(valid()).setProtectedHeader({ alg: 'RS256', kid: 'evil', jku: 'https://evil.example/jwks.json' }).sign(privateKey);
-      }],
+      [
+        'RS384 (not a pinned algorithm) naming the RSA key',
+        async () => {
+          const { privateKey } = await generateKeyPair('RS384');
+          return new SignJWT(valid()).setProtectedHeader({ alg: 'RS384', kid: 'rsa-1' }).sign(privateKey);
+        },
+      ],
+      [
+        'ES384 (not a pinned algorithm) naming the EC key',
+        async () => {
+          const { privateKey } = await generateKeyPair('ES384');
+          return new SignJWT(valid()).setProtectedHeader({ alg: 'ES384', kid: 'ec-1' }).sign(privateKey);
+        },
+      ],
+      [
+        'its own key in an embedded jwk header',
+        async () => {
+          const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+          return new SignJWT(valid()).setProtectedHeader({ alg: 'ES256', jwk: await exportJWK(publicKey) }).sign(privateKey);
+        },
+      ],
+      [
+        'a jku header pointing at the attacker',
+        async () => {
+          const { privateKey } = await generateKeyPair('RS256');
+          return new SignJWT(valid()).setProtectedHeader({ alg: 'RS256', kid: 'evil', jku: 'https://evil.example/jwks.json' }).sign(privateKey);
+        },
+      ],
       ['expired beyond the leeway', () => jwks.sign({ ...valid(), exp: now() - 30 }, jwks.ec)],
       ['not yet valid beyond the leeway', () => jwks.sign({ ...valid(), nbf: now() + 60 }, jwks.rsa)],
       ['without exp', () => jwks.sign({ sub: 'alice' }, jwks.rsa)],
       ['without sub', () => jwks.sign({ exp: now() + 60 }, jwks.rsa)],
-      ['with a tampered payload', async () => {
-        const [header, , signature] = (await jwks.sign(valid(), jwks.rsa)).split('.');
-        const forged = Buffer.from(JSON.stringify({ sub: 'root', roles: ['admin'], exp: now() + 60 })).toString('base64url');
-        return `${header}.${forged}.${signature}`;
-      }],
+      [
+        'with a tampered payload',
+        async () => {
+          const [header, , signature] = (await jwks.sign(valid(), jwks.rsa)).split('.');
+          const forged = Buffer.from(JSON.stringify({ sub: 'root', roles: ['admin'], exp: now() + 60 })).toString('base64url');
+          return `${header}.${forged}.${signature}`;
+        },
+      ],
     ];
 
     it.each(forgeries)('refuses a token with %s', async (_label, make) => {

@@ -50,15 +50,21 @@ describe('TokenVerifier', () => {
       ['with roles that are not strings', () => sign({ sub: 'alice', roles: [1, 2], exp: now() + 60 })],
       ['with alg none', async () => new UnsecuredJWT({ sub: 'alice', exp: now() + 60 }).encode()],
       ['with HS512 (algorithm not pinned)', () => sign({ sub: 'alice', exp: now() + 60 }, { alg: 'HS512' })],
-      ['with a tampered payload', async () => {
-        const [header, , signature] = (await sign({ sub: 'alice', exp: now() + 60 })).split('.');
-        const forged = Buffer.from(JSON.stringify({ sub: 'admin', roles: ['admin'], exp: now() + 60 })).toString('base64url');
-        return `${header}.${forged}.${signature}`;
-      }],
-      ['RS256-signed against an HS256 verifier', async () => {
-        const { privateKey } = await generateKeyPair('RS256');
-        return new SignJWT({ sub: 'alice', exp: now() + 60 }).setProtectedHeader({ alg: 'RS256' }).sign(privateKey);
-      }],
+      [
+        'with a tampered payload',
+        async () => {
+          const [header, , signature] = (await sign({ sub: 'alice', exp: now() + 60 })).split('.');
+          const forged = Buffer.from(JSON.stringify({ sub: 'admin', roles: ['admin'], exp: now() + 60 })).toString('base64url');
+          return `${header}.${forged}.${signature}`;
+        },
+      ],
+      [
+        'RS256-signed against an HS256 verifier',
+        async () => {
+          const { privateKey } = await generateKeyPair('RS256');
+          return new SignJWT({ sub: 'alice', exp: now() + 60 }).setProtectedHeader({ alg: 'RS256' }).sign(privateKey);
+        },
+      ],
       ['with the wrong issuer', () => sign({ sub: 'alice', exp: now() + 60, iss: 'https://evil.example', aud: 'notifications' }), strict],
       ['with the wrong audience', () => sign({ sub: 'alice', exp: now() + 60, iss: 'https://issuer.example', aud: 'other' }), strict],
     ];
@@ -68,8 +74,8 @@ describe('TokenVerifier', () => {
     });
   });
 
-  describe('verifyIdentity and check (the token\'s expiry, for $connect and refresh)', () => {
-    it('gives the token\'s exp as tokenExpiresAt, ISO', async () => {
+  describe("verifyIdentity and check (the token's expiry, for $connect and refresh)", () => {
+    it("gives the token's exp as tokenExpiresAt, ISO", async () => {
       const exp = now() + 600;
       const token = await sign({ sub: 'alice', roles: ['staff'], exp });
       await expect(verifier.verifyIdentity(token)).resolves.toEqual({ userId: 'alice', roles: ['staff'], tokenExpiresAt: new Date(exp * 1000).toISOString() });
@@ -94,7 +100,9 @@ describe('TokenVerifier', () => {
       const token = await sign({ sub: 'alice', exp: at.getTime() / 1000 + 60 });
       await expect(clocked.check(token)).resolves.toMatchObject({ valid: true });
       await expect(verifier.check(token)).resolves.toMatchObject({ valid: true });
-      await expect(new TokenVerifier({ mode: 'hs256', secret: async () => SECRET, now: () => new Date('2030-01-01T00:10:00.000Z') }).check(token)).resolves.toMatchObject({ valid: false });
+      await expect(
+        new TokenVerifier({ mode: 'hs256', secret: async () => SECRET, now: () => new Date('2030-01-01T00:10:00.000Z') }).check(token),
+      ).resolves.toMatchObject({ valid: false });
     });
   });
 });

@@ -178,7 +178,14 @@ describe('bench results', () => {
     const measured = { b2: { scenarios: [channel(10, 12)], connectionHour: null } };
 
     // Act
-    const results = assembleResults(measured, { mode: 'tiny', startedAt: new Date(), loadAverageAtStart: 0, configuredConcurrency: 50, ratePerSecond: 10_000, burst: 100 });
+    const results = assembleResults(measured, {
+      mode: 'tiny',
+      startedAt: new Date(),
+      loadAverageAtStart: 0,
+      configuredConcurrency: 50,
+      ratePerSecond: 10_000,
+      burst: 100,
+    });
 
     // Assess
     const verdicts = Object.fromEntries(results.targets.map((target) => [target.id, target.met]));
@@ -187,22 +194,49 @@ describe('bench results', () => {
     expect(renderResults(results)).toContain('write units per connection-hour: not measured');
   });
 
-  it('judges B6: posts per subscriber at or below the cap, none above it, mark-all-read\'s writes and frame size', () => {
+  it("judges B6: posts per subscriber at or below the cap, none above it, mark-all-read's writes and frame size", () => {
     // Prepare: a join told to 10 subscribers, one above the cap that posted once (a finding).
-    const step = (name: string, posts: number) => ({ step: name, posts, requests: 8, failedRequests: 1, readCapacityUnits: 1, writeCapacityUnits: 7, byTarget: {}, presenceRequests: 4, presenceWriteCapacityUnits: 3 });
+    const step = (name: string, posts: number) => ({
+      step: name,
+      posts,
+      requests: 8,
+      failedRequests: 1,
+      readCapacityUnits: 1,
+      writeCapacityUnits: 7,
+      byTarget: {},
+      presenceRequests: 4,
+      presenceWriteCapacityUnits: 3,
+    });
     const cost = { requests: 5, failedRequests: 0, readCapacityUnits: 1300, writeCapacityUnits: 2, byTarget: {} };
     const b6: B6Output = {
       presence: [
         { members: 10, maxMembers: 100, steps: [step('join', 10), step('second tab', 0), step('leave', 10)] },
         { members: 100, maxMembers: 100, steps: [step('join', 1), step('leave', 0)] },
       ],
-      inboxDelivery: [{ name: 'empty', inboxItems: 0, ...cost, requests: 4, writeCapacityUnits: 3, roundTripsBeforeFirstPost: 1, inboxRequests: 1, inboxWriteCapacityUnits: 1, roundTripsWithoutStreamItem: 1 }],
-      markRead: [{ name: 'markRead all', inboxItems: 10_001, unreadBefore: 9_999, unreadAfter: 0, idsListed: 1000, truncated: true, answerBytes: 39_400, ...cost }],
+      inboxDelivery: [
+        {
+          name: 'empty',
+          inboxItems: 0,
+          ...cost,
+          requests: 4,
+          writeCapacityUnits: 3,
+          roundTripsBeforeFirstPost: 1,
+          inboxRequests: 1,
+          inboxWriteCapacityUnits: 1,
+          roundTripsWithoutStreamItem: 1,
+        },
+      ],
+      markRead: [
+        { name: 'markRead all', inboxItems: 10_001, unreadBefore: 9_999, unreadAfter: 0, idsListed: 1000, truncated: true, answerBytes: 39_400, ...cost },
+      ],
       unreadCountAtWelcome: { inboxItems: 10_000, unread: 10_000, ...cost },
     };
 
     // Act
-    const results = assembleResults({ b6 }, { mode: 'tiny', startedAt: new Date(), loadAverageAtStart: 0, configuredConcurrency: 50, ratePerSecond: 10_000, burst: 100 });
+    const results = assembleResults(
+      { b6 },
+      { mode: 'tiny', startedAt: new Date(), loadAverageAtStart: 0, configuredConcurrency: 50, ratePerSecond: 10_000, burst: 100 },
+    );
 
     // Assess
     const verdicts = Object.fromEntries(results.targets.map((target) => [target.id, [target.value, target.met]]));
@@ -213,11 +247,23 @@ describe('bench results', () => {
     expect(renderResults(results)).toContain('100 members (above cap): join');
   });
 
-  it('--merge replaces the rerun benchmarks\' figures and targets and keeps every other', () => {
+  it("--merge replaces the rerun benchmarks' figures and targets and keeps every other", () => {
     // Prepare
-    const context = { mode: 'full' as const, startedAt: new Date('2030-01-01T00:00:00Z'), loadAverageAtStart: 1, configuredConcurrency: 50, ratePerSecond: 10_000, burst: 100 };
+    const context = {
+      mode: 'full' as const,
+      startedAt: new Date('2030-01-01T00:00:00Z'),
+      loadAverageAtStart: 1,
+      configuredConcurrency: 50,
+      ratePerSecond: 10_000,
+      burst: 100,
+    };
     const previous = assembleResults({ b2: { scenarios: [channel(10, 12)], connectionHour: null }, b5: batch(4, 20) }, context);
-    const b6: B6Output = { presence: [], inboxDelivery: [], markRead: [], unreadCountAtWelcome: { inboxItems: 0, unread: 0, requests: 2, failedRequests: 0, readCapacityUnits: 1, writeCapacityUnits: 0, byTarget: {} } };
+    const b6: B6Output = {
+      presence: [],
+      inboxDelivery: [],
+      markRead: [],
+      unreadCountAtWelcome: { inboxItems: 0, unread: 0, requests: 2, failedRequests: 0, readCapacityUnits: 1, writeCapacityUnits: 0, byTarget: {} },
+    };
     const next = assembleResults({ b6 }, { ...context, startedAt: new Date('2030-01-02T00:00:00Z') });
 
     // Act
@@ -281,7 +327,12 @@ describe('bench results', () => {
       expect(user!.roundTripsBeforeFirstPost).toBeGreaterThanOrEqual(1);
       expect(user!.roundTripsBeforeFirstPost).toBeLessThanOrEqual(user!.requestsBeforeFirstPostEach[0]!);
       expect(results.b2?.scenarios.find((entry) => entry.kind === 'channel')).toMatchObject({ audience: 10, deliveries: 10 });
-      expect(results.b5).toMatchObject({ batchSize: 10, storeLatencyMs: expect.any(Number), batchRatio: expect.any(Number), batchRatioDynamoDbLocal: expect.any(Number) });
+      expect(results.b5).toMatchObject({
+        batchSize: 10,
+        storeLatencyMs: expect.any(Number),
+        batchRatio: expect.any(Number),
+        batchRatioDynamoDbLocal: expect.any(Number),
+      });
       expect(results.b5!.batchMsMedian).toBeGreaterThan(0);
       expect(results.b5!.dynamoDbLocal!.batchMsMedian).toBeGreaterThan(0);
       // Every record reached the modelled store: at least its ledger entry and its audience.

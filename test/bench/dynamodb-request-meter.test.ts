@@ -54,13 +54,20 @@ describe('sequentialRoundTrips', () => {
 describe('requestTarget', () => {
   it('names the table and the partition of a single-item request, plain or wire form', () => {
     expect(requestTarget({ TableName: 'p-Notifications', Item: { pk: 'user#ada', sk: 'x' } })).toEqual({ table: 'p-Notifications', partition: 'user#ada' });
-    expect(requestTarget({ TableName: 'p-Subscriptions', Key: { channel: { S: 'presence#lobby' }, connectionId: { S: '#count' } } })).toEqual({ table: 'p-Subscriptions', partition: 'presence#lobby' });
+    expect(requestTarget({ TableName: 'p-Subscriptions', Key: { channel: { S: 'presence#lobby' }, connectionId: { S: '#count' } } })).toEqual({
+      table: 'p-Subscriptions',
+      partition: 'presence#lobby',
+    });
   });
 
-  it('names a Query\'s partition by its first value, and only the tables of a batch or a transaction', () => {
-    expect(requestTarget({ TableName: 't', KeyConditionExpression: 'pk = :pk AND sk > :after', ExpressionAttributeValues: { ':pk': 'inbox#ada', ':after': 'a' } })).toEqual({ table: 't', partition: 'inbox#ada' });
+  it("names a Query's partition by its first value, and only the tables of a batch or a transaction", () => {
+    expect(
+      requestTarget({ TableName: 't', KeyConditionExpression: 'pk = :pk AND sk > :after', ExpressionAttributeValues: { ':pk': 'inbox#ada', ':after': 'a' } }),
+    ).toEqual({ table: 't', partition: 'inbox#ada' });
     expect(requestTarget({ RequestItems: { a: [], b: [] } })).toEqual({ table: 'a,b' });
-    expect(requestTarget({ TransactItems: [{ Put: { TableName: 'a' } }, { Update: { TableName: 'a' } }, { Put: { TableName: 'c' } }] })).toEqual({ table: 'a,c' });
+    expect(requestTarget({ TransactItems: [{ Put: { TableName: 'a' } }, { Update: { TableName: 'a' } }, { Put: { TableName: 'c' } }] })).toEqual({
+      table: 'a,c',
+    });
   });
 });
 

@@ -59,8 +59,10 @@ export async function launchChromiumBrowser(): Promise<Browser> {
  * request for each, which on a busy machine can take longer than a page's own waits.
  */
 export async function warmPageBundles(httpUrl: string): Promise<void> {
-  await Promise.all(['/page.js', '/client.js'].map(async (path) => {
-    const response = await fetch(`${httpUrl}${path}`);
-    if (!response.ok) throw new Error(`GET ${path}: HTTP ${response.status} ${await response.text()}`);
-  }));
+  await Promise.all(
+    ['/page.js', '/client.js'].map(async (path) => {
+      const response = await fetch(`${httpUrl}${path}`);
+      if (!response.ok) throw new Error(`GET ${path}: HTTP ${response.status} ${await response.text()}`);
+    }),
+  );
 }

@@ -19,7 +19,7 @@ if (skipReason) console.warn(skipReason);
  * (bell, mark read, load more, mark all read), the presence panel (join, refresh,
  * leave), unsubscribe, a server-side drop, disconnect and connect again.
  */
-describe.skipIf(skipReason !== undefined)('demo page in Chromium: a newcomer\'s walk', () => {
+describe.skipIf(skipReason !== undefined)("demo page in Chromium: a newcomer's walk", () => {
   let runtime: TestRuntime;
   let browser: Awaited<ReturnType<typeof launchChromium>>;
   let page: Page;
@@ -74,7 +74,9 @@ describe.skipIf(skipReason !== undefined)('demo page in Chromium: a newcomer\'s 
     expect(await badge().isHidden()).toBe(true);
     expect(await page.getAttribute('#bell', 'aria-label')).toBe('Inbox: not connected');
     expect(await page.textContent('#inbox-unread')).toBe('not connected');
-    expect(await page.locator('#presence-channels option').evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value))).toEqual(['presence-lobby']);
+    expect(await page.locator('#presence-channels option').evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value))).toEqual([
+      'presence-lobby',
+    ]);
   });
 
   it('connects with a role: open, its connection and automatic channels shown, an empty inbox', async () => {

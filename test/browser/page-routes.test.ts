@@ -22,10 +22,14 @@ describe('demo page routes', () => {
   });
 
   const post = (path: string, body: unknown) =>
-    fetch(`${runtime.httpUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(`${runtime.httpUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   describe('GET /', () => {
-    it('serves the page with the runtime\'s topics embedded', async () => {
+    it("serves the page with the runtime's topics embedded", async () => {
       const response = await fetch(`${runtime.httpUrl}/`);
       const html = await response.text();
 
@@ -33,7 +37,11 @@ describe('demo page routes', () => {
       expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
       expect(html).toContain('<script type="module" src="/page.js"></script>');
       const settings = JSON.parse(/<script type="application\/json" id="runtime-settings">(.*?)<\/script>/s.exec(html)![1]!);
-      expect(settings).toEqual({ topics: ['booking-updates', 'waitlist-notifications'], channels: ['booking-updates', 'waitlist-notifications'], presenceChannels: [] });
+      expect(settings).toEqual({
+        topics: ['booking-updates', 'waitlist-notifications'],
+        channels: ['booking-updates', 'waitlist-notifications'],
+        presenceChannels: [],
+      });
     });
 
     it('serves the page script importing the SDK from /client.js', async () => {
@@ -98,7 +106,7 @@ describe('demo page routes', () => {
     });
   });
 
-  it('still lists every route, the page\'s included, for an unknown path', async () => {
+  it("still lists every route, the page's included, for an unknown path", async () => {
     const response = await fetch(`${runtime.httpUrl}/nothing-here`);
     const body = (await response.json()) as { routes: string[] };
 

@@ -58,9 +58,7 @@ describe('loadDeploymentSettings', () => {
   });
 
   it('requires exactly one Kafka source', () => {
-    const error = errorOf(() =>
-      loadDeploymentSettings(shipped, { 'deployment.kafka.bootstrap_servers': '["b-1.example.internal:9096"]' }),
-    );
+    const error = errorOf(() => loadDeploymentSettings(shipped, { 'deployment.kafka.bootstrap_servers': '["b-1.example.internal:9096"]' }));
     expect(error.message).toContain('deployment.kafka.msk_cluster_arn: set exactly one of msk_cluster_arn');
     expect(error.message).toContain('deployment.kafka.scram_secret_arn: required with bootstrap_servers');
   });

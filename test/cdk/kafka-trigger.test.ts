@@ -45,9 +45,7 @@ describe('KafkaTrigger', () => {
       });
       template.hasResourceProperties('AWS::IAM::Policy', {
         PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: SCRAM }),
-          ]),
+          Statement: Match.arrayWith([Match.objectLike({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: SCRAM })]),
         },
       });
     });
@@ -73,7 +71,9 @@ describe('KafkaTrigger', () => {
     });
 
     it('refuses AT_TIMESTAMP, naming the allowed positions', () => {
-      expect(() => build({ topics: ['orders'], startingPosition: lambda.StartingPosition.AT_TIMESTAMP })).toThrow(/AT_TIMESTAMP.*allowed: LATEST, TRIM_HORIZON/);
+      expect(() => build({ topics: ['orders'], startingPosition: lambda.StartingPosition.AT_TIMESTAMP })).toThrow(
+        /AT_TIMESTAMP.*allowed: LATEST, TRIM_HORIZON/,
+      );
     });
   });
 });

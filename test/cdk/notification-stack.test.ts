@@ -87,7 +87,6 @@ describe('NotificationStack (shipped Config.toml)', () => {
     });
   });
 
-
   describe('cdk-nag', () => {
     it('reports nothing unacknowledged in the AwsSolutions pack', () => {
       const report = new AwsSolutionsChecks().validateScope(app);
@@ -95,7 +94,7 @@ describe('NotificationStack (shipped Config.toml)', () => {
       expect(findings).toEqual([]);
     });
 
-    it('synthesizes with the app\'s policy validation: no unacknowledged cdk-nag or Control Tower finding', () => {
+    it("synthesizes with the app's policy validation: no unacknowledged cdk-nag or Control Tower finding", () => {
       expect(policyError).toBeUndefined();
     });
 
@@ -137,10 +136,12 @@ describe('NotificationStack (shipped Config.toml)', () => {
       });
     });
 
-    it('has exactly one route per route table entry, integrated with that entry\'s function', () => {
+    it("has exactly one route per route table entry, integrated with that entry's function", () => {
       // The server API's routes (an HTTP API of their own) are counted in test/cdk/server-api.test.ts.
       const webSocketApiId = Stack.of(stack).getLogicalId(stack.service.api.node.defaultChild as CfnFunction);
-      const webSocketRoutes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).filter((route: any) => route.Properties.ApiId.Ref === webSocketApiId);
+      const webSocketRoutes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).filter(
+        (route: any) => route.Properties.ApiId.Ref === webSocketApiId,
+      );
       expect(webSocketRoutes).toHaveLength(ROUTES.length);
       for (const route of ROUTES) {
         const routes = template.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: route.routeKey, ApiId: { Ref: webSocketApiId } } });
@@ -155,7 +156,11 @@ describe('NotificationStack (shipped Config.toml)', () => {
       template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
         AuthorizerType: 'REQUEST',
         IdentitySource: ['route.request.querystring.token'],
-        AuthorizerUri: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([Match.objectLike({ 'Fn::GetAtt': [logicalId(stack.service.functions[AUTHORIZER.id].function), 'Arn'] })])]) }),
+        AuthorizerUri: Match.objectLike({
+          'Fn::Join': Match.arrayWith([
+            Match.arrayWith([Match.objectLike({ 'Fn::GetAtt': [logicalId(stack.service.functions[AUTHORIZER.id].function), 'Arn'] })]),
+          ]),
+        }),
       });
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$connect', AuthorizationType: 'CUSTOM' });
       const others = template.findResources('AWS::ApiGatewayV2::Route', { Properties: { AuthorizationType: 'CUSTOM' } });
@@ -228,12 +233,9 @@ describe('NotificationStack (shipped Config.toml)', () => {
     it('hands every function the service configuration, the table names and Powertools settings', () => {
       for (const definition of FUNCTIONS) {
         const variables = functionResource(definition.id).Properties.Environment.Variables;
-        expect(Object.keys(variables), definition.id).toEqual(expect.arrayContaining([
-          'SERVICE_CONFIG',
-          ...TABLES.map((table) => table.envVar),
-          'POWERTOOLS_SERVICE_NAME',
-          'POWERTOOLS_LOG_LEVEL',
-        ]));
+        expect(Object.keys(variables), definition.id).toEqual(
+          expect.arrayContaining(['SERVICE_CONFIG', ...TABLES.map((table) => table.envVar), 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_LOG_LEVEL']),
+        );
         expect(variables.POWERTOOLS_LOG_LEVEL).toBe('INFO');
         const serviceConfig = JSON.parse(variables.SERVICE_CONFIG);
         expect(serviceConfig.websocket.heartbeat_interval).toBe(300);
@@ -253,7 +255,7 @@ describe('NotificationStack (shipped Config.toml)', () => {
       });
     });
 
-    it('keeps each function\'s logs in its own log group, one year (Config.toml), under the service\'s log key', () => {
+    it("keeps each function's logs in its own log group, one year (Config.toml), under the service's log key", () => {
       const keyId = logicalId(stack.service.node.findChild('LogEncryptionKey').node.findChild('Key'));
       for (const definition of FUNCTIONS) {
         const groupId = functionResource(definition.id).Properties.LoggingConfig.LogGroup.Ref as string;
@@ -304,7 +306,7 @@ describe('NotificationStack (shipped Config.toml)', () => {
       expect(JSON.stringify(template.toJSON())).not.toMatch(/arn:aws:iam::aws:policy|:iam::aws:policy\//);
     });
 
-    it('grants ManageConnections on this stage\'s @connections paths, to the posting functions only', () => {
+    it("grants ManageConnections on this stage's @connections paths, to the posting functions only", () => {
       for (const definition of FUNCTIONS) {
         const statements = roleStatements(definition.id).filter((s) => s.Action === 'execute-api:ManageConnections');
         expect(statements.length, definition.id).toBe(FUNCTION_ACCESS[definition.id].managesConnections ? 1 : 0);
@@ -318,7 +320,10 @@ describe('NotificationStack (shipped Config.toml)', () => {
     it('lets Connect invoke the Welcome function and nothing else', () => {
       const invoke = roleStatements('Connect').filter((s) => JSON.stringify(s.Action).includes('lambda:'));
       expect(invoke).toEqual([
-        expect.objectContaining({ Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [logicalId(stack.service.functions[WELCOME.id].function), 'Arn'] } }),
+        expect.objectContaining({
+          Action: 'lambda:InvokeFunction',
+          Resource: { 'Fn::GetAtt': [logicalId(stack.service.functions[WELCOME.id].function), 'Arn'] },
+        }),
       ]);
     });
 
@@ -332,20 +337,33 @@ describe('NotificationStack (shipped Config.toml)', () => {
     it('grants each function only the tables FUNCTION_ACCESS names, and no Scan', () => {
       for (const definition of FUNCTIONS) {
         const dynamo = roleStatements(definition.id).filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
-        const granted = new Set(dynamo.flatMap((s) => [s.Resource].flat().map((r: any) => r['Fn::GetAtt']?.[0]).filter(Boolean)));
-        const expected = Object.keys(FUNCTION_ACCESS[definition.id].tables).map((id) => logicalId(stack.service.tables.tables[id as keyof typeof stack.service.tables.tables]));
+        const granted = new Set(
+          dynamo.flatMap((s) =>
+            [s.Resource]
+              .flat()
+              .map((r: any) => r['Fn::GetAtt']?.[0])
+              .filter(Boolean),
+          ),
+        );
+        const expected = Object.keys(FUNCTION_ACCESS[definition.id].tables).map((id) =>
+          logicalId(stack.service.tables.tables[id as keyof typeof stack.service.tables.tables]),
+        );
         expect([...granted].sort(), definition.id).toEqual(expected.sort());
         expect(JSON.stringify(dynamo)).not.toContain('dynamodb:Scan');
         expect(JSON.stringify(dynamo)).not.toContain('index/*');
       }
     });
 
-    it('limits the fan-out\'s Kafka access to the cluster, its topics and their consumer groups', () => {
+    it("limits the fan-out's Kafka access to the cluster, its topics and their consumer groups", () => {
       const kafka = roleStatements('Fanout').filter((s) => JSON.stringify(s.Action).includes('kafka'));
       const cluster = 'notifications/00000000-0000-0000-0000-000000000000-1';
       const topics = ['booking-updates', 'waitlist-notifications', 'system-announcements'];
       // Sorted: @aws-cdk/aws-iam:minimizePolicies orders the actions of a statement.
-      const actionsOn = (resource: string) => kafka.filter((s) => [s.Resource].flat().includes(resource)).flatMap((s) => [s.Action].flat()).sort();
+      const actionsOn = (resource: string) =>
+        kafka
+          .filter((s) => [s.Resource].flat().includes(resource))
+          .flatMap((s) => [s.Action].flat())
+          .sort();
       expect(actionsOn(`arn:aws:kafka:us-east-1:123456789012:cluster/${cluster}`)).toEqual(
         expect.arrayContaining(['kafka-cluster:Connect', 'kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers']),
       );
@@ -363,24 +381,27 @@ describe('NotificationStack (shipped Config.toml)', () => {
   });
 
   describe('Kafka trigger', () => {
-    it.each(['booking-updates', 'waitlist-notifications', 'system-announcements'])('maps topic %s to the fan-out with the configured batching, retries and partial batch responses', (topic) => {
-      // One mapping per shipped topic: every channel of the original module has a producer path.
-      template.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
-      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-        FunctionName: { Ref: logicalId(stack.service.functions.Fanout.function) },
-        EventSourceArn: 'arn:aws:kafka:us-east-1:123456789012:cluster/notifications/00000000-0000-0000-0000-000000000000-1',
-        Topics: [topic],
-        AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: `notifications-fanout-${topic}` },
-        BatchSize: 100,
-        MaximumBatchingWindowInSeconds: 0,
-        StartingPosition: 'LATEST',
-        MaximumRetryAttempts: 3,
-        BisectBatchOnFunctionError: true,
-        FunctionResponseTypes: ['ReportBatchItemFailures'],
-        ProvisionedPollerConfig: { MinimumPollers: 1, MaximumPollers: 2 },
-        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('OnFailureQueue'), 'Arn'] } } },
-      });
-    });
+    it.each(['booking-updates', 'waitlist-notifications', 'system-announcements'])(
+      'maps topic %s to the fan-out with the configured batching, retries and partial batch responses',
+      (topic) => {
+        // One mapping per shipped topic: every channel of the original module has a producer path.
+        template.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
+        template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+          FunctionName: { Ref: logicalId(stack.service.functions.Fanout.function) },
+          EventSourceArn: 'arn:aws:kafka:us-east-1:123456789012:cluster/notifications/00000000-0000-0000-0000-000000000000-1',
+          Topics: [topic],
+          AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: `notifications-fanout-${topic}` },
+          BatchSize: 100,
+          MaximumBatchingWindowInSeconds: 0,
+          StartingPosition: 'LATEST',
+          MaximumRetryAttempts: 3,
+          BisectBatchOnFunctionError: true,
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+          ProvisionedPollerConfig: { MinimumPollers: 1, MaximumPollers: 2 },
+          DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('OnFailureQueue'), 'Arn'] } } },
+        });
+      },
+    );
 
     it('sets failed batches aside in an encrypted queue that refuses plain HTTP, with a dead-letter queue of its own', () => {
       template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });

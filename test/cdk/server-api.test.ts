@@ -62,7 +62,9 @@ describe('NotificationServerApi', () => {
             Action: 'execute-api:Invoke',
             Effect: 'Allow',
             Resource: SERVER_API_ROUTES.map((route) =>
-              Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(`/\\$default/${route.method}${route.path.replace(/\{[^}]+\}/g, '\\*')}$`)])] }),
+              Match.objectLike({
+                'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(`/\\$default/${route.method}${route.path.replace(/\{[^}]+\}/g, '\\*')}$`)])],
+              }),
             ),
           }),
         ],
@@ -71,18 +73,26 @@ describe('NotificationServerApi', () => {
   });
 
   it('grantServerApi can allow some operations only, and names an unknown one', () => {
-    const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: stack.getLogicalId(publisher.node.defaultChild as iam.CfnRole) }] } });
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: stack.getLogicalId(publisher.node.defaultChild as iam.CfnRole) }] },
+    });
     const statements = Object.values(policies).flatMap((policy: any) => policy.Properties.PolicyDocument.Statement);
     expect(statements).toHaveLength(1);
     expect(JSON.stringify(statements[0].Resource)).toMatch(/\/\$default\/POST\/publish"/);
     expect(JSON.stringify(statements[0].Resource)).not.toMatch(/users|stats/);
-    expect(() => serverApi.grantServerApi(publisher, ['broadcast' as never])).toThrow(/operation "broadcast" is unknown \(allowed: publish, disconnectUser, presence, stats\)/);
+    expect(() => serverApi.grantServerApi(publisher, ['broadcast' as never])).toThrow(
+      /operation "broadcast" is unknown \(allowed: publish, disconnectUser, presence, stats\)/,
+    );
   });
 
   it('refuses a negative throttle, naming it', () => {
-    expect(() => new NotificationServerApi(new Stack(), 'Bad', { handler: lambda.Function.fromFunctionName(new Stack(), 'F', 'f'), throttle: { rateLimit: -1, burstLimit: 1 } })).toThrow(
-      /throttle\.rateLimit -1 is invalid/,
-    );
+    expect(
+      () =>
+        new NotificationServerApi(new Stack(), 'Bad', {
+          handler: lambda.Function.fromFunctionName(new Stack(), 'F', 'f'),
+          throttle: { rateLimit: -1, burstLimit: 1 },
+        }),
+    ).toThrow(/throttle\.rateLimit -1 is invalid/);
   });
 
   it('passes cdk-nag (AwsSolutions) for the API, its stage and the granted role', () => {

@@ -5,7 +5,19 @@ export class ClientEvents {
   readonly log: { [K in keyof NotificationClientEvents]: { event: K; value: NotificationClientEvents[K] } }[keyof NotificationClientEvents][] = [];
 
   constructor(private readonly client: NotificationClient) {
-    for (const event of ['notification', 'state', 'welcome', 'recovered', 'error', 'disconnected', 'refreshed', 'join', 'leave', 'members', 'unread'] as const) {
+    for (const event of [
+      'notification',
+      'state',
+      'welcome',
+      'recovered',
+      'error',
+      'disconnected',
+      'refreshed',
+      'join',
+      'leave',
+      'members',
+      'unread',
+    ] as const) {
       client.on(event as keyof NotificationClientEvents, (value: unknown) => this.log.push({ event, value } as never));
     }
   }

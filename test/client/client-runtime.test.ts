@@ -83,7 +83,11 @@ describe('NotificationClient against the local runtime', () => {
       await client.subscribe(['booking-updates']);
       const live = [notificationRecord({ channel: 'booking-updates' }), notificationRecord({ targetUserId: 'carol' })];
       await runtime.publish('booking-updates', live);
-      await step(events, 'the live notifications', events.once('notification', (frame) => frame.payload.notificationId === live[1]!.payload.notificationId));
+      await step(
+        events,
+        'the live notifications',
+        events.once('notification', (frame) => frame.payload.notificationId === live[1]!.payload.notificationId),
+      );
       await events.once('notification', (frame) => frame.payload.notificationId === live[0]!.payload.notificationId);
 
       const reconnect = tokens.holdNext();
@@ -97,7 +101,11 @@ describe('NotificationClient against the local runtime', () => {
       const recovery = await step(events, 'recovery', recovered);
       const after = notificationRecord({ channel: 'booking-updates' });
       await runtime.publish('booking-updates', after);
-      await step(events, 'the notification published after', events.once('notification', (frame) => frame.payload.notificationId === after.payload.notificationId));
+      await step(
+        events,
+        'the notification published after',
+        events.once('notification', (frame) => frame.payload.notificationId === after.payload.notificationId),
+      );
 
       expect(deleted.status).toBe(204);
       expect(recovery).toMatchObject({ complete: true });
@@ -205,7 +213,11 @@ describe('NotificationClient against the local runtime', () => {
       await until(welcome.tokenExpiresAt!);
       await runtime.runCleanup();
       const notice = await step(events, 'the disconnect frame', events.once('disconnected'));
-      const second = await step(events, 'the reconnect', events.once('welcome', (next) => next.connectionId !== welcome.connectionId));
+      const second = await step(
+        events,
+        'the reconnect',
+        events.once('welcome', (next) => next.connectionId !== welcome.connectionId),
+      );
 
       expect(notice).toEqual({ reason: 'token-expired', reconnect: true });
       expect(Date.parse(second.tokenExpiresAt!)).toBeGreaterThan(Date.now() + 500_000);

@@ -37,9 +37,7 @@ describe('NotificationClient', () => {
 
   describe('constructor', () => {
     it('refuses a URL that is not ws:// or wss://', () => {
-      expect(() => new NotificationClient({ url: 'http://127.0.0.1:8080', token: 't' })).toThrow(
-        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
-      );
+      expect(() => new NotificationClient({ url: 'http://127.0.0.1:8080', token: 't' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     });
 
     it('wants exactly one of token and getToken', () => {
@@ -335,7 +333,12 @@ describe('NotificationClient', () => {
       expect(closeCode).toBe(1000);
       expect(events.notificationIds().filter((id) => id === overlapping.messageId)).toHaveLength(1);
       expect(events.states()).toEqual(['connecting', 'open']);
-      expect(events.of('welcome').map((welcome) => welcome.connectionId).slice(0, 2)).toEqual([first.id, second.id]);
+      expect(
+        events
+          .of('welcome')
+          .map((welcome) => welcome.connectionId)
+          .slice(0, 2),
+      ).toEqual([first.id, second.id]);
     });
 
     it('gives up its connection when the browser goes offline and reconnects when it is back online', async () => {

@@ -127,7 +127,15 @@ describe('the client package', () => {
     await writeFile(join(project, 'browser.ts'), BROWSER_EXAMPLE);
     await writeFile(join(project, 'tsconfig.browser.json'), JSON.stringify(tsconfig('browser.ts', { lib: ['es2022', 'dom'], types: [], noEmit: true })));
     // A browser app's bundler, with no `ws` installed: the package maps it away ("browser": { "ws": false }).
-    const browserBundle = await build({ entryPoints: [join(project, 'browser.ts')], absWorkingDir: project, bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent' });
+    const browserBundle = await build({
+      entryPoints: [join(project, 'browser.ts')],
+      absWorkingDir: project,
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+    });
     await symlink(join(ROOT, 'node_modules/ws'), join(project, 'node_modules/ws'), 'dir');
 
     // Act: type-check (both) and compile, then run against the runtime.
@@ -142,13 +150,17 @@ describe('the client package', () => {
     const record = notificationRecord({ channel: 'booking-updates' }, { priority: 'high' });
     const nodeErrors = await typeCheck('tsconfig.json');
     const browserErrors = await typeCheck('tsconfig.browser.json');
-    const output = await runExample(join(project, 'out/example.js'), {
-      NOTIFICATIONS_URL: runtime.wsUrl,
-      NOTIFICATIONS_TOKEN: await mintToken('package-user'),
-      NOTIFICATIONS_CHANNEL: 'booking-updates',
-    }, async () => {
-      await runtime.publish('booking-updates', [record]);
-    });
+    const output = await runExample(
+      join(project, 'out/example.js'),
+      {
+        NOTIFICATIONS_URL: runtime.wsUrl,
+        NOTIFICATIONS_TOKEN: await mintToken('package-user'),
+        NOTIFICATIONS_CHANNEL: 'booking-updates',
+      },
+      async () => {
+        await runtime.publish('booking-updates', [record]);
+      },
+    );
 
     // Assess
     expect(listing.trim().split('\n').sort()).toEqual([

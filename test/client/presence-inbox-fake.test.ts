@@ -13,7 +13,12 @@ describe('NotificationClient presence channels and inbox (fake server)', () => {
   const clients: NotificationClient[] = [];
 
   const createClient = (options: Partial<NotificationClientOptions> = {}) => {
-    const client = new NotificationClient({ url: server.url, token: 'alice:static', reconnect: { initialDelayMs: 10, maxDelayMs: 50 }, ...options } as NotificationClientOptions);
+    const client = new NotificationClient({
+      url: server.url,
+      token: 'alice:static',
+      reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+      ...options,
+    } as NotificationClientOptions);
     clients.push(client);
     return { client, events: new ClientEvents(client) };
   };
@@ -30,7 +35,12 @@ describe('NotificationClient presence channels and inbox (fake server)', () => {
         return;
       }
       const joinedAt = new Date().toISOString();
-      connection.reply(frame, 'members', { channel, count: 2, members: { alice: { connections: 1, joinedAt }, bob: { connections: 1, joinedAt } }, truncated: false });
+      connection.reply(frame, 'members', {
+        channel,
+        count: 2,
+        members: { alice: { connections: 1, joinedAt }, bob: { connections: 1, joinedAt } },
+        truncated: false,
+      });
     });
   };
 
@@ -104,7 +114,12 @@ describe('NotificationClient presence channels and inbox (fake server)', () => {
 
       const asked = second.received.filter((frame) => frame.type === 'members').map((frame) => frame.payload.channel);
       expect(asked.sort()).toEqual(['presence-lobby', 'presence-ops']);
-      expect(events.of('members').map((answer) => answer.channel).sort()).toEqual(['presence-lobby', 'presence-lobby', 'presence-ops']);
+      expect(
+        events
+          .of('members')
+          .map((answer) => answer.channel)
+          .sort(),
+      ).toEqual(['presence-lobby', 'presence-lobby', 'presence-ops']);
     });
 
     it('ignores a FORBIDDEN answer to its own members request quietly and stops asking for that channel', async () => {
@@ -194,7 +209,9 @@ describe('NotificationClient presence channels and inbox (fake server)', () => {
       void client.markRead('all').catch(() => {});
       await connection.nextRequest((frame) => frame.type === 'markRead' && 'all' in frame.payload);
 
-      expect(connection.received.filter((frame) => frame.type === 'inbox' || frame.type === 'markRead').map(({ type, payload }) => ({ type, payload }))).toEqual([
+      expect(
+        connection.received.filter((frame) => frame.type === 'inbox' || frame.type === 'markRead').map(({ type, payload }) => ({ type, payload })),
+      ).toEqual([
         { type: 'inbox', payload: { limit: 5, before: 'abc_DEF-1', unreadOnly: true } },
         { type: 'inbox', payload: { limit: 20, unreadOnly: false } },
         { type: 'markRead', payload: { messageIds: [id] } },

@@ -75,7 +75,7 @@ describe('NotificationClient presence channels and inbox against the local runti
   });
 
   describe('presence channels', () => {
-    it('two users in presence-lobby see each other in members, and each other\'s join and leave', async () => {
+    it("two users in presence-lobby see each other in members, and each other's join and leave", async () => {
       // Prepare
       const alice = userClient('pl-alice');
       await alice.client.connect();
@@ -86,12 +86,12 @@ describe('NotificationClient presence channels and inbox against the local runti
       // Act
       const joined = alice.events.next('join');
       await bob.client.subscribe(['presence-lobby']);
-      const join = await step(alice.events, 'bob\'s join', joined);
+      const join = await step(alice.events, "bob's join", joined);
       const seenByAlice = await alice.client.members('presence-lobby');
       const seenByBob = await bob.client.members('presence-lobby');
       const left = alice.events.next('leave');
       await bob.client.close();
-      const leave = await step(alice.events, 'bob\'s leave', left);
+      const leave = await step(alice.events, "bob's leave", left);
 
       // Assess
       expect(join).toEqual({ channel: 'presence-lobby', userId: 'pl-bob' });
@@ -143,7 +143,7 @@ describe('NotificationClient presence channels and inbox against the local runti
   });
 
   describe('inbox', () => {
-    it('three sent while offline: unread 3, inbox lists them, a read in one client drops the other\'s unread to 2, all to 0', async () => {
+    it("three sent while offline: unread 3, inbox lists them, a read in one client drops the other's unread to 2, all to 0", async () => {
       // Prepare: three notifications to ines while she has no connection.
       const sent = [1, 2, 3].map(() => notificationRecord({ targetUserId: 'ib-ines' }));
       expect((await runtime.publish('booking-updates', sent)).status).toBe(200);
@@ -156,10 +156,10 @@ describe('NotificationClient presence channels and inbox against the local runti
       const page = await phone.client.inbox({ limit: 10 });
       const dropped = laptop.events.next('unread');
       const state = await phone.client.markRead([page.items[0]!.messageId]);
-      const laptopAfterOne = await step(laptop.events, 'the laptop\'s unread after one read', dropped);
+      const laptopAfterOne = await step(laptop.events, "the laptop's unread after one read", dropped);
       const cleared = laptop.events.next('unread');
       const all = await phone.client.markRead('all');
-      const laptopAfterAll = await step(laptop.events, 'the laptop\'s unread after all read', cleared);
+      const laptopAfterAll = await step(laptop.events, "the laptop's unread after all read", cleared);
 
       // Assess
       expect(welcome.unreadCount).toBe(3);
@@ -170,7 +170,12 @@ describe('NotificationClient presence channels and inbox against the local runti
       expect(state).toEqual({ unreadCount: 2, read: [page.items[0]!.messageId] });
       expect(laptopAfterOne).toEqual({ count: 2 });
       expect(all.unreadCount).toBe(0);
-      expect(all.read.sort()).toEqual(page.items.slice(1).map((item) => item.messageId).sort());
+      expect(all.read.sort()).toEqual(
+        page.items
+          .slice(1)
+          .map((item) => item.messageId)
+          .sort(),
+      );
       expect(laptopAfterAll).toEqual({ count: 0 });
       expect(phone.events.of('unread')).toEqual([{ count: 3 }, { count: 2 }, { count: 0 }]);
       expect(laptop.client.unreadCount).toBe(0);
@@ -188,8 +193,8 @@ describe('NotificationClient presence channels and inbox against the local runti
       await runtime.publish('booking-updates', notificationRecord({ targetUserId: 'ib-jo' }));
       await runtime.publish('booking-updates', notificationRecord({ channel: 'booking-updates' }));
 
-      expect(await step(phone.events, 'the phone\'s unread', onPhone)).toEqual({ count: 1 });
-      expect(await step(laptop.events, 'the laptop\'s unread', onLaptop)).toEqual({ count: 1 });
+      expect(await step(phone.events, "the phone's unread", onPhone)).toEqual({ count: 1 });
+      expect(await step(laptop.events, "the laptop's unread", onLaptop)).toEqual({ count: 1 });
       expect((await phone.client.inbox()).unreadCount).toBe(1);
       expect(phone.events.of('unread')).toEqual([{ count: 0 }, { count: 1 }]);
     });

@@ -77,7 +77,7 @@ describe('configuration', () => {
       );
     });
 
-    it('refuses a message size above API Gateway\'s 128 KB', () => {
+    it("refuses a message size above API Gateway's 128 KB", () => {
       const error = errorOf(() => parseConfig({ notification_service: { websocket: { max_frame_size: 200_000 } } }));
       expect(error.message).toContain('notification_service.websocket.max_frame_size');
     });

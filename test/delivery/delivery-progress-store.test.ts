@@ -19,7 +19,15 @@ const implementations: Array<[string, () => Promise<DeliveryProgressStore>]> = [
 ];
 
 function aJob(shardCount: number): DeliveryJob {
-  return { messageId: randomUUID(), planId: randomUUID(), data: '{"type":"notification"}', shardCount, targetCount: shardCount * 3, plannedAt: '2024-06-01T12:00:00.000Z', postsPerSecond: 100 };
+  return {
+    messageId: randomUUID(),
+    planId: randomUUID(),
+    data: '{"type":"notification"}',
+    shardCount,
+    targetCount: shardCount * 3,
+    plannedAt: '2024-06-01T12:00:00.000Z',
+    postsPerSecond: 100,
+  };
 }
 
 const refs = (prefix: string, count: number) => Array.from({ length: count }, (_, index) => ({ connectionId: `${prefix}${index}`, userId: `u${index}` }));
@@ -40,7 +48,10 @@ describe.each(implementations)('%s', (_name, build) => {
 
     expect(await store.getJob(job.messageId)).toEqual(job);
     const shards = await store.listShards(job);
-    expect(shards.map((shard) => [shard.index, shard.total, shard.cursor, shard.done])).toEqual([[0, 3, 0, false], [1, 3, 0, false]]);
+    expect(shards.map((shard) => [shard.index, shard.total, shard.cursor, shard.done])).toEqual([
+      [0, 3, 0, false],
+      [1, 3, 0, false],
+    ]);
     expect(shards[0]!.targets).toBeUndefined();
     expect((await store.getShard({ messageId: job.messageId, planId: job.planId, index: 1 }))!.targets).toEqual(refs('b', 3));
   });
@@ -113,7 +124,7 @@ describe.each(implementations)('%s', (_name, build) => {
     expect(await store.getShard(key)).toMatchObject({ cursor: 2, claimedUntil: 5, counts: { inDoubt: 2 } });
   });
 
-  it('extends the owner\'s lease, and no one else\'s', async () => {
+  it("extends the owner's lease, and no one else's", async () => {
     const job = aJob(1);
     await store.createJob(job, [refs('x', 2)], 3600);
     const key = { messageId: job.messageId, planId: job.planId, index: 0 };

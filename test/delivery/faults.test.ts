@@ -32,9 +32,7 @@ describe('npm run faults, quick form (DynamoDB Local, seeded faults, one worker 
     // Assess: on failure, who posted each duplicate, when, which attempt (and every
     // post or dead letter past a lease).
     expect(result.problems).toEqual([]);
-    expect(reconciliationLine(result)).toMatch(
-      /^targets=800 delivered=\d+ gone=\d+ recoverable=\d+ deadlettered=\d+ indoubt=\d+ lost=0 duplicates=0 extra=0$/,
-    );
+    expect(reconciliationLine(result)).toMatch(/^targets=800 delivered=\d+ gone=\d+ recoverable=\d+ deadlettered=\d+ indoubt=\d+ lost=0 duplicates=0 extra=0$/);
     expect(reconciles(result)).toBe(true);
     expect(result.outOfOrder).toBe(0);
     expect(result.leaseViolations).toBe(0);

@@ -31,7 +31,13 @@ async function timeline(items: readonly Item[], limit = 10) {
       if (item.fails) throw new Error(`${item.name} failed`);
     },
   });
-  return { events, most, failures, ran: (name: string) => events.includes(`start ${name}`), before: (a: string, b: string) => events.indexOf(`end ${a}`) < events.indexOf(`start ${b}`) };
+  return {
+    events,
+    most,
+    failures,
+    ran: (name: string) => events.includes(`start ${name}`),
+    before: (a: string, b: string) => events.indexOf(`end ${a}`) < events.indexOf(`start ${b}`),
+  };
 }
 
 describe('runBatch', () => {
@@ -83,7 +89,10 @@ describe('runBatch', () => {
 
   it('still runs the records before a failure that had not started yet, so nothing before it is left undone', async () => {
     // With one slot, b (earlier) waits behind a1... a later failure must not skip an earlier record.
-    const { failures, ran } = await timeline([user('a', 'p0', 'alice', 5), user('b', 'p0', 'bob', 5), user('c', 'p0', 'carol', 5, true), user('d', 'p0', 'dave', 5)], 1);
+    const { failures, ran } = await timeline(
+      [user('a', 'p0', 'alice', 5), user('b', 'p0', 'bob', 5), user('c', 'p0', 'carol', 5, true), user('d', 'p0', 'dave', 5)],
+      1,
+    );
     expect(ran('a') && ran('b') && ran('c')).toBe(true);
     expect(ran('d')).toBe(false);
     expect(failures.get('p0')?.item.name).toBe('c');

@@ -59,9 +59,18 @@ describe('ConnectionDelivery under a quota', () => {
       random: () => 0,
     });
 
-    const report = await delivery.deliver([[{ connectionId: 'a', userId: 'u' }, { connectionId: 'b', userId: 'v' }]], '{}', {
-      quota: { take: async () => void (takes += 1) },
-    });
+    const report = await delivery.deliver(
+      [
+        [
+          { connectionId: 'a', userId: 'u' },
+          { connectionId: 'b', userId: 'v' },
+        ],
+      ],
+      '{}',
+      {
+        quota: { take: async () => void (takes += 1) },
+      },
+    );
 
     expect(report).toMatchObject({ delivered: 2, retried: 1, throttled: 1 });
     expect(takes).toBe(3);

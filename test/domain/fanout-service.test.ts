@@ -1,10 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  MemoryConnectionStore,
-  MemoryNotificationLog,
-  MemoryState,
-  MemorySubscriptionStore,
-} from '../../lambdas/adapters/memory/index.js';
+import { MemoryConnectionStore, MemoryNotificationLog, MemoryState, MemorySubscriptionStore } from '../../lambdas/adapters/memory/index.js';
 import { ConnectionGoneError, PostInDoubtError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
 import { LEASE_MARGIN_MS } from '../../lambdas/domain/fanout/shard-worker.js';
 import { messageIdForPosition } from '../../lambdas/domain/fanout/message-id.js';
@@ -177,7 +172,7 @@ describe('FanoutService', () => {
       expect(summary).toMatchObject({ records: 1, targets: 2, delivered: 2, gone: 0, failed: 0, duplicates: 0, invalid: [] });
     });
 
-    it('delivers a channel record to the channel\'s subscribers, across pages', async () => {
+    it("delivers a channel record to the channel's subscribers, across pages", async () => {
       for (const id of ['s1', 's2', 's3', 's4', 's5']) await world.connect(id, `user-of-${id}`, ['waitlist-notifications']);
       await world.connect('other', 'carol');
 
@@ -211,7 +206,7 @@ describe('FanoutService', () => {
     it('sends a record without target to the channel its topic maps to in topic_channels', async () => {
       await world.connect('sub', 'dave', ['booking-updates']);
 
-      await world.service({ topicChannels: { 'Bookings_V1': 'booking-updates' } }).fanOut([sourceRecord({}, { topic: 'Bookings_V1' })]);
+      await world.service({ topicChannels: { Bookings_V1: 'booking-updates' } }).fanOut([sourceRecord({}, { topic: 'Bookings_V1' })]);
 
       expect(world.sender.framesTo('sub')).toHaveLength(1);
       expect(world.sender.framesTo('sub')[0]).toMatchObject({ channel: 'booking-updates' });
@@ -220,9 +215,7 @@ describe('FanoutService', () => {
     it('sets aside a record without target whose topic names no valid channel, saying how to fix it', async () => {
       const { summary } = await world.service().fanOut([sourceRecord({}, { topic: 'Bookings_V1', partition: 1, offset: 9 })]);
 
-      expect(summary.invalid).toEqual([
-        { topic: 'Bookings_V1', partition: 1, offset: 9, reason: expect.stringContaining('kafka.topic_channels') },
-      ]);
+      expect(summary.invalid).toEqual([{ topic: 'Bookings_V1', partition: 1, offset: 9, reason: expect.stringContaining('kafka.topic_channels') }]);
       expect(world.sender.posts).toHaveLength(0);
     });
 
@@ -290,7 +283,7 @@ describe('FanoutService', () => {
       expect(subscribers.map((ref) => ref.connectionId)).toEqual(['alice-live']);
     });
 
-    it('keeps the notification in the user\'s inbox even when every connection is gone', async () => {
+    it("keeps the notification in the user's inbox even when every connection is gone", async () => {
       await world.connect('alice-dead', 'alice');
       world.sender.gone.add('alice-dead');
       const messageId = 'a0a0a0a0-1111-4222-8333-444455556666';
@@ -307,9 +300,7 @@ describe('FanoutService', () => {
       await world.connect('alice-1', 'alice');
       world.sender.faults.set('alice-1', [new ThrottledError('429'), new TransientError('503')]);
 
-      const { summary } = await world.service({ retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 } }).fanOut([
-        sourceRecord({ targetUserId: 'alice' }),
-      ]);
+      const { summary } = await world.service({ retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1000 } }).fanOut([sourceRecord({ targetUserId: 'alice' })]);
 
       expect(summary).toMatchObject({ delivered: 1, failed: 0 });
       expect(world.sender.attempts.get('alice-1')).toBe(3);
@@ -322,9 +313,7 @@ describe('FanoutService', () => {
       await world.connect('alice-2', 'alice');
       world.sender.faults.set('alice-1', [new TransientError('503'), new TransientError('503'), new TransientError('503')]);
 
-      const { summary } = await world.service({ retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 20 } }).fanOut([
-        sourceRecord({ targetUserId: 'alice' }),
-      ]);
+      const { summary } = await world.service({ retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 20 } }).fanOut([sourceRecord({ targetUserId: 'alice' })]);
 
       expect(summary).toMatchObject({ targets: 2, delivered: 1, failed: 1, gone: 0 });
       expect(world.sender.attempts.get('alice-1')).toBe(3);
@@ -402,10 +391,9 @@ describe('FanoutService', () => {
       await world.connect('alice-1', 'alice');
       const messageId = 'c2c2c2c2-1111-4222-8333-444455556666';
 
-      const { summary } = await world.service().fanOut([
-        sourceRecord({ targetUserId: 'alice', messageId }),
-        sourceRecord({ targetUserId: 'alice', messageId }),
-      ]);
+      const { summary } = await world
+        .service()
+        .fanOut([sourceRecord({ targetUserId: 'alice', messageId }), sourceRecord({ targetUserId: 'alice', messageId })]);
 
       expect(world.sender.framesTo('alice-1')).toHaveLength(1);
       expect(summary).toMatchObject({ records: 2, delivered: 1, duplicates: 1 });

@@ -122,7 +122,6 @@ function record(messageId: string, fields: Record<string, unknown> = { channel: 
   };
 }
 
-
 const MESSAGE_1 = '11111111-1111-4111-8111-111111111111';
 const MESSAGE_2 = '22222222-2222-4222-8222-222222222222';
 
@@ -235,7 +234,15 @@ describe('FanoutService with shards', () => {
       const w = world(20);
       await w.ready;
       await new FanoutService({ ...w.options(), dispatcher: undefined, progress: w.progress }).fanOut([]); // no-op
-      const job = { messageId: MESSAGE_1, planId: '33333333-3333-4333-8333-333333333333', data: '{}', shardCount: 1, targetCount: 20, plannedAt: NOW.toISOString(), postsPerSecond: 0 };
+      const job = {
+        messageId: MESSAGE_1,
+        planId: '33333333-3333-4333-8333-333333333333',
+        data: '{}',
+        shardCount: 1,
+        targetCount: 20,
+        plannedAt: NOW.toISOString(),
+        postsPerSecond: 0,
+      };
       await w.progress.createJob(job, [w.ids.map((connectionId) => ({ connectionId, userId: 'u' }))], 60);
       const key = { messageId: MESSAGE_1, planId: job.planId, index: 0 };
       await w.progress.acquire(key, 'someone-else', NOW.getTime() + 60_000, NOW.getTime());
@@ -251,7 +258,10 @@ describe('FanoutService with shards', () => {
     it('dead-letters each post that failed for good, with what, to whom and why', async () => {
       const w = world(3);
       await w.ready;
-      w.sender.faults.set('c001', Array.from({ length: 10 }, () => new TransientError('HTTP 500')));
+      w.sender.faults.set(
+        'c001',
+        Array.from({ length: 10 }, () => new TransientError('HTTP 500')),
+      );
 
       const { summary } = await new FanoutService(w.options({ retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 10 } })).fanOut([record(MESSAGE_1)]);
 
@@ -269,7 +279,11 @@ describe('FanoutService with shards', () => {
       const { summary, failedRecords } = await new FanoutService(w.options()).fanOut([unreadable, record(MESSAGE_1)]);
 
       expect(failedRecords).toEqual([]);
-      expect(summary).toMatchObject({ delivered: 2, deadLettered: 1, invalid: [{ topic: 'booking-updates', partition: 0, offset: 900, reason: 'value is not JSON' }] });
+      expect(summary).toMatchObject({
+        delivered: 2,
+        deadLettered: 1,
+        invalid: [{ topic: 'booking-updates', partition: 0, offset: 900, reason: 'value is not JSON' }],
+      });
       expect(w.deadLetters.letters).toEqual([
         { kind: 'record', topic: 'booking-updates', partition: 0, offset: 900, reason: 'value is not JSON', value: '{oops', at: NOW.toISOString() },
       ]);
@@ -278,13 +292,17 @@ describe('FanoutService with shards', () => {
     it('stops retrying a throttled post when the invocation has no time left for another attempt', async () => {
       const w = world(1);
       await w.ready;
-      w.sender.faults.set('c000', Array.from({ length: 10 }, () => new ThrottledError('429')));
+      w.sender.faults.set(
+        'c000',
+        Array.from({ length: 10 }, () => new ThrottledError('429')),
+      );
       // 10 s left, and a backoff ceiling of 20 s: the first retry would not fit.
       const budget: TimeBudget = { remainingMs: () => 10_000 };
 
-      const { summary } = await new FanoutService(
-        w.options({ retry: { attempts: 10, baseDelayMs: 40_000, maxDelayMs: 40_000 }, reserveMs: 1000 }),
-      ).fanOut([record(MESSAGE_1)], budget);
+      const { summary } = await new FanoutService(w.options({ retry: { attempts: 10, baseDelayMs: 40_000, maxDelayMs: 40_000 }, reserveMs: 1000 })).fanOut(
+        [record(MESSAGE_1)],
+        budget,
+      );
 
       expect(summary).toMatchObject({ failed: 1, throttled: 1, retried: 0, deadLettered: 1 });
     });

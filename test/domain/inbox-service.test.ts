@@ -38,18 +38,29 @@ describe('InboxService', () => {
   });
 
   describe('inbox', () => {
-    it('answers the caller\'s own items newest first, with read state, unreadCount and a cursor to the next page', async () => {
+    it("answers the caller's own items newest first, with read state, unreadCount and a cursor to the next page", async () => {
       const messageId = randomUUID();
 
       const reply = await service.requests.handle(alice, frame('inbox', { limit: 3 }, messageId));
 
       expect(reply).toMatchObject({ type: 'inbox', replyTo: messageId });
-      const payload = reply.payload as { items: { messageId: string; read: boolean; timestamp: string; notification: unknown }[]; unreadCount: number; nextCursor?: string };
+      const payload = reply.payload as {
+        items: { messageId: string; read: boolean; timestamp: string; notification: unknown }[];
+        unreadCount: number;
+        nextCursor?: string;
+      };
       expect(payload.items.map((item) => item.messageId)).toEqual([aliceSent[4], aliceSent[3], aliceSent[2]].map((n) => n!.messageId));
-      expect(payload.items[0]).toEqual({ messageId: aliceSent[4]!.messageId, timestamp: aliceSent[4]!.acceptedAt, read: false, notification: aliceSent[4]!.frame.payload });
+      expect(payload.items[0]).toEqual({
+        messageId: aliceSent[4]!.messageId,
+        timestamp: aliceSent[4]!.acceptedAt,
+        read: false,
+        notification: aliceSent[4]!.frame.payload,
+      });
       expect(payload.unreadCount).toBe(5);
       const next = await service.requests.handle(alice, frame('inbox', { limit: 3, before: payload.nextCursor }));
-      expect((next.payload as { items: { messageId: string }[] }).items.map((item) => item.messageId)).toEqual([aliceSent[1], aliceSent[0]].map((n) => n!.messageId));
+      expect((next.payload as { items: { messageId: string }[] }).items.map((item) => item.messageId)).toEqual(
+        [aliceSent[1], aliceSent[0]].map((n) => n!.messageId),
+      );
       expect(next.payload).not.toHaveProperty('nextCursor');
     });
 
@@ -69,7 +80,7 @@ describe('InboxService', () => {
   });
 
   describe('markRead', () => {
-    it('answers inboxState and pushes the same state to the user\'s other connections only', async () => {
+    it("answers inboxState and pushes the same state to the user's other connections only", async () => {
       const messageId = randomUUID();
 
       const reply = await service.requests.handle(alice, frame('markRead', { messageIds: [aliceSent[0]!.messageId] }, messageId));
@@ -91,7 +102,7 @@ describe('InboxService', () => {
       expect(service.sender.posts.filter((post) => post.frame.type === 'inboxState')).toHaveLength(1);
     });
 
-    it('changes nothing for someone else\'s ids and never answers with them', async () => {
+    it("changes nothing for someone else's ids and never answers with them", async () => {
       const reply = await service.requests.handle(alice, frame('markRead', { messageIds: bobSent.map((n) => n.messageId) }));
 
       expect(reply.payload).toEqual({ unreadCount: 5, read: [] });
@@ -119,7 +130,7 @@ describe('InboxService', () => {
   });
 
   describe('welcome', () => {
-    it('carries the user\'s unreadCount', async () => {
+    it("carries the user's unreadCount", async () => {
       const state = new MemoryState();
       const connections = new MemoryConnectionStore(state);
       const inbox = new MemoryInboxStore(state);
@@ -150,7 +161,7 @@ describe('inboxStateAnswer', () => {
     expect(inboxStateAnswer({ unreadCount: 2, read: ids, readUpTo: `2033-01-01T00:00:05.000Z#${ids[0]}` }, 5)).toEqual({ unreadCount: 2, read: ids });
   });
 
-  it('keeps the newest ids when more changed, and says so with the watermark\'s timestamp', () => {
+  it("keeps the newest ids when more changed, and says so with the watermark's timestamp", () => {
     const answer = inboxStateAnswer({ unreadCount: 0, read: ids, readUpTo: `2033-01-01T00:00:05.000Z#${ids[0]}` }, 3);
 
     expect(answer).toEqual({ unreadCount: 0, read: ids.slice(0, 3), truncated: true, readUpTo: '2033-01-01T00:00:05.000Z' });

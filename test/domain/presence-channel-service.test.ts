@@ -70,7 +70,7 @@ describe('PresenceChannelService', () => {
   });
 
   describe('with cleanup', () => {
-    it('sends the leave a missed $disconnect did not: the user\'s last connection removed by cleanup', async () => {
+    it("sends the leave a missed $disconnect did not: the user's last connection removed by cleanup", async () => {
       // Prepare
       await inLobby('c-alice', 'alice', FRESH);
       await inLobby('c-bob', 'bob', STALE);
@@ -80,11 +80,14 @@ describe('PresenceChannelService', () => {
 
       // Assess
       expect(summary.removed).toBe(1);
-      expect(eventsTo('c-alice')).toEqual([['join', 'bob'], ['leave', 'bob']]);
+      expect(eventsTo('c-alice')).toEqual([
+        ['join', 'bob'],
+        ['leave', 'bob'],
+      ]);
       expect((await store.members('presence-lobby', 100)).members.map((member) => member.userId)).toEqual(['alice']);
     });
 
-    it('sends no leave when cleanup removes one of a user\'s two connections, and counts one connection fewer', async () => {
+    it("sends no leave when cleanup removes one of a user's two connections, and counts one connection fewer", async () => {
       // Prepare
       await inLobby('c-alice', 'alice', FRESH);
       await inLobby('c-bob-1', 'bob', STALE);
@@ -113,7 +116,12 @@ describe('PresenceChannelService', () => {
         sleep: async () => {},
         random: () => 0,
       });
-      const audience = [[{ connectionId: 'c-alice', userId: 'alice' }, { connectionId: 'c-bob', userId: 'bob' }]];
+      const audience = [
+        [
+          { connectionId: 'c-alice', userId: 'alice' },
+          { connectionId: 'c-bob', userId: 'bob' },
+        ],
+      ];
 
       // Act: two notifications to the channel; the second finds bob already removed.
       const first = await delivery.deliver(audience, '{"type":"notification"}');
@@ -121,7 +129,10 @@ describe('PresenceChannelService', () => {
 
       // Assess
       expect(first).toMatchObject({ delivered: 1, gone: 1 });
-      expect(eventsTo('c-alice')).toEqual([['join', 'bob'], ['leave', 'bob']]);
+      expect(eventsTo('c-alice')).toEqual([
+        ['join', 'bob'],
+        ['leave', 'bob'],
+      ]);
       expect((await store.members('presence-lobby', 100)).members.map((member) => member.userId)).toEqual(['alice']);
     });
   });

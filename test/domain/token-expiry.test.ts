@@ -65,7 +65,7 @@ describe('TokenRefreshService', () => {
     return error as ProtocolError;
   }
 
-  it('moves the expiry to a newer token\'s exp and answers it', async () => {
+  it("moves the expiry to a newer token's exp and answers it", async () => {
     // Act
     const answer = await service.refresh('conn-alice', { userId: 'alice', roles: [] }, await sign('alice', NOW_S + 3600));
 
@@ -74,7 +74,7 @@ describe('TokenRefreshService', () => {
     expect((await connections.get('conn-alice'))?.tokenExpiresAt).toBe(iso(NOW_S + 3600));
   });
 
-  it('refuses another user\'s token with TOKEN_USER_MISMATCH', async () => {
+  it("refuses another user's token with TOKEN_USER_MISMATCH", async () => {
     expect((await refusal(await sign('mallory', NOW_S + 3600))).code).toBe('TOKEN_USER_MISMATCH');
   });
 

@@ -56,7 +56,10 @@ describe('markRead all on a large inbox (local runtime, DynamoDB Local)', () => 
     const pushed = await laptop.next((frame) => frame.type === 'inboxState', 15_000);
 
     // Assess: the answer lists the newest ids only and says so; the count is exact.
-    const newest = sent.slice(-INBOX_STATE_MAX_IDS).reverse().map((notification) => notification.messageId);
+    const newest = sent
+      .slice(-INBOX_STATE_MAX_IDS)
+      .reverse()
+      .map((notification) => notification.messageId);
     const last = sent[sent.length - 1]!;
     expect(answer).toMatchObject({ type: 'inboxState', payload: { unreadCount: 0, truncated: true, readUpTo: last.acceptedAt } });
     expect((answer.payload as { read: string[] }).read).toEqual(newest);

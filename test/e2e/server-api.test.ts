@@ -83,10 +83,14 @@ describe('server API (local runtime)', () => {
       const { client } = await connect('curl-user');
       const record = notificationRecord({ targetUserId: 'curl-user' });
       const signed = await curl([
-        '--aws-sigv4', 'aws:amz:us-east-1:execute-api',
-        '--user', `${CREDENTIALS.accessKeyId}:${CREDENTIALS.secretAccessKey}`,
-        '-H', 'content-type: application/json',
-        '-d', JSON.stringify(record),
+        '--aws-sigv4',
+        'aws:amz:us-east-1:execute-api',
+        '--user',
+        `${CREDENTIALS.accessKeyId}:${CREDENTIALS.secretAccessKey}`,
+        '-H',
+        'content-type: application/json',
+        '-d',
+        JSON.stringify(record),
         `${runtime.serverApiUrl}/publish`,
       ]);
       expect(signed.status).toBe(200);
@@ -94,7 +98,13 @@ describe('server API (local runtime)', () => {
       const frame = await client.next((candidate) => candidate.type === 'notification');
       expect(frame.messageId).toBe(record.messageId);
 
-      const stats = await curl(['--aws-sigv4', 'aws:amz:us-east-1:execute-api', '--user', `${CREDENTIALS.accessKeyId}:${CREDENTIALS.secretAccessKey}`, `${runtime.serverApiUrl}/stats`]);
+      const stats = await curl([
+        '--aws-sigv4',
+        'aws:amz:us-east-1:execute-api',
+        '--user',
+        `${CREDENTIALS.accessKeyId}:${CREDENTIALS.secretAccessKey}`,
+        `${runtime.serverApiUrl}/stats`,
+      ]);
       expect(stats.status).toBe(200);
       const unsigned = await curl(['-H', 'content-type: application/json', '-d', JSON.stringify(record), `${runtime.serverApiUrl}/publish`]);
       expect(unsigned.status).toBe(403);
@@ -102,7 +112,7 @@ describe('server API (local runtime)', () => {
   });
 
   describe('POST /publish', () => {
-    it('delivers a signed record to the user\'s socket, and a second one with the same messageId is a duplicate', async () => {
+    it("delivers a signed record to the user's socket, and a second one with the same messageId is a duplicate", async () => {
       const { client } = await connect('pub-alice');
       const record = notificationRecord({ targetUserId: 'pub-alice' });
       const first = await call('POST', '/publish', record);
@@ -146,7 +156,11 @@ describe('server API (local runtime)', () => {
     it('answers bad input with a 4xx naming what is wrong', async () => {
       const malformed = await call('POST', '/publish', '{"type": "notification",');
       expect(malformed).toMatchObject({ status: 400, body: { error: 'invalid_json', message: expect.stringContaining('not JSON') } });
-      const tooMany = await call('POST', '/publish', Array.from({ length: 101 }, () => notificationRecord({ broadcast: true })));
+      const tooMany = await call(
+        'POST',
+        '/publish',
+        Array.from({ length: 101 }, () => notificationRecord({ broadcast: true })),
+      );
       expect(tooMany).toMatchObject({ status: 400, body: { error: 'invalid_request', message: expect.stringContaining('at most 100') } });
       const allInvalid = await call('POST', '/publish', { type: 'notification' });
       expect(allInvalid).toMatchObject({ status: 400, body: { error: 'invalid_records', results: [expect.objectContaining({ status: 'invalid' })] } });
@@ -186,11 +200,18 @@ describe('server API (local runtime)', () => {
       const lines: string[] = [];
       const output = { out: (text: string) => lines.push(text), err: (text: string) => lines.push(text) };
       const env = { AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey };
-      const code = await sendCommand(['--title', 'Signed', '--message', 'via the server API', '--user', 'send-user', '--server-api', '--url', runtime.httpUrl], output, env);
+      const code = await sendCommand(
+        ['--title', 'Signed', '--message', 'via the server API', '--user', 'send-user', '--server-api', '--url', runtime.httpUrl],
+        output,
+        env,
+      );
       expect(lines.join('\n')).toContain('through the server API');
       expect(code).toBe(0);
       expect(await client.next((frame) => frame.type === 'notification')).toMatchObject({ targetUserId: 'send-user', payload: { title: 'Signed' } });
-      const wrongKeys = await sendCommand(['--title', 'x', '--message', 'y', '--user', 'send-user', '--server-api', '--url', runtime.httpUrl], output, { ...env, AWS_SECRET_ACCESS_KEY: 'wrong' });
+      const wrongKeys = await sendCommand(['--title', 'x', '--message', 'y', '--user', 'send-user', '--server-api', '--url', runtime.httpUrl], output, {
+        ...env,
+        AWS_SECRET_ACCESS_KEY: 'wrong',
+      });
       expect(wrongKeys).toBe(1);
       expect(lines.at(-1)).toMatch(/answered 403/);
     });
@@ -228,7 +249,7 @@ describe('server API (local runtime)', () => {
   });
 
   describe('library API: disconnectUser', () => {
-    it('closes the user\'s sockets after the same disconnect frame, as the server API does', async () => {
+    it("closes the user's sockets after the same disconnect frame, as the server API does", async () => {
       const { client } = await connect('library-revoked');
       const outcome = await createNotificationService(process.env).disconnectUser('library-revoked');
       expect(outcome).toEqual({ userId: 'library-revoked', connections: 1, notified: 1 });

@@ -60,7 +60,7 @@ describe('tokens that expire on an open connection', () => {
     await runtime?.stop();
   });
 
-  it('stores the token\'s exp at $connect and tells it in welcome', async () => {
+  it("stores the token's exp at $connect and tells it in welcome", async () => {
     // Act
     const { connectionId, token, tokenExpiresAt } = await connect('expiring-alice', 600);
 
@@ -82,7 +82,7 @@ describe('tokens that expire on an open connection', () => {
     expect((await store.get(connectionId))?.tokenExpiresAt).toBe(expiryOf(newer));
   });
 
-  it('refuses another user\'s, an invalid and an older token with their codes, changes nothing and stays open', async () => {
+  it("refuses another user's, an invalid and an older token with their codes, changes nothing and stays open", async () => {
     // Prepare
     const { client, connectionId } = await connect('refused-carol', 1_200);
     const before = await store.get(connectionId);

@@ -67,18 +67,18 @@ describe('fanout handler (DynamoDB Local, Management API over loopback HTTP)', (
 
     // Assess
     expect(response).toMatchObject({ batchItemFailures: [], records: 4, delivered: 3, gone: 1, failed: 0, duplicates: 0 });
-    expect(response.invalid).toEqual([
-      { topic: 'booking-updates', partition: 0, offset: 101, reason: expect.stringMatching(/^value is not JSON: /) },
-    ]);
+    expect(response.invalid).toEqual([{ topic: 'booking-updates', partition: 0, offset: 101, reason: expect.stringMatching(/^value is not JSON: /) }]);
     expect(response.targets).toBeGreaterThanOrEqual(4);
     const [toLive] = managementApi.framesTo(`${alice}-live`);
     expect(notificationFrame.safeParse(toLive).success).toBe(true);
     expect(toLive).toMatchObject({ messageId: toAlice, type: 'notification', targetUserId: alice });
     // Two partitions: delivered side by side, in no promised order between them.
-    expect(managementApi.framesTo(`${bob}-1`).map((frame) => (frame.payload as { title: string }).title).sort()).toEqual([
-      'Mapped Topic',
-      'Topic Default',
-    ]);
+    expect(
+      managementApi
+        .framesTo(`${bob}-1`)
+        .map((frame) => (frame.payload as { title: string }).title)
+        .sort(),
+    ).toEqual(['Mapped Topic', 'Topic Default']);
     // 410 removed that connection, and only that one.
     expect(await getServices().connections.get(`${alice}-dead`)).toBeUndefined();
     expect(await getServices().connections.get(`${alice}-live`)).toBeDefined();

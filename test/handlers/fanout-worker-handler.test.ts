@@ -21,8 +21,25 @@ describe('fanout worker handler', () => {
 
   it('reads the job and targets a first dispatch carries, and refuses a job of another shard', () => {
     const planId = '6f1c1f3e-2a55-4f0b-9d3a-1b2c3d4e5f60';
-    const job = { messageId: 'm-1', planId, data: '{"type":"notification"}', shardCount: 2, targetCount: 3, plannedAt: '2024-06-01T12:00:00.000Z', postsPerSecond: 2500 };
-    const request = { messageId: 'm-1', planId, index: 1, job, targets: [['c1', 'alice'], ['c2', 'bob']] };
+    const job = {
+      messageId: 'm-1',
+      planId,
+      data: '{"type":"notification"}',
+      shardCount: 2,
+      targetCount: 3,
+      plannedAt: '2024-06-01T12:00:00.000Z',
+      postsPerSecond: 2500,
+    };
+    const request = {
+      messageId: 'm-1',
+      planId,
+      index: 1,
+      job,
+      targets: [
+        ['c1', 'alice'],
+        ['c2', 'bob'],
+      ],
+    };
 
     expect(parseShardRequest(structuredClone(request))).toEqual(request);
     expect(() => parseShardRequest({ ...request, index: 2 })).toThrow(InvalidShardRequestError);
@@ -32,11 +49,28 @@ describe('fanout worker handler', () => {
 
 describe('shardPayload', () => {
   const planId = '6f1c1f3e-2a55-4f0b-9d3a-1b2c3d4e5f60';
-  const job = { messageId: 'm-1', planId, data: '{"type":"notification"}', shardCount: 1, targetCount: 2, plannedAt: '2024-06-01T12:00:00.000Z', postsPerSecond: 0 };
-  const request = { messageId: 'm-1', planId, index: 0, job, targets: [['c1', 'alice'], ['c2', 'bob']] as const };
+  const job = {
+    messageId: 'm-1',
+    planId,
+    data: '{"type":"notification"}',
+    shardCount: 1,
+    targetCount: 2,
+    plannedAt: '2024-06-01T12:00:00.000Z',
+    postsPerSecond: 0,
+  };
+  const request = {
+    messageId: 'm-1',
+    planId,
+    index: 0,
+    job,
+    targets: [
+      ['c1', 'alice'],
+      ['c2', 'bob'],
+    ] as const,
+  };
   const decode = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
 
-  it('carries the job and the targets when they fit Lambda\'s asynchronous payload', () => {
+  it("carries the job and the targets when they fit Lambda's asynchronous payload", () => {
     expect(decode(shardPayload(request))).toEqual(request);
   });
 

@@ -48,7 +48,14 @@ describe('server API handler (payload 2.0, DynamoDB Local, Management API over l
     // Prepare
     const connectionId = `conn-${randomUUID().slice(0, 8)}`;
     await getServices().connections.open(
-      { connectionId, userId: 'handler-user', roles: [], connectedAt: new Date().toISOString(), lastSeenAt: new Date().toISOString(), channels: automaticChannels('handler-user') },
+      {
+        connectionId,
+        userId: 'handler-user',
+        roles: [],
+        connectedAt: new Date().toISOString(),
+        lastSeenAt: new Date().toISOString(),
+        channels: automaticChannels('handler-user'),
+      },
       { limit: 10, staleBefore: '1970-01-01T00:00:00.000Z' },
     );
     const record = notificationRecord({ targetUserId: 'handler-user' });

@@ -63,7 +63,20 @@ describe('local commands', () => {
       const output = capture();
 
       const code = await send(
-        ['--title', 'Booking Confirmed', '--message', 'See you', '--user', 'bob', '--priority', 'high', '--action-url', '/bookings/1', '--url', emulator.runtime.httpUrl],
+        [
+          '--title',
+          'Booking Confirmed',
+          '--message',
+          'See you',
+          '--user',
+          'bob',
+          '--priority',
+          'high',
+          '--action-url',
+          '/bookings/1',
+          '--url',
+          emulator.runtime.httpUrl,
+        ],
         output,
       );
 
@@ -86,9 +99,7 @@ describe('local commands', () => {
 
       expect(await send([...base, '--channel', 'team-a'], capture())).toBe(0);
       expect(await send([...base, '--broadcast'], capture())).toBe(0);
-      const values = emulator.recorder
-        .of('Fanout')
-        .map((event) => JSON.parse(Buffer.from(event.records['alerts-0'][0].value, 'base64').toString('utf8')));
+      const values = emulator.recorder.of('Fanout').map((event) => JSON.parse(Buffer.from(event.records['alerts-0'][0].value, 'base64').toString('utf8')));
 
       expect(values[0]).toMatchObject({ channel: 'team-a' });
       expect(values[0]).not.toHaveProperty('broadcast');

@@ -18,10 +18,12 @@ export const ALLOW_CONTEXT = { userId: 'alice', roles: 'admin,staff' };
 
 /** Handlers that answer as the real ones would in the common case. */
 function defaultHandlers(): Record<string, LambdaHandler> {
-  const reply = (routeKey: string): LambdaHandler => async (event) => ({
-    statusCode: 200,
-    body: JSON.stringify({ route: routeKey, body: event.body }),
-  });
+  const reply =
+    (routeKey: string): LambdaHandler =>
+    async (event) => ({
+      statusCode: 200,
+      body: JSON.stringify({ route: routeKey, body: event.body }),
+    });
   return {
     Authorizer: async (event) => ({
       principalId: 'alice',
@@ -108,10 +110,7 @@ export interface Emulator {
   readonly notices: { message: string; fields?: Record<string, unknown> }[];
 }
 
-export async function startEmulator(
-  overrides: Partial<Record<string, LambdaHandler>> = {},
-  options: Partial<LocalRuntimeOptions> = {},
-): Promise<Emulator> {
+export async function startEmulator(overrides: Partial<Record<string, LambdaHandler>> = {}, options: Partial<LocalRuntimeOptions> = {}): Promise<Emulator> {
   const recorder = new Recorder(overrides);
   const notices: Emulator['notices'] = [];
   const runtime = await startLocalRuntime({

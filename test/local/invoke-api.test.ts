@@ -53,9 +53,7 @@ describe('local runtime: Lambda Invoke API, through the unchanged SDK client', (
     });
     const lambda = lambdaClient(emulator.runtime.httpUrl);
 
-    const answer = await lambda.send(
-      new InvokeCommand({ FunctionName: 'Welcome', InvocationType: 'Event', Payload: payload({ connectionId: 'abc' }) }),
-    );
+    const answer = await lambda.send(new InvokeCommand({ FunctionName: 'Welcome', InvocationType: 'Event', Payload: payload({ connectionId: 'abc' }) }));
 
     expect(answer.StatusCode).toBe(202);
     // The function is still waiting for release: the 202 did not wait for it.
@@ -71,14 +69,16 @@ describe('local runtime: Lambda Invoke API, through the unchanged SDK client', (
     });
     const lambda = lambdaClient(emulator.runtime.httpUrl);
 
-    const answer = await lambda.send(
-      new InvokeCommand({ FunctionName: 'Welcome', InvocationType: 'Event', Payload: payload({ connectionId: 'abc' }) }),
-    );
+    const answer = await lambda.send(new InvokeCommand({ FunctionName: 'Welcome', InvocationType: 'Event', Payload: payload({ connectionId: 'abc' }) }));
     await emulator.runtime.stop();
 
     expect(answer.StatusCode).toBe(202);
     expect(emulator.runtime.deadLetters).toEqual([
-      expect.objectContaining({ functionName: 'Welcome', payload: { connectionId: 'abc' }, error: expect.objectContaining({ errorMessage: 'connection never opened' }) }),
+      expect.objectContaining({
+        functionName: 'Welcome',
+        payload: { connectionId: 'abc' },
+        error: expect.objectContaining({ errorMessage: 'connection never opened' }),
+      }),
     ]);
     expect(emulator.notices.map((notice) => notice.message)).toContain('asynchronous invocation failed');
   });
@@ -87,9 +87,7 @@ describe('local runtime: Lambda Invoke API, through the unchanged SDK client', (
     emulator = await startEmulator({ Cleanup: async () => 'by arn' });
     const lambda = lambdaClient(emulator.runtime.httpUrl);
 
-    const answer = await lambda.send(
-      new InvokeCommand({ FunctionName: 'arn:aws:lambda:us-east-1:000000000000:function:Cleanup', Payload: payload({}) }),
-    );
+    const answer = await lambda.send(new InvokeCommand({ FunctionName: 'arn:aws:lambda:us-east-1:000000000000:function:Cleanup', Payload: payload({}) }));
 
     expect(decode(answer.Payload)).toBe('by arn');
   });

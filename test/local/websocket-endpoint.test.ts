@@ -103,7 +103,9 @@ describe('local runtime: WebSocket endpoint', () => {
     it('echoes the subprotocol $connect chose', async () => {
       const { runtime, recorder } = await start({
         Connect: async (event) => {
-          const offered = String(event.headers['Sec-WebSocket-Protocol'] ?? '').split(',').map((value) => value.trim());
+          const offered = String(event.headers['Sec-WebSocket-Protocol'] ?? '')
+            .split(',')
+            .map((value) => value.trim());
           return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': offered.includes('notifications') ? 'notifications' : offered[0] } };
         },
       });

@@ -95,7 +95,7 @@ describe('abuse limits in ClientRequests', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.prototype).not.toHaveProperty('polluted');
     expect(Object.prototype).not.toHaveProperty('roles');
-    expect(answers.map((answer) => answer.type === 'error' ? codeOf(answer) : answer.type)).toEqual([
+    expect(answers.map((answer) => (answer.type === 'error' ? codeOf(answer) : answer.type))).toEqual([
       'heartbeat',
       'subscription',
       'presence',
@@ -116,7 +116,7 @@ describe('abuse limits in ClientRequests', () => {
     await limited.connectionService.connect(alice.connectionId, alice.identity);
     const answers = [];
     for (const body of ['{nope', '[]', JSON.stringify({ type: 'heartbeat', payload: {} })]) answers.push(await limited.requests.handle(alice, body));
-    expect(answers.map((answer) => answer.type === 'error' ? codeOf(answer) : answer.type)).toEqual(['INVALID_MESSAGE', 'INVALID_MESSAGE', 'heartbeat']);
+    expect(answers.map((answer) => (answer.type === 'error' ? codeOf(answer) : answer.type))).toEqual(['INVALID_MESSAGE', 'INVALID_MESSAGE', 'heartbeat']);
     const before = snapshotOf(limited);
     const refused = await limited.requests.handle(alice, JSON.stringify({ type: 'subscribe', payload: { channels: ['booking-updates'] } }));
     expect(codeOf(refused)).toBe('RATE_LIMITED');

@@ -46,9 +46,24 @@ describe('cross-user attempts through the local runtime', () => {
       const { client: bob } = await connect('bob');
       const { client: alice } = await connect('alice');
       const variants = [
-        'user-bob', 'user-Bob', 'User-bob', 'USER-BOB', ' user-bob', 'user-bob ', 'user-bob\n', 'user-bob\t',
-        'user-bob\u0000', 'user-bob\u200b', 'user-b%6Fb', 'user%2Dbob', 'user-b\u043eb', 'user-bob/../user-alice',
-        'user-*', 'user-bob*', 'user-bob,user-alice', 'user-\u0062ob\u0301',
+        'user-bob',
+        'user-Bob',
+        'User-bob',
+        'USER-BOB',
+        ' user-bob',
+        'user-bob ',
+        'user-bob\n',
+        'user-bob\t',
+        'user-bob\u0000',
+        'user-bob\u200b',
+        'user-b%6Fb',
+        'user%2Dbob',
+        'user-b\u043eb',
+        'user-bob/../user-alice',
+        'user-*',
+        'user-bob*',
+        'user-bob,user-alice',
+        'user-\u0062ob\u0301',
       ];
 
       // Act
@@ -103,7 +118,13 @@ describe('cross-user attempts through the local runtime', () => {
       const { client: victim } = await connect('victim');
       await victim.request('subscribe', { channels: ['booking-updates'] });
       const { client: forger } = await connect('forger');
-      const payload = { notificationId: randomUUID(), title: 'Reset your password', message: 'at evil.example', priority: 'urgent', createdAt: new Date().toISOString() };
+      const payload = {
+        notificationId: randomUUID(),
+        title: 'Reset your password',
+        message: 'at evil.example',
+        priority: 'urgent',
+        createdAt: new Date().toISOString(),
+      };
       const forgeries = [
         { type: 'notification', payload, targetUserId: 'victim' },
         { type: 'notification', payload, channel: 'booking-updates' },

@@ -25,7 +25,16 @@ const SERVICE_CONFIG = {
   websocket: { max_frame_size: 4096, rate_limit_per_second: 10000, rate_limit_burst: 100000 },
   channels: { access: ACCESS, presence: ['team-*'], max_per_request: 5, max_per_connection: 8 },
 };
-const REPLY_TYPE = { subscribe: 'subscription', unsubscribe: 'subscription', heartbeat: 'heartbeat', presence: 'presence', members: 'members', recover: 'recovered', stats: 'stats', refresh: 'refreshed' } as const;
+const REPLY_TYPE = {
+  subscribe: 'subscription',
+  unsubscribe: 'subscription',
+  heartbeat: 'heartbeat',
+  presence: 'presence',
+  members: 'members',
+  recover: 'recovered',
+  stats: 'stats',
+  refresh: 'refreshed',
+} as const;
 const USERS = ['alice', 'sam', 'root', 'bob'] as const;
 // Tokens that last an hour from the in-memory service's clock: `refresh` has something to extend.
 const TOKEN_EXPIRES_AT = '2026-01-01T01:00:00.000Z';
@@ -41,7 +50,21 @@ const hostileKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toS
 const anyText = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary', maxLength: 40 }));
 const extraKeys = fc.dictionary(fc.oneof(hostileKey, fc.string({ maxLength: 8 })), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 });
 const channelName = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom('booking-updates', 'waitlist-notifications', 'team-red', 'team-blue', 'system-announcements', 'payroll', 'user-alice', 'user-bob', 'user-sam', 'user-root') },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      'booking-updates',
+      'waitlist-notifications',
+      'team-red',
+      'team-blue',
+      'system-announcements',
+      'payroll',
+      'user-alice',
+      'user-bob',
+      'user-sam',
+      'user-root',
+    ),
+  },
   fc.stringMatching(/^[a-z0-9][a-z0-9._:-]{0,24}$/),
   fc.constantFrom('User-bob', 'user-bob ', ' user-bob', 'user-b\u043eb', 'user-bob\u0000', 'team-*', 'user-', 'booking%2Dupdates'),
   anyText.map((text) => `user-${text}`),
@@ -49,9 +72,9 @@ const channelName = fc.oneof(
 );
 const connectionIdField = fc.option(fc.oneof(fc.constantFrom('conn-alice', 'conn-sam', 'conn-root', 'conn-bob'), anyText), { nil: undefined, freq: 2 });
 const channelList = fc.oneof({ weight: 8, arbitrary: fc.array(channelName, { minLength: 1, maxLength: 8 }) }, { weight: 1, arbitrary: fc.constant([]) });
-const sometimesNotJson = <T>(value: fc.Arbitrary<T>) => fc.oneof({ weight: 4, arbitrary: value as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) });
-const withExtras = <T extends object>(payload: fc.Arbitrary<T>) =>
-  fc.tuple(payload, extraKeys).map(([fields, extras]) => ({ ...extras, ...fields }));
+const sometimesNotJson = <T>(value: fc.Arbitrary<T>) =>
+  fc.oneof({ weight: 4, arbitrary: value as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) });
+const withExtras = <T extends object>(payload: fc.Arbitrary<T>) => fc.tuple(payload, extraKeys).map(([fields, extras]) => ({ ...extras, ...fields }));
 const knownUser = fc.constantFrom(...USERS, 'nobody');
 const userIdList = fc.oneof(
   { weight: 6, arbitrary: fc.array(fc.oneof({ weight: 6, arbitrary: knownUser }, anyText), { minLength: 1, maxLength: 8 }) },
@@ -59,7 +82,9 @@ const userIdList = fc.oneof(
   { weight: 1, arbitrary: fc.array(knownUser, { minLength: 95, maxLength: 110 }) },
   { weight: 1, arbitrary: fc.constant([]) },
 );
-const isoInstant = fc.date({ min: new Date('2025-01-01T00:00:00Z'), max: new Date('2026-02-01T00:00:00Z'), noInvalidDate: true }).map((date) => date.toISOString());
+const isoInstant = fc
+  .date({ min: new Date('2025-01-01T00:00:00Z'), max: new Date('2026-02-01T00:00:00Z'), noInvalidDate: true })
+  .map((date) => date.toISOString());
 
 const payloads = {
   subscribe: withExtras(
@@ -72,9 +97,7 @@ const payloads = {
       { requiredKeys: ['channels'] },
     ),
   ),
-  unsubscribe: withExtras(
-    fc.record({ channels: sometimesNotJson(channelList), connectionId: connectionIdField }, { requiredKeys: ['channels'] }),
-  ),
+  unsubscribe: withExtras(fc.record({ channels: sometimesNotJson(channelList), connectionId: connectionIdField }, { requiredKeys: ['channels'] })),
   heartbeat: withExtras(
     fc.record(
       {
@@ -85,9 +108,7 @@ const payloads = {
       { requiredKeys: [] },
     ),
   ),
-  presence: withExtras(
-    fc.record({ userIds: sometimesNotJson(userIdList) }, { requiredKeys: ['userIds'] }),
-  ),
+  presence: withExtras(fc.record({ userIds: sometimesNotJson(userIdList) }, { requiredKeys: ['userIds'] })),
   members: withExtras(fc.record({ channel: sometimesNotJson(channelName) }, { requiredKeys: ['channel'] })),
   recover: withExtras(fc.record({ since: sometimesNotJson(fc.oneof({ weight: 3, arbitrary: isoInstant }, fc.uuid(), anyText)) }, { requiredKeys: ['since'] })),
   stats: withExtras(fc.constant({})),
@@ -98,7 +119,12 @@ const payloads = {
       {
         token: sometimesNotJson(
           fc.oneof(
-            { weight: 8, arbitrary: fc.tuple(fc.constantFrom('own', 'alice', 'bob', 'mallory'), fc.constantFrom('newer', 'newer', 'older', 'expired', 'badsig')).map(([who, kind]) => `@@TOKEN:${who}:${kind}@@`) },
+            {
+              weight: 8,
+              arbitrary: fc
+                .tuple(fc.constantFrom('own', 'alice', 'bob', 'mallory'), fc.constantFrom('newer', 'newer', 'older', 'expired', 'badsig'))
+                .map(([who, kind]) => `@@TOKEN:${who}:${kind}@@`),
+            },
             anyText,
             fc.constantFrom('a.b.c', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.'),
           ),
@@ -115,34 +141,40 @@ function frameOf(type: RequestType): fc.Arbitrary<string> {
   const envelope = fc.record(
     {
       messageId: fc.oneof({ weight: 6, arbitrary: fc.uuid() }, anyText, fc.integer()),
-      type: fc.oneof({ weight: 8, arbitrary: fc.constant<string>(type) }, { weight: 1, arbitrary: fc.constantFrom(type.toUpperCase(), ` ${type}`, `${type}\u0000`) }),
+      type: fc.oneof(
+        { weight: 8, arbitrary: fc.constant<string>(type) },
+        { weight: 1, arbitrary: fc.constantFrom(type.toUpperCase(), ` ${type}`, `${type}\u0000`) },
+      ),
       payload: fc.oneof({ weight: 8, arbitrary: payloads[type] as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) }),
       timestamp: fc.oneof(isoInstant, anyText),
     },
     { requiredKeys: ['type', 'payload'] },
   );
-  return fc
-    .tuple(envelope, extraKeys, fc.nat(19))
-    .map(([frame, extras, mutation]) => {
-      const text = JSON.stringify({ ...extras, ...frame });
-      switch (mutation) {
-        case 0:
-          return text.slice(0, Math.max(0, text.length - 3)); // truncated
-        case 1:
-          return `${'['.repeat(40)}${text}${']'.repeat(40)}`; // too deep
-        case 2:
-          return text.replace('}', `,"pad":"${'x'.repeat(4100)}"}`); // too large
-        default:
-          return text;
-      }
-    });
+  return fc.tuple(envelope, extraKeys, fc.nat(19)).map(([frame, extras, mutation]) => {
+    const text = JSON.stringify({ ...extras, ...frame });
+    switch (mutation) {
+      case 0:
+        return text.slice(0, Math.max(0, text.length - 3)); // truncated
+      case 1:
+        return `${'['.repeat(40)}${text}${']'.repeat(40)}`; // too deep
+      case 2:
+        return text.replace('}', `,"pad":"${'x'.repeat(4100)}"}`); // too large
+      default:
+        return text;
+    }
+  });
 }
 
 /** Anything at all: text, any JSON, envelopes of unknown or hostile types. */
 const anyFrame = fc.oneof(
   anyText,
   fc.jsonValue({ maxDepth: 4 }).map((value) => JSON.stringify(value)),
-  fc.record({ type: fc.oneof(anyText, hostileKey, fc.constantFrom('notification', 'welcome', 'error', 'publish', 'broadcast')), payload: fc.jsonValue({ maxDepth: 3 }) }).map((frame) => JSON.stringify(frame)),
+  fc
+    .record({
+      type: fc.oneof(anyText, hostileKey, fc.constantFrom('notification', 'welcome', 'error', 'publish', 'broadcast')),
+      payload: fc.jsonValue({ maxDepth: 3 }),
+    })
+    .map((frame) => JSON.stringify(frame)),
   fc.constantFrom('', ' ', 'null', '[]', '{}', '"x"', '{"type":null}', '{"type":"heartbeat","payload":null}', '{"__proto__":{"type":"stats"}}'),
 );
 
@@ -180,7 +212,11 @@ describe('every inbound frame (property-based)', () => {
             type: 'notification',
             timestamp: acceptedAt,
             payload: { notificationId: label, title: label, message: label, priority: 'low', createdAt: acceptedAt },
-            ...(target.kind === 'user' ? { targetUserId: target.userId } : target.kind === 'channel' ? { channel: target.channel } : { broadcast: true as const }),
+            ...(target.kind === 'user'
+              ? { targetUserId: target.userId }
+              : target.kind === 'channel'
+                ? { channel: target.channel }
+                : { broadcast: true as const }),
           },
         },
         streams,
@@ -233,7 +269,9 @@ describe('every inbound frame (property-based)', () => {
       // Only a presence channel this connection holds; everyone listed holds it now.
       expect(access.isPresenceChannel(answer.payload.channel) && held.includes(answer.payload.channel)).toBe(true);
       for (const userId of Object.keys(answer.payload.members)) {
-        const holders = [...service.state.connections.values()].filter((connection) => connection.userId === userId && connection.channels.includes(answer.payload.channel));
+        const holders = [...service.state.connections.values()].filter(
+          (connection) => connection.userId === userId && connection.channels.includes(answer.payload.channel),
+        );
         expect(holders).toHaveLength(answer.payload.members[userId]!.connections);
       }
     }
@@ -317,7 +355,7 @@ describe('every inbound frame (property-based)', () => {
     if (type === 'subscribe') expect(presenceEvents).toBeGreaterThan(0);
   });
 
-  it('refresh: 1,000 generated frames with own, other users\', older, expired and badly signed tokens; only a newer own token moves the expiry', async () => {
+  it("refresh: 1,000 generated frames with own, other users', older, expired and badly signed tokens; only a newer own token moves the expiry", async () => {
     outcomes = new Map();
     await fc.assert(
       fc.asyncProperty(asker, frameOf('refresh'), async (who, body) => {

@@ -53,7 +53,14 @@ describe('inbox frames, property-based', () => {
     fc.tuple(fc.date({ noInvalidDate: true }), fc.uuid()).map(([at, messageId]) => encodeInboxCursor(`${at.toISOString()}#${messageId}`)),
   );
   const inboxPayload = fc.oneof(
-    fc.record({ limit: fc.oneof(fc.integer({ min: -5, max: 110 }), fc.double(), fc.string({ maxLength: 3 })), before: cursor, unreadOnly: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 1 })) }, { requiredKeys: [] }),
+    fc.record(
+      {
+        limit: fc.oneof(fc.integer({ min: -5, max: 110 }), fc.double(), fc.string({ maxLength: 3 })),
+        before: cursor,
+        unreadOnly: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 1 })),
+      },
+      { requiredKeys: [] },
+    ),
     fc.jsonValue({ maxDepth: 2 }),
   );
   const markReadPayload = fc.oneof(
@@ -63,9 +70,9 @@ describe('inbox frames, property-based', () => {
     fc.jsonValue({ maxDepth: 2 }),
   );
   const withExtras = (payload: fc.Arbitrary<unknown>) =>
-    fc.tuple(payload, extras, fc.boolean()).map(([fields, more, add]) =>
-      add && typeof fields === 'object' && fields !== null && !Array.isArray(fields) ? { ...more, ...fields } : fields,
-    );
+    fc
+      .tuple(payload, extras, fc.boolean())
+      .map(([fields, more, add]) => (add && typeof fields === 'object' && fields !== null && !Array.isArray(fields) ? { ...more, ...fields } : fields));
 
   async function unreadListedOf(context: ClientRequestContext): Promise<{ unread: number; count: number }> {
     const page = await service.requests.handle(context, JSON.stringify({ type: 'inbox', payload: { limit: 100 } }));
@@ -78,7 +85,7 @@ describe('inbox frames, property-based', () => {
     return bobIds.some((messageId) => text.includes(messageId));
   }
 
-  it('answers any inbox frame with a page of the caller\'s own items or INVALID_MESSAGE, and changes nothing', async () => {
+  it("answers any inbox frame with a page of the caller's own items or INVALID_MESSAGE, and changes nothing", async () => {
     await fc.assert(
       fc.asyncProperty(withExtras(inboxPayload), async (payload) => {
         const before = snapshotOf(service);
@@ -96,7 +103,9 @@ describe('inbox frames, property-based', () => {
   });
 
   it('answers any markRead frame with inboxState or INVALID_MESSAGE; never touches another inbox; the count stays exact', async () => {
-    const bobBefore = JSON.stringify(await service.requests.handle(bob, JSON.stringify({ type: 'inbox', payload: { limit: 100 } })).then((frame) => frame.payload));
+    const bobBefore = JSON.stringify(
+      await service.requests.handle(bob, JSON.stringify({ type: 'inbox', payload: { limit: 100 } })).then((frame) => frame.payload),
+    );
     await fc.assert(
       fc.asyncProperty(withExtras(markReadPayload), async (payload) => {
         const before = snapshotOf(service);
@@ -117,7 +126,9 @@ describe('inbox frames, property-based', () => {
       }),
       { numRuns: 400 },
     );
-    const bobAfter = JSON.stringify(await service.requests.handle(bob, JSON.stringify({ type: 'inbox', payload: { limit: 100 } })).then((frame) => frame.payload));
+    const bobAfter = JSON.stringify(
+      await service.requests.handle(bob, JSON.stringify({ type: 'inbox', payload: { limit: 100 } })).then((frame) => frame.payload),
+    );
     expect(bobAfter).toBe(bobBefore);
   });
 });

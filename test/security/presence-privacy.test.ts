@@ -1,10 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  MemoryConnectionStore,
-  MemoryPresenceStore,
-  MemoryState,
-  MemorySubscriptionStore,
-} from '../../lambdas/adapters/memory/index.js';
+import { MemoryConnectionStore, MemoryPresenceStore, MemoryState, MemorySubscriptionStore } from '../../lambdas/adapters/memory/index.js';
 import { AccessPolicy } from '../../lambdas/domain/access-policy.js';
 import { ConnectionNotFoundError } from '../../lambdas/domain/errors.js';
 import type { Identity } from '../../lambdas/domain/model.js';

@@ -71,7 +71,16 @@ const anyText = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string
 /** Producer records: mostly valid, each field sometimes broken or hostile. */
 const record = fc
   .record({
-    target: fc.constantFrom({ targetUserId: 'alice' }, { targetUserId: 'bob' }, { channel: 'booking-updates' }, { broadcast: true }, {}, { targetUserId: 'alice', broadcast: true }, { targetUserId: ' alice' }, { channel: 'User-Alice' }),
+    target: fc.constantFrom(
+      { targetUserId: 'alice' },
+      { targetUserId: 'bob' },
+      { channel: 'booking-updates' },
+      { broadcast: true },
+      {},
+      { targetUserId: 'alice', broadcast: true },
+      { targetUserId: ' alice' },
+      { channel: 'User-Alice' },
+    ),
     messageId: fc.option(fc.oneof(fc.uuid(), anyText), { nil: undefined }),
     priority: fc.oneof(fc.constantFrom('low', 'medium', 'high', 'urgent'), anyText),
     title: fc.oneof({ weight: 4, arbitrary: fc.constant('Booking confirmed') }, anyText),
@@ -83,7 +92,12 @@ const record = fc
     ...(messageId === undefined ? { messageId: undefined } : {}),
   }));
 const publishBody = fc.oneof(
-  { weight: 4, arbitrary: fc.array(fc.oneof({ weight: 5, arbitrary: record as fc.Arbitrary<unknown> }, fc.jsonValue({ maxDepth: 2 })), { minLength: 0, maxLength: 6 }).map((items) => JSON.stringify(items)) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .array(fc.oneof({ weight: 5, arbitrary: record as fc.Arbitrary<unknown> }, fc.jsonValue({ maxDepth: 2 })), { minLength: 0, maxLength: 6 })
+      .map((items) => JSON.stringify(items)),
+  },
   { weight: 2, arbitrary: record.map((item) => JSON.stringify(item)) },
   { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)) },
   { weight: 1, arbitrary: anyText },
@@ -91,7 +105,19 @@ const publishBody = fc.oneof(
 );
 const path = fc.oneof(
   fc.constantFrom(...SERVER_API_ROUTES.map((route) => route.path.replace('{userId}', 'alice'))),
-  fc.constantFrom('/', '', '/publish/', '//publish', '/users//presence', '/users/%E0%A4%A/presence', '/users/a%2Fb/disconnect', '/users/__proto__/presence', '/stats/extra', '/users/alice', '/PUBLISH'),
+  fc.constantFrom(
+    '/',
+    '',
+    '/publish/',
+    '//publish',
+    '/users//presence',
+    '/users/%E0%A4%A/presence',
+    '/users/a%2Fb/disconnect',
+    '/users/__proto__/presence',
+    '/stats/extra',
+    '/users/alice',
+    '/PUBLISH',
+  ),
   anyText.map((text) => `/users/${encodeURIComponent(text)}/presence`),
   anyText.map((text) => `/${text}`),
 );
@@ -119,23 +145,26 @@ describe('ServerApi', () => {
   describe('POST /publish', () => {
     it('answers each record at its index; valid ones are delivered whatever their neighbours, invalid ones post nothing', async () => {
       await fc.assert(
-        fc.asyncProperty(fc.array(fc.oneof({ weight: 3, arbitrary: record as fc.Arbitrary<unknown> }, fc.jsonValue({ maxDepth: 2 })), { minLength: 1, maxLength: 8 }), async (items) => {
-          const { api, sender, connect } = world();
-          await connect('conn-alice', 'alice');
-          const answer = await api.handle({ method: 'POST', path: '/publish', body: JSON.stringify(items) });
-          const results = (answer.body as { results: Array<{ index: number; status: string; messageId?: string }> }).results;
-          expect(results.map((result) => result.index)).toEqual(items.map((_, index) => index));
-          const valid = items.map((item) => producerRecord.safeParse(JSON.parse(JSON.stringify(item))).success);
-          results.forEach((result, index) => {
-            if (!valid[index]) expect(result.status).toBe('invalid');
-            else expect(['delivered', 'duplicate', 'invalid']).toContain(result.status);
-          });
-          expect(answer.status).toBe(results.every((result) => result.status === 'invalid') ? 400 : 200);
-          // Only records answered `delivered` posted anything, each at most once per connection.
-          const delivered = new Set(results.filter((result) => result.status === 'delivered').map((result) => result.messageId));
-          for (const post of sender.posts) expect(delivered.has(post.frame.messageId as string)).toBe(true);
-          expect(new Set(sender.posts.map((post) => `${post.connectionId}/${post.frame.messageId as string}`)).size).toBe(sender.posts.length);
-        }),
+        fc.asyncProperty(
+          fc.array(fc.oneof({ weight: 3, arbitrary: record as fc.Arbitrary<unknown> }, fc.jsonValue({ maxDepth: 2 })), { minLength: 1, maxLength: 8 }),
+          async (items) => {
+            const { api, sender, connect } = world();
+            await connect('conn-alice', 'alice');
+            const answer = await api.handle({ method: 'POST', path: '/publish', body: JSON.stringify(items) });
+            const results = (answer.body as { results: Array<{ index: number; status: string; messageId?: string }> }).results;
+            expect(results.map((result) => result.index)).toEqual(items.map((_, index) => index));
+            const valid = items.map((item) => producerRecord.safeParse(JSON.parse(JSON.stringify(item))).success);
+            results.forEach((result, index) => {
+              if (!valid[index]) expect(result.status).toBe('invalid');
+              else expect(['delivered', 'duplicate', 'invalid']).toContain(result.status);
+            });
+            expect(answer.status).toBe(results.every((result) => result.status === 'invalid') ? 400 : 200);
+            // Only records answered `delivered` posted anything, each at most once per connection.
+            const delivered = new Set(results.filter((result) => result.status === 'delivered').map((result) => result.messageId));
+            for (const post of sender.posts) expect(delivered.has(post.frame.messageId as string)).toBe(true);
+            expect(new Set(sender.posts.map((post) => `${post.connectionId}/${post.frame.messageId as string}`)).size).toBe(sender.posts.length);
+          },
+        ),
         { numRuns: 400 },
       );
     });
@@ -144,16 +173,22 @@ describe('ServerApi', () => {
       const { api, sender, connect } = world();
       await connect('conn-alice', 'alice');
       const many = Array.from({ length: PUBLISH_RECORD_LIMIT + 1 }, () => notificationRecord({ targetUserId: 'alice' }));
-      expect(await api.handle({ method: 'POST', path: '/publish', body: JSON.stringify(many) })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+      expect(await api.handle({ method: 'POST', path: '/publish', body: JSON.stringify(many) })).toMatchObject({
+        status: 400,
+        body: { error: 'invalid_request' },
+      });
       const big = JSON.stringify(notificationRecord({ targetUserId: 'alice', pad: 'é'.repeat(SERVER_API_BODY_LIMIT / 2) }));
       expect(await api.handle({ method: 'POST', path: '/publish', body: big })).toMatchObject({ status: 413, body: { error: 'payload_too_large' } });
       expect(sender.posts).toEqual([]);
       const exactly = Array.from({ length: PUBLISH_RECORD_LIMIT }, () => notificationRecord({ targetUserId: 'alice' }));
-      expect(await api.handle({ method: 'POST', path: '/publish', body: JSON.stringify(exactly) })).toMatchObject({ status: 200, body: { delivered: PUBLISH_RECORD_LIMIT } });
+      expect(await api.handle({ method: 'POST', path: '/publish', body: JSON.stringify(exactly) })).toMatchObject({
+        status: 200,
+        body: { delivered: PUBLISH_RECORD_LIMIT },
+      });
     });
   });
 
-  describe('POST /publish near the invocation\'s timeout', () => {
+  describe("POST /publish near the invocation's timeout", () => {
     it('answers the records it has no time left for as failed, with their messageId, and starts none of them', async () => {
       const { api, sender, connect } = world();
       await connect('conn-alice', 'alice');

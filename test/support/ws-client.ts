@@ -6,11 +6,7 @@ import { serverFrame as serverFrameSchema, type ServerFrame } from '../../protoc
 export const TEST_JWT_SECRET = 'test-secret-for-e2e-runs';
 
 /** An HS256 token as `npm run token` makes them. */
-export async function mintToken(
-  userId: string,
-  roles: string[] = [],
-  options: { secret?: string; expiresInSeconds?: number } = {},
-): Promise<string> {
+export async function mintToken(userId: string, roles: string[] = [], options: { secret?: string; expiresInSeconds?: number } = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ roles })
     .setProtectedHeader({ alg: 'HS256' })

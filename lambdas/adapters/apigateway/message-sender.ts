@@ -7,13 +7,7 @@ import { doesIdentityRequireRefresh, isIdentityExpired, memoizeIdentityProvider 
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import {
-  ConnectionGoneError,
-  NotificationServiceError,
-  PostInDoubtError,
-  ThrottledError,
-  TransientError,
-} from '../../domain/errors.js';
+import { ConnectionGoneError, NotificationServiceError, PostInDoubtError, ThrottledError, TransientError } from '../../domain/errors.js';
 import type { MessageSender, PostOptions } from '../../domain/ports.js';
 import { fullJitterDelayMs, realSleep } from '../../domain/retry.js';
 import { classifyAwsError, describeAwsError } from '../aws-errors.js';
@@ -120,7 +114,10 @@ export class ApiGatewayMessageSender implements MessageSender {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       throw new RangeError(`Management API endpoint must be an http(s) URL, got ${props.endpoint}`);
     }
-    for (const [name, value] of [['maxSockets', props.maxSockets], ['attempts', props.attempts ?? 1]] as const) {
+    for (const [name, value] of [
+      ['maxSockets', props.maxSockets],
+      ['attempts', props.attempts ?? 1],
+    ] as const) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
     }
     if (!(props.requestTimeoutMs > 0)) throw new RangeError(`requestTimeoutMs must be positive, got ${props.requestTimeoutMs}`);
@@ -161,13 +158,7 @@ export class ApiGatewayMessageSender implements MessageSender {
     this.#agent.destroy();
   }
 
-  async #call(
-    method: 'POST' | 'DELETE',
-    connectionId: string,
-    body: Buffer | undefined,
-    action: string,
-    callerTimeoutMs: number | undefined,
-  ): Promise<void> {
+  async #call(method: 'POST' | 'DELETE', connectionId: string, body: Buffer | undefined, action: string, callerTimeoutMs: number | undefined): Promise<void> {
     if (Number.isNaN(callerTimeoutMs)) throw new RangeError('timeoutMs must be a number of milliseconds, got NaN');
     // The caller's deadline covers the whole call, retries and backoff included.
     const deadline = callerTimeoutMs === undefined ? Infinity : performance.now() + callerTimeoutMs;

@@ -18,11 +18,7 @@ type Item = Record<string, unknown>;
 export type WriteRequest = { readonly PutRequest: { readonly Item: Item } } | { readonly DeleteRequest: { readonly Key: Item } };
 
 /** Writes every request, 25 per call, resubmitting unprocessed items with backoff. */
-export async function batchWriteAll(
-  client: DynamoDBDocumentClient,
-  tableName: string,
-  requests: readonly WriteRequest[],
-): Promise<void> {
+export async function batchWriteAll(client: DynamoDBDocumentClient, tableName: string, requests: readonly WriteRequest[]): Promise<void> {
   const chunks: WriteRequest[][] = [];
   for (let start = 0; start < requests.length; start += WRITE_CHUNK) {
     chunks.push(requests.slice(start, start + WRITE_CHUNK));
@@ -33,9 +29,7 @@ export async function batchWriteAll(
 async function writeChunk(client: DynamoDBDocumentClient, tableName: string, chunk: WriteRequest[]): Promise<void> {
   let pending = chunk;
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    const output = await translatingErrors('BatchWriteItem', () =>
-      client.send(new BatchWriteCommand({ RequestItems: { [tableName]: pending as never } })),
-    );
+    const output = await translatingErrors('BatchWriteItem', () => client.send(new BatchWriteCommand({ RequestItems: { [tableName]: pending as never } })));
     const unprocessed = output.UnprocessedItems?.[tableName] ?? [];
     if (unprocessed.length === 0) return;
     pending = unprocessed as WriteRequest[];
@@ -65,9 +59,7 @@ async function getChunk(
 ): Promise<Item[]> {
   const found: Item[] = [];
   // Attribute names go through placeholders: some (`channels`, `connections`) may be reserved words.
-  const names = options.projection
-    ? Object.fromEntries(options.projection.map((name, index) => [`#p${index}`, name]))
-    : undefined;
+  const names = options.projection ? Object.fromEntries(options.projection.map((name, index) => [`#p${index}`, name])) : undefined;
   let pending = chunk;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const output = await translatingErrors('BatchGetItem', () =>
@@ -77,9 +69,7 @@ async function getChunk(
             [tableName]: {
               Keys: pending,
               ConsistentRead: options.consistentRead ?? false,
-              ...(names
-                ? { ProjectionExpression: Object.keys(names).join(', '), ExpressionAttributeNames: names }
-                : {}),
+              ...(names ? { ProjectionExpression: Object.keys(names).join(', '), ExpressionAttributeNames: names } : {}),
             },
           },
         }),

@@ -1,31 +1,11 @@
-import {
-  DeleteCommand,
-  GetCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-  type DynamoDBDocumentClient,
-  type QueryCommandInput,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ConnectionLimitError, NotificationServiceError, ThrottledError, TransientError } from '../../domain/errors.js';
 import type { Connection, ConnectionRef, ConnectionSummary } from '../../domain/model.js';
 import type { ConnectionStore } from '../../domain/ports.js';
 import { fullJitterDelayMs, realSleep } from '../../domain/retry.js';
 import { batchGetAll, batchWriteAll } from './batch-operations.js';
-import {
-  fromActivityIndexItem,
-  fromConnectionItem,
-  lastSeenAtOf,
-  sortedChannels,
-  toConnectionItem,
-  type ConnectionItem,
-} from './connection-item.js';
-import {
-  cancellationReasons,
-  errorName,
-  isConditionalCheckFailed,
-  translateSdkError,
-  translatingErrors,
-} from './error-translation.js';
+import { fromActivityIndexItem, fromConnectionItem, lastSeenAtOf, sortedChannels, toConnectionItem, type ConnectionItem } from './connection-item.js';
+import { cancellationReasons, errorName, isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import { queryPages } from './query-pages.js';
 import { DEFAULT_PAGE_SIZE, type DynamoDbStoreProps } from './store-props.js';
 import {
@@ -35,7 +15,6 @@ import {
   CONNECTIONS_BY_USER_INDEX,
   type TableNames,
 } from '../../../protocol/tables.js';
-
 
 /**
  * Concurrent transactions on one user's item (a user opening several tabs at once)
@@ -146,9 +125,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
   private async confirmSameOwner(connection: Connection): Promise<void> {
     const stored = await this.get(connection.connectionId);
     if (stored && stored.userId !== connection.userId) {
-      throw new NotificationServiceError(
-        `connection ${connection.connectionId} is already stored for another user`,
-      );
+      throw new NotificationServiceError(`connection ${connection.connectionId} is already stored for another user`);
     }
   }
 
@@ -203,9 +180,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
             TableName: this.tables.Users,
             Key: { userId },
             UpdateExpression: moveSeen ? 'DELETE #ids :ids SET #seen = :seen' : 'DELETE #ids :ids',
-            ConditionExpression: moveSeen
-              ? 'attribute_exists(userId) AND (attribute_not_exists(#seen) OR #seen < :seen)'
-              : 'attribute_exists(userId)',
+            ConditionExpression: moveSeen ? 'attribute_exists(userId) AND (attribute_not_exists(#seen) OR #seen < :seen)' : 'attribute_exists(userId)',
             ExpressionAttributeNames: { '#ids': 'connectionIds', ...(moveSeen ? { '#seen': 'lastSeenAt' } : {}) },
             ExpressionAttributeValues: { ':ids': new Set(connectionIds), ...(moveSeen ? { ':seen': seenAt } : {}) },
             ReturnValuesOnConditionCheckFailure: moveSeen ? 'ALL_OLD' : 'NONE',
@@ -232,9 +207,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
 
   async get(connectionId: string): Promise<Connection | undefined> {
     const output = await translatingErrors('GetItem', () =>
-      this.client.send(
-        new GetCommand({ TableName: this.tables.Connections, Key: { connectionId }, ConsistentRead: true }),
-      ),
+      this.client.send(new GetCommand({ TableName: this.tables.Connections, Key: { connectionId }, ConsistentRead: true })),
     );
     return output.Item ? fromConnectionItem(output.Item) : undefined;
   }
@@ -247,9 +220,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
     await this.deleteSubscriptions(connectionId, current.channels);
     await this.removeFromUserSet(current.userId, [connectionId], current.lastSeenAt);
     const deleted = await translatingErrors('DeleteItem', () =>
-      this.client.send(
-        new DeleteCommand({ TableName: this.tables.Connections, Key: { connectionId }, ReturnValues: 'ALL_OLD' }),
-      ),
+      this.client.send(new DeleteCommand({ TableName: this.tables.Connections, Key: { connectionId }, ReturnValues: 'ALL_OLD' })),
     );
     // Another remove (a 410 during fan-out racing `$disconnect`) got there first.
     if (!deleted.Attributes) return undefined;

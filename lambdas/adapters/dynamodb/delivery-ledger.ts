@@ -134,9 +134,7 @@ export class DynamoDbDeliveryLedger implements DeliveryLedger {
   private async deleteStreamItems(items: readonly Record<string, unknown>[]): Promise<void> {
     await Promise.all(
       items.map((item) =>
-        translatingErrors('DeleteItem', () =>
-          this.client.send(new DeleteCommand({ TableName: this.tables.Notifications, Key: { pk: item.pk, sk: item.sk } })),
-        ),
+        translatingErrors('DeleteItem', () => this.client.send(new DeleteCommand({ TableName: this.tables.Notifications, Key: { pk: item.pk, sk: item.sk } }))),
       ),
     );
   }

@@ -157,11 +157,18 @@ export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
     return { ...state, targets: targetsOf(output.Item) };
   }
 
-  async acquireAndClaim(key: ShardKey, owner: string, leaseUntilMs: number, nowMs: number, from: number, until: number, withTargets: boolean): Promise<ShardState | undefined> {
+  async acquireAndClaim(
+    key: ShardKey,
+    owner: string,
+    leaseUntilMs: number,
+    nowMs: number,
+    from: number,
+    until: number,
+    withTargets: boolean,
+  ): Promise<ShardState | undefined> {
     const update = this.conditionalUpdate(key, {
       UpdateExpression: 'SET #owner = :owner, leaseUntilMs = :lease, claimedUntil = :until',
-      ConditionExpression:
-        'attribute_exists(pk) AND done = :false AND (leaseUntilMs <= :now OR #owner = :owner) AND #cursor = :from AND claimedUntil = :from',
+      ConditionExpression: 'attribute_exists(pk) AND done = :false AND (leaseUntilMs <= :now OR #owner = :owner) AND #cursor = :from AND claimedUntil = :from',
       ExpressionAttributeNames: { '#owner': 'owner', '#cursor': 'cursor' },
       ExpressionAttributeValues: { ':owner': owner, ':lease': leaseUntilMs, ':now': nowMs, ':false': false, ':from': from, ':until': until },
       ReturnValues: 'ALL_NEW',
@@ -193,15 +200,7 @@ export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
     );
   }
 
-  async complete(
-    key: ShardKey,
-    owner: string,
-    from: number,
-    until: number,
-    counts: ShardCounts,
-    done: boolean,
-    next?: NextClaim,
-  ): Promise<boolean> {
+  async complete(key: ShardKey, owner: string, from: number, until: number, counts: ShardCounts, done: boolean, next?: NextClaim): Promise<boolean> {
     assertNextClaim(until, done, next);
     const values: Record<string, unknown> = { ':owner': owner, ':from': from, ':until': until, ':done': done };
     for (const name of COUNT_NAMES) values[`:${name}`] = counts[name];

@@ -59,18 +59,12 @@ export class DynamoDbNotificationLog implements NotificationLog {
 
   async acceptedAt(messageId: string): Promise<string | undefined> {
     const output = await translatingErrors('GetItem', () =>
-      this.client.send(
-        new GetCommand({ TableName: this.tables.Notifications, Key: messageKey(messageId) }),
-      ),
+      this.client.send(new GetCommand({ TableName: this.tables.Notifications, Key: messageKey(messageId) })),
     );
     return output.Item?.acceptedAt as string | undefined;
   }
 
-  async readSince(
-    streams: readonly Target[],
-    since: string,
-    limit: number,
-  ): Promise<{ notifications: StoredNotification[]; truncated: boolean }> {
+  async readSince(streams: readonly Target[], since: string, limit: number): Promise<{ notifications: StoredNotification[]; truncated: boolean }> {
     const from = instantKey(since);
     const partitions = [...new Set(streams.map(streamKey))];
     // limit + 1 per stream: enough to fill the answer and to know whether more were left.

@@ -34,21 +34,35 @@ export class DynamoDbPresenceChannelStore implements PresenceChannelStore {
     const Key = { channel: presencePartition(channel), connectionId: ref.userId };
     for (let round = 0; round < JOIN_ROUNDS; round++) {
       // Usually the user is already in (another tab): one write, no transition.
-      if (await this.conditionally(() => this.client.send(new UpdateCommand({
-        TableName: this.tables.Subscriptions,
-        Key,
-        UpdateExpression: 'ADD connectionIds :ids',
-        ConditionExpression: 'attribute_exists(connectionIds)',
-        ExpressionAttributeValues: { ':ids': new Set([ref.connectionId]) },
-      })))) return { transition: false };
+      if (
+        await this.conditionally(() =>
+          this.client.send(
+            new UpdateCommand({
+              TableName: this.tables.Subscriptions,
+              Key,
+              UpdateExpression: 'ADD connectionIds :ids',
+              ConditionExpression: 'attribute_exists(connectionIds)',
+              ExpressionAttributeValues: { ':ids': new Set([ref.connectionId]) },
+            }),
+          ),
+        )
+      )
+        return { transition: false };
       // Not in (no item, or one emptied by a leave whose delete has not run yet): enter.
-      if (await this.conditionally(() => this.client.send(new UpdateCommand({
-        TableName: this.tables.Subscriptions,
-        Key,
-        UpdateExpression: 'SET joinedAt = :at, userId = :user ADD connectionIds :ids',
-        ConditionExpression: 'attribute_not_exists(connectionIds)',
-        ExpressionAttributeValues: { ':ids': new Set([ref.connectionId]), ':at': at, ':user': ref.userId },
-      })))) return { transition: true, count: await this.addToCount(channel, 1) };
+      if (
+        await this.conditionally(() =>
+          this.client.send(
+            new UpdateCommand({
+              TableName: this.tables.Subscriptions,
+              Key,
+              UpdateExpression: 'SET joinedAt = :at, userId = :user ADD connectionIds :ids',
+              ConditionExpression: 'attribute_not_exists(connectionIds)',
+              ExpressionAttributeValues: { ':ids': new Set([ref.connectionId]), ':at': at, ':user': ref.userId },
+            }),
+          ),
+        )
+      )
+        return { transition: true, count: await this.addToCount(channel, 1) };
       // A concurrent join entered between the two writes: the first one now holds.
     }
     throw new TransientError(`presence join of ${ref.userId} in ${channel} kept losing to concurrent changes`);
@@ -58,14 +72,16 @@ export class DynamoDbPresenceChannelStore implements PresenceChannelStore {
     const Key = { channel: presencePartition(channel), connectionId: ref.userId };
     let after: Record<string, unknown> | undefined;
     try {
-      const output = await this.client.send(new UpdateCommand({
-        TableName: this.tables.Subscriptions,
-        Key,
-        UpdateExpression: 'DELETE connectionIds :ids',
-        ConditionExpression: 'contains(connectionIds, :id)',
-        ExpressionAttributeValues: { ':ids': new Set([ref.connectionId]), ':id': ref.connectionId },
-        ReturnValues: 'ALL_NEW',
-      }));
+      const output = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tables.Subscriptions,
+          Key,
+          UpdateExpression: 'DELETE connectionIds :ids',
+          ConditionExpression: 'contains(connectionIds, :id)',
+          ExpressionAttributeValues: { ':ids': new Set([ref.connectionId]), ':id': ref.connectionId },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
       after = output.Attributes;
     } catch (error) {
       if (isConditionalCheckFailed(error)) return { transition: false }; // not (or no longer) in: nothing to leave
@@ -74,13 +90,21 @@ export class DynamoDbPresenceChannelStore implements PresenceChannelStore {
     // DynamoDB drops an emptied set: the user's last connection left.
     if (after?.connectionIds !== undefined) return { transition: false };
     // A join that came in meanwhile keeps the item (and has reported its own join).
-    await this.conditionally(() => this.client.send(new DeleteCommand({ TableName: this.tables.Subscriptions, Key, ConditionExpression: 'attribute_not_exists(connectionIds)' })));
+    await this.conditionally(() =>
+      this.client.send(new DeleteCommand({ TableName: this.tables.Subscriptions, Key, ConditionExpression: 'attribute_not_exists(connectionIds)' })),
+    );
     return { transition: true, count: await this.addToCount(channel, -1) };
   }
 
   async members(channel: string, limit: number): Promise<ChannelMembers> {
     const counter = await translatingErrors('GetItem', () =>
-      this.client.send(new GetCommand({ TableName: this.tables.Subscriptions, Key: { channel: presencePartition(channel), connectionId: MEMBER_COUNT_KEY }, ConsistentRead: true })),
+      this.client.send(
+        new GetCommand({
+          TableName: this.tables.Subscriptions,
+          Key: { channel: presencePartition(channel), connectionId: MEMBER_COUNT_KEY },
+          ConsistentRead: true,
+        }),
+      ),
     );
     const stored = counter.Item?.members as number | undefined;
     const counted = Math.max(0, Number(stored ?? 0));
@@ -109,25 +133,31 @@ export class DynamoDbPresenceChannelStore implements PresenceChannelStore {
 
   /** Sets the counter to `truth` if it still holds `seen` (undefined: no counter item). */
   private async healCount(channel: string, seen: number | undefined, truth: number): Promise<void> {
-    await this.conditionally(() => this.client.send(new UpdateCommand({
-      TableName: this.tables.Subscriptions,
-      Key: { channel: presencePartition(channel), connectionId: MEMBER_COUNT_KEY },
-      UpdateExpression: 'SET members = :truth',
-      ...(seen === undefined
-        ? { ConditionExpression: 'attribute_not_exists(members)', ExpressionAttributeValues: { ':truth': truth } }
-        : { ConditionExpression: 'members = :seen', ExpressionAttributeValues: { ':truth': truth, ':seen': seen } }),
-    })));
+    await this.conditionally(() =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tables.Subscriptions,
+          Key: { channel: presencePartition(channel), connectionId: MEMBER_COUNT_KEY },
+          UpdateExpression: 'SET members = :truth',
+          ...(seen === undefined
+            ? { ConditionExpression: 'attribute_not_exists(members)', ExpressionAttributeValues: { ':truth': truth } }
+            : { ConditionExpression: 'members = :seen', ExpressionAttributeValues: { ':truth': truth, ':seen': seen } }),
+        }),
+      ),
+    );
   }
 
   private async addToCount(channel: string, delta: 1 | -1): Promise<number> {
     const output = await translatingErrors('UpdateItem', () =>
-      this.client.send(new UpdateCommand({
-        TableName: this.tables.Subscriptions,
-        Key: { channel: presencePartition(channel), connectionId: MEMBER_COUNT_KEY },
-        UpdateExpression: 'ADD members :delta',
-        ExpressionAttributeValues: { ':delta': delta },
-        ReturnValues: 'UPDATED_NEW',
-      })),
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tables.Subscriptions,
+          Key: { channel: presencePartition(channel), connectionId: MEMBER_COUNT_KEY },
+          UpdateExpression: 'ADD members :delta',
+          ExpressionAttributeValues: { ':delta': delta },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      ),
     );
     return Math.max(0, Number(output.Attributes?.members ?? 0));
   }

@@ -29,10 +29,7 @@ export class DynamoDbPresenceStore implements PresenceStore {
    * (channels only). Never a query of a channel's subscribers: a popular channel may
    * have millions, a user has at most `connectionsPerUser` connections read.
    */
-  async getPresenceWithChannels(
-    userIds: readonly string[],
-    options: { readonly connectionsPerUser: number },
-  ): Promise<Map<string, UserPresenceWithChannels>> {
+  async getPresenceWithChannels(userIds: readonly string[], options: { readonly connectionsPerUser: number }): Promise<Map<string, UserPresenceWithChannels>> {
     const users = await this.readUsers(userIds);
     const owners = new Map<string, string>();
     for (const [userId, entry] of users) {

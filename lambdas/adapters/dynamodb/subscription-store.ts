@@ -61,11 +61,7 @@ export class DynamoDbSubscriptionStore implements SubscriptionStore {
   }
 
   /** Adds or deletes channels in the connection's set; undefined when the connection is gone. */
-  private async updateChannels(
-    connectionId: string,
-    action: 'ADD' | 'DELETE',
-    channels: readonly string[],
-  ): Promise<ChannelState | undefined> {
+  private async updateChannels(connectionId: string, action: 'ADD' | 'DELETE', channels: readonly string[]): Promise<ChannelState | undefined> {
     if (channels.length === 0) {
       // DynamoDB has no empty sets; with nothing to change, a read tells the same.
       const output = await translatingErrors('GetItem', () =>

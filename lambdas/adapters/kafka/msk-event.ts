@@ -114,8 +114,7 @@ function positionOfUnreadable(groupKey: string, raw: unknown, index: number): Re
   const groupPartition = separator > 0 ? Number(groupKey.slice(separator + 1)) : Number.NaN;
   return {
     topic: typeof fields.topic === 'string' ? fields.topic : groupTopic,
-    partition:
-      typeof fields.partition === 'number' ? fields.partition : Number.isInteger(groupPartition) ? groupPartition : -1,
+    partition: typeof fields.partition === 'number' ? fields.partition : Number.isInteger(groupPartition) ? groupPartition : -1,
     offset: typeof fields.offset === 'number' ? fields.offset : -1 - index,
   };
 }

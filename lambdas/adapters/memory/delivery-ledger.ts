@@ -18,7 +18,13 @@ export class MemoryDeliveryLedger implements DeliveryLedger {
     if (existing && existing.owner !== claim.owner) return structuredClone(existing);
     if (!existing) {
       const acceptedAt = instantKey(notification.acceptedAt);
-      this.state.ledger.set(notification.messageId, { messageId: notification.messageId, acceptedAt, status: 'posting', owner: claim.owner, leaseUntilMs: claim.leaseUntilMs });
+      this.state.ledger.set(notification.messageId, {
+        messageId: notification.messageId,
+        acceptedAt,
+        status: 'posting',
+        owner: claim.owner,
+        leaseUntilMs: claim.leaseUntilMs,
+      });
       this.state.acceptedAt.set(notification.messageId, acceptedAt);
     }
     await this.#log.append(notification, streams, ttlSeconds);

@@ -1,4 +1,13 @@
-import { addShardCounts, assertNextClaim, emptyShardCounts, type DeliveryJob, type NextClaim, type ShardCounts, type ShardKey, type ShardState } from '../../domain/fanout/shard-plan.js';
+import {
+  addShardCounts,
+  assertNextClaim,
+  emptyShardCounts,
+  type DeliveryJob,
+  type NextClaim,
+  type ShardCounts,
+  type ShardKey,
+  type ShardState,
+} from '../../domain/fanout/shard-plan.js';
 import type { ConnectionRef } from '../../domain/model.js';
 import type { DeliveryProgressStore } from '../../domain/ports.js';
 
@@ -72,7 +81,15 @@ export class MemoryDeliveryProgressStore implements DeliveryProgressStore {
     return snapshot(shard, true);
   }
 
-  async acquireAndClaim(key: ShardKey, owner: string, leaseUntilMs: number, nowMs: number, from: number, until: number, withTargets: boolean): Promise<ShardState | undefined> {
+  async acquireAndClaim(
+    key: ShardKey,
+    owner: string,
+    leaseUntilMs: number,
+    nowMs: number,
+    from: number,
+    until: number,
+    withTargets: boolean,
+  ): Promise<ShardState | undefined> {
     const shard = this.#shards.get(keyOf(key));
     if (!shard || shard.done || !(shard.leaseUntilMs <= nowMs || shard.owner === owner)) return undefined;
     if (shard.cursor !== from || shard.claimedUntil !== from) return undefined;
@@ -90,15 +107,7 @@ export class MemoryDeliveryProgressStore implements DeliveryProgressStore {
     return true;
   }
 
-  async complete(
-    key: ShardKey,
-    owner: string,
-    from: number,
-    until: number,
-    counts: ShardCounts,
-    done: boolean,
-    next?: NextClaim,
-  ): Promise<boolean> {
+  async complete(key: ShardKey, owner: string, from: number, until: number, counts: ShardCounts, done: boolean, next?: NextClaim): Promise<boolean> {
     assertNextClaim(until, done, next);
     const shard = this.#shards.get(keyOf(key));
     if (!shard || shard.owner !== owner || shard.cursor !== from || shard.claimedUntil !== until) return false;

@@ -28,11 +28,7 @@ export class MemoryNotificationLog implements NotificationLog {
     return this.state.acceptedAt.get(messageId);
   }
 
-  async readSince(
-    streams: readonly Target[],
-    since: string,
-    limit: number,
-  ): Promise<{ notifications: StoredNotification[]; truncated: boolean }> {
+  async readSince(streams: readonly Target[], since: string, limit: number): Promise<{ notifications: StoredNotification[]; truncated: boolean }> {
     const from = instantKey(since);
     const byMessage = new Map<string, StoredNotification>();
     for (const stream of streams) {
@@ -49,4 +45,3 @@ export class MemoryNotificationLog implements NotificationLog {
     };
   }
 }
-

@@ -19,10 +19,7 @@ export class MemoryPresenceStore implements PresenceStore {
     return presence;
   }
 
-  async getPresenceWithChannels(
-    userIds: readonly string[],
-    options: { readonly connectionsPerUser: number },
-  ): Promise<Map<string, UserPresenceWithChannels>> {
+  async getPresenceWithChannels(userIds: readonly string[], options: { readonly connectionsPerUser: number }): Promise<Map<string, UserPresenceWithChannels>> {
     const presence = await this.getPresence(userIds);
     const withChannels = new Map<string, UserPresenceWithChannels>();
     for (const [userId, entry] of presence) {

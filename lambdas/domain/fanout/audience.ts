@@ -34,7 +34,10 @@ export function describeTarget(target: Target): string {
 }
 
 /** The audience's connections, page by page: the user index, the channel's partition, or the activity index. */
-export function audienceOf(target: Target, stores: { readonly connections: ConnectionStore; readonly subscriptions: SubscriptionStore }): AsyncIterable<readonly ConnectionRef[]> {
+export function audienceOf(
+  target: Target,
+  stores: { readonly connections: ConnectionStore; readonly subscriptions: SubscriptionStore },
+): AsyncIterable<readonly ConnectionRef[]> {
   switch (target.kind) {
     case 'user':
       return singlePage(() => stores.connections.listByUser(target.userId));

@@ -1,12 +1,5 @@
 import { ConnectionGoneError, PostInDoubtError, ThrottledError } from '../errors.js';
-import {
-  isRetryable,
-  retryTimingOf,
-  UNLIMITED_TIME,
-  waitBeforeRetry,
-  type RetryOptions,
-  type RetryTiming,
-} from '../retry.js';
+import { isRetryable, retryTimingOf, UNLIMITED_TIME, waitBeforeRetry, type RetryOptions, type RetryTiming } from '../retry.js';
 import type { ConnectionRef } from '../model.js';
 import { UNLIMITED_POSTS, type PostQuota } from './post-quota.js';
 import type { ShardCounts } from './shard-plan.js';
@@ -180,7 +173,7 @@ export class ConnectionDelivery {
           // recoverable (counted with the in-doubt). Attempted and refused every time: failed.
           log.warn('post not attempted: the lease or the time ran out', { ...limits.context, connectionId: ref.connectionId, attempts: retried });
           if (retried === 0) return { status: 'inDoubt', retried, throttled };
-          const reason = 'the lease or the invocation\'s time ran out before another attempt';
+          const reason = "the lease or the invocation's time ran out before another attempt";
           return { status: 'failed', retried, throttled, failure: { connectionId: ref.connectionId, userId: ref.userId, reason, attempts: retried } };
         }
         await sender.post(ref.connectionId, data, { timeoutMs });

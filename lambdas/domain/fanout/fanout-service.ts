@@ -317,7 +317,20 @@ export class FanoutService {
 /** What a worker needs: the fan-out's options that concern posting one shard. */
 export type ShardWorkerParts = Pick<
   FanoutServiceOptions,
-  'progress' | 'deadLetters' | 'dispatcher' | 'sender' | 'connections' | 'clock' | 'log' | 'concurrency' | 'chunkSize' | 'leaseMs' | 'retry' | 'sleep' | 'random' | 'reserveMs'
+  | 'progress'
+  | 'deadLetters'
+  | 'dispatcher'
+  | 'sender'
+  | 'connections'
+  | 'clock'
+  | 'log'
+  | 'concurrency'
+  | 'chunkSize'
+  | 'leaseMs'
+  | 'retry'
+  | 'sleep'
+  | 'random'
+  | 'reserveMs'
 >;
 
 /**

@@ -3,7 +3,17 @@ import type { NotificationFrame } from '../../../protocol/frames.js';
 import type { Target } from '../../../protocol/records.js';
 import { TransientError } from '../errors.js';
 import type { ConnectionRef } from '../model.js';
-import type { Clock, ConnectionStore, DeadLetterSink, DeliveryLedger, Log, NotificationLog, StoredNotification, SubscriptionStore, TimeBudget } from '../ports.js';
+import type {
+  Clock,
+  ConnectionStore,
+  DeadLetterSink,
+  DeliveryLedger,
+  Log,
+  NotificationLog,
+  StoredNotification,
+  SubscriptionStore,
+  TimeBudget,
+} from '../ports.js';
 import { retryWithinBudget, type RetryTiming } from '../retry.js';
 import { audienceOf, describeTarget, readAudience } from './audience.js';
 import type { ConnectionDelivery, DeliveryReport } from './connection-delivery.js';
@@ -106,7 +116,13 @@ export class NotificationDelivery {
   }
 
   /** Posts a notification this run has claimed, and marks it done. */
-  async #deliverClaimed(frame: NotificationFrame, refs: ConnectionRef[], claim: LedgerClaim, context: Record<string, unknown>, budget: TimeBudget): Promise<NotificationCounts> {
+  async #deliverClaimed(
+    frame: NotificationFrame,
+    refs: ConnectionRef[],
+    claim: LedgerClaim,
+    context: Record<string, unknown>,
+    budget: TimeBudget,
+  ): Promise<NotificationCounts> {
     const { planned, chunkSize, ledger, log } = this.#options;
     let counts: NotificationCounts;
     if (refs.length === 0) counts = emptyNotificationCounts();
@@ -123,7 +139,13 @@ export class NotificationDelivery {
    * progress store), every attempt fenced on the ledger's lease, renewed while posting
    * outlasts half of it.
    */
-  async #postHere(frame: NotificationFrame, refs: ConnectionRef[], claim: LedgerClaim, context: Record<string, unknown>, budget: TimeBudget): Promise<NotificationCounts> {
+  async #postHere(
+    frame: NotificationFrame,
+    refs: ConnectionRef[],
+    claim: LedgerClaim,
+    context: Record<string, unknown>,
+    budget: TimeBudget,
+  ): Promise<NotificationCounts> {
     const { delivery, clock, postsPerSecond, log, ledger, leaseMs } = this.#options;
     const lease = new Lease(claim.leaseUntilMs, { clock, log, budget, leaseMs, renew: (untilMs) => ledger.extend(frame.messageId, claim.owner, untilMs) });
     const report = await lease.during(() =>
@@ -146,7 +168,13 @@ export class NotificationDelivery {
   }
 
   /** A run found the entry: done, still someone else's, or left behind by a run that stopped. */
-  async #resume(existing: LedgerEntry, frame: NotificationFrame, target: Target, context: Record<string, unknown>, budget: TimeBudget): Promise<NotificationCounts | 'duplicate'> {
+  async #resume(
+    existing: LedgerEntry,
+    frame: NotificationFrame,
+    target: Target,
+    context: Record<string, unknown>,
+    budget: TimeBudget,
+  ): Promise<NotificationCounts | 'duplicate'> {
     const { ledger, clock, log, planned, notifications, historyTtlSeconds } = this.#options;
     if (existing.status === 'done') return 'duplicate';
     const nowMs = clock.now().getTime();

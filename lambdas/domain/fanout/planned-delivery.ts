@@ -70,14 +70,26 @@ export class PlannedDelivery {
    * @param shards - the audience as this run planned it, when it did: each first dispatch
    *   carries its shard's targets and the job, so that a first run reads neither.
    */
-  async resume(job: DeliveryJob, budget: TimeBudget, context: Record<string, unknown>, shards?: readonly (readonly ConnectionRef[])[]): Promise<NotificationCounts> {
+  async resume(
+    job: DeliveryJob,
+    budget: TimeBudget,
+    context: Record<string, unknown>,
+    shards?: readonly (readonly ConnectionRef[])[],
+  ): Promise<NotificationCounts> {
     const states =
-      job.shardCount === 1 || !this.#options.dispatcher ? await this.#deliverHere(job, budget, context, shards) : await this.#deliverByWorkers(job, budget, context, shards);
+      job.shardCount === 1 || !this.#options.dispatcher
+        ? await this.#deliverHere(job, budget, context, shards)
+        : await this.#deliverByWorkers(job, budget, context, shards);
     return { targets: job.targetCount, shards: job.shardCount, ...sumShardCounts(states) };
   }
 
   /** Without a dispatcher (and for one shard): this invocation posts each shard in turn. */
-  async #deliverHere(job: DeliveryJob, budget: TimeBudget, context: Record<string, unknown>, shards?: readonly (readonly ConnectionRef[])[]): Promise<ShardState[]> {
+  async #deliverHere(
+    job: DeliveryJob,
+    budget: TimeBudget,
+    context: Record<string, unknown>,
+    shards?: readonly (readonly ConnectionRef[])[],
+  ): Promise<ShardState[]> {
     const quota = job.postsPerSecond > 0 ? new TokenBucket({ ratePerSecond: job.postsPerSecond }) : UNLIMITED_POSTS;
     for (let index = 0; index < job.shardCount; index += 1) {
       const outcome = await this.#options.worker.run(shardRequest(job, index, shards), budget, quota);
@@ -98,7 +110,12 @@ export class PlannedDelivery {
    * good) is dispatched again; the new run resumes it.
    * @throws DeliveryInProgressError when the budget runs low first.
    */
-  async #deliverByWorkers(job: DeliveryJob, budget: TimeBudget, context: Record<string, unknown>, shards?: readonly (readonly ConnectionRef[])[]): Promise<ShardState[]> {
+  async #deliverByWorkers(
+    job: DeliveryJob,
+    budget: TimeBudget,
+    context: Record<string, unknown>,
+    shards?: readonly (readonly ConnectionRef[])[],
+  ): Promise<ShardState[]> {
     const { dispatcher, clock, log, progress, timing, reserveMs } = this.#options;
     const redispatchAfterMs = this.#options.redispatchAfterMs ?? 10_000;
     const storeCall = this.#storeCall(budget);
@@ -137,7 +154,9 @@ export class PlannedDelivery {
       }
       const pause = expectedMs > 0 ? interval : Math.min(1000, 25 * 2 ** Math.min(poll, 6));
       if (budget.remainingMs() - pause < reserveMs) {
-        throw new DeliveryInProgressError(`${pending.length} of ${job.shardCount} shards of ${job.messageId} are still being delivered; the redelivery resumes them`);
+        throw new DeliveryInProgressError(
+          `${pending.length} of ${job.shardCount} shards of ${job.messageId} are still being delivered; the redelivery resumes them`,
+        );
       }
       await timing.sleep(pause);
     }

@@ -205,22 +205,12 @@ export class ShardWorker {
 
   // A conditional write that failed may have succeeded on an attempt whose answer was
   // lost; the shard as stored tells.
-  async #confirm(
-    key: ShardKey,
-    owner: string,
-    holds: (shard: ShardState) => boolean,
-    storeCall: <T>(work: () => Promise<T>) => Promise<T>,
-  ): Promise<boolean> {
+  async #confirm(key: ShardKey, owner: string, holds: (shard: ShardState) => boolean, storeCall: <T>(work: () => Promise<T>) => Promise<T>): Promise<boolean> {
     const current = await storeCall(() => this.#options.progress.getShard(key));
     return current !== undefined && current.owner === owner && holds(current);
   }
 
-  async #deadLetter(
-    messageId: string,
-    report: DeliveryReport,
-    storeCall: <T>(work: () => Promise<T>) => Promise<T>,
-    lease: Lease,
-  ): Promise<void> {
+  async #deadLetter(messageId: string, report: DeliveryReport, storeCall: <T>(work: () => Promise<T>) => Promise<T>, lease: Lease): Promise<void> {
     if (report.failures.length === 0) return;
     // A run that may have lost its shard sends nothing: the next owner counts the chunk.
     if (!lease.held()) return;

@@ -60,7 +60,7 @@ export function describeConnectionStoreContract(implementation: string, createPo
         }
       });
 
-      it('refuses a connect over the limit while the user\'s connections are live', async () => {
+      it("refuses a connect over the limit while the user's connections are live", async () => {
         // Prepare
         const userId = `full-${randomUUID()}`;
         const options = { limit: 2, staleBefore: '2000-01-01T00:00:00.000Z' };
@@ -161,7 +161,7 @@ export function describeConnectionStoreContract(implementation: string, createPo
         expect(unknown).toBeUndefined();
       });
 
-      it('leaves the user\'s presence lastSeenAt at the closed connection\'s last activity, never moving it back', async () => {
+      it("leaves the user's presence lastSeenAt at the closed connection's last activity, never moving it back", async () => {
         // Prepare: two connections of one user, the later one seen later.
         const userId = `user-${randomUUID()}`;
         const early = aConnection({ userId, connectedAt: '2030-01-01T00:00:00.000Z', lastSeenAt: '2030-01-01T00:10:00.000Z' });
@@ -195,7 +195,7 @@ export function describeConnectionStoreContract(implementation: string, createPo
     });
 
     describe('listing', () => {
-      it('lists a user\'s connections and no one else\'s', async () => {
+      it("lists a user's connections and no one else's", async () => {
         // Prepare
         const userId = `lister-${randomUUID()}`;
         const mine = [aConnection({ userId }), aConnection({ userId }), aConnection({ userId })];

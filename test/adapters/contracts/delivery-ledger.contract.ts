@@ -63,7 +63,7 @@ export function describeDeliveryLedgerContract(implementation: string, createPor
     });
 
     describe('takeOver', () => {
-      it('refuses while the owner\'s lease holds, and takes it once the lease ended', async () => {
+      it("refuses while the owner's lease holds, and takes it once the lease ended", async () => {
         const notification = aNotification('2033-01-01T00:00:00.000Z');
         await ledger.begin(notification, [inboxOf()], { owner: 'run-1', leaseUntilMs: 5_000 }, TTL_SECONDS);
 

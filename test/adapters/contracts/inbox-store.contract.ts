@@ -47,7 +47,11 @@ export function describeInboxStoreContract(implementation: string, createPorts: 
 
     it('counts 0 for a user with no inbox, and channel notifications are no inbox items', async () => {
       const userId = `inbox-${randomUUID()}`;
-      await notifications.append(aNotification('2033-01-01T00:00:00.000Z'), [{ kind: 'channel', channel: `user-${userId}-elsewhere` }, { kind: 'broadcast' }], HISTORY_TTL_SECONDS);
+      await notifications.append(
+        aNotification('2033-01-01T00:00:00.000Z'),
+        [{ kind: 'channel', channel: `user-${userId}-elsewhere` }, { kind: 'broadcast' }],
+        HISTORY_TTL_SECONDS,
+      );
 
       expect(await inbox.unreadCount(userId)).toBe(0);
       expect(await inbox.list(userId, { limit: 5, unreadOnly: false })).toEqual({ items: [], unreadCount: 0 });
@@ -82,7 +86,7 @@ export function describeInboxStoreContract(implementation: string, createPorts: 
       expect(page.unreadCount).toBe(3);
     });
 
-    it('changes nothing for ids already read, unknown, or someone else\'s', async () => {
+    it("changes nothing for ids already read, unknown, or someone else's", async () => {
       const { userId, sent } = await anInbox(2);
       const other = await anInbox(2);
       await inbox.markRead(userId, [sent[0]!.messageId]);
@@ -113,7 +117,10 @@ export function describeInboxStoreContract(implementation: string, createPorts: 
     it('lists unread only, newest first, in pages, skipping items read above and below the watermark', async () => {
       const { userId, sent } = await anInbox(8);
       // 0 and 1 read (the watermark moves past them), 4 and 6 read above it.
-      await inbox.markRead(userId, [0, 1, 4, 6].map((index) => sent[index]!.messageId));
+      await inbox.markRead(
+        userId,
+        [0, 1, 4, 6].map((index) => sent[index]!.messageId),
+      );
 
       const first = await inbox.list(userId, { limit: 2, unreadOnly: true });
       const second = await inbox.list(userId, { limit: 2, unreadOnly: true, before: first.next! });

@@ -1,13 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Connection, ConnectionRef } from '../../../lambdas/domain/model.js';
-import type {
-  ConnectionStore,
-  DeliveryLedger,
-  NotificationLog,
-  PresenceStore,
-  RateLimiter,
-  SubscriptionStore,
-} from '../../../lambdas/domain/ports.js';
+import type { ConnectionStore, DeliveryLedger, NotificationLog, PresenceStore, RateLimiter, SubscriptionStore } from '../../../lambdas/domain/ports.js';
 import { automaticChannels } from '../../../protocol/channels.js';
 
 /** The ports of one implementation, sharing one store, as the contract suites use them. */

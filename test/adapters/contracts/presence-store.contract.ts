@@ -9,7 +9,7 @@ export function describePresenceStoreContract(implementation: string, createPort
       ports = await createPorts();
     });
 
-    it('counts each user\'s connections, keeps a gone user at 0 and leaves unknown users out', async () => {
+    it("counts each user's connections, keeps a gone user at 0 and leaves unknown users out", async () => {
       // Prepare
       const twice = aConnection({ lastSeenAt: '2030-01-01T00:00:00.000Z' });
       await ports.connections.open(twice, GENEROUS_LIMIT);
@@ -59,9 +59,7 @@ export function describePresenceStoreContract(implementation: string, createPort
         // Assess
         expect(presence.size).toBe(2);
         expect(presence.get(first.userId)).toMatchObject({ connections: 2, lastSeenAt: expect.any(String) });
-        expect([...presence.get(first.userId)!.channels].sort()).toEqual(
-          ['system-announcements', 'team-a', 'team-b', `user-${first.userId}`].sort(),
-        );
+        expect([...presence.get(first.userId)!.channels].sort()).toEqual(['system-announcements', 'team-a', 'team-b', `user-${first.userId}`].sort());
         expect([...presence.get(other.userId)!.channels].sort()).toEqual(['system-announcements', `user-${other.userId}`]);
       });
 

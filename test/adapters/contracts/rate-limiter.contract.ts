@@ -78,9 +78,7 @@ export function describeRateLimiterContract(implementation: string, createPorts:
       const containers = Array.from({ length: 4 }, () => ports.rateLimiter({ ratePerSecond: 1, burst: 5 }));
 
       // Act
-      const outcomes = await Promise.all(
-        Array.from({ length: 12 }, (_, index) => containers[index % containers.length]?.tryTake(connectionId, T0)),
-      );
+      const outcomes = await Promise.all(Array.from({ length: 12 }, (_, index) => containers[index % containers.length]?.tryTake(connectionId, T0)));
 
       // Assess
       expect(outcomes.filter(Boolean).length).toBeLessThanOrEqual(5);
@@ -147,9 +145,7 @@ export function describeRateLimiterContract(implementation: string, createPorts:
         const containers = Array.from({ length: 3 }, () => ports.rateLimiter({ ratePerSecond: 0.01, burst: 4 }));
 
         // Act
-        const outcomes = await Promise.all(
-          Array.from({ length: 9 }, (_, index) => containers[index % 3]!.tryTake(connectionId, T0 + 1000, beatAt(T0 + 1000))),
-        );
+        const outcomes = await Promise.all(Array.from({ length: 9 }, (_, index) => containers[index % 3]!.tryTake(connectionId, T0 + 1000, beatAt(T0 + 1000))));
 
         // Assess
         expect(outcomes.filter(Boolean)).toHaveLength(4);
