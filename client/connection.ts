@@ -60,7 +60,7 @@ export class Connection {
       if (this.#closed) return;
       const text = typeof event.data === 'string' ? event.data : undefined;
       const frame = text === undefined ? undefined : parseFrame(text);
-      if (!frame || !frame.ok) {
+      if (!frame?.ok) {
         this.#events.invalidFrame(this, text ?? '<binary>', frame?.reason ?? 'a binary frame');
         return;
       }

@@ -360,7 +360,6 @@ export class NotificationClient {
           await this.#adopt(session);
           // Lost again while being adopted (its close found this loop running): go on.
           if (this.#current || this.#closing) return;
-          continue;
         } catch (error) {
           session?.connection.close(CLOSE_CODE.NORMAL, 'setup failed');
           if (this.#closing) return;
@@ -478,7 +477,10 @@ export class NotificationClient {
     // close-codes.ts: what the code means and whether to come back.
     const close = closeCodeEntry(code);
     const error = new NotificationClientError(close.error, `the connection closed (${code}${reason ? ` ${reason}` : ''})`, { code, reason });
-    if (!close.reconnect) return this.#shutdown(error);
+    if (!close.reconnect) {
+      this.#shutdown(error);
+      return;
+    }
     this.#setState('reconnecting', error);
     // A renewal already under way becomes the reconnect.
     this.#startEstablishing();
