@@ -66,12 +66,16 @@ export async function bundleClient(): Promise<ClientBundle> {
 export async function emitDeclarations(): Promise<Map<string, string>> {
   // Loaded here: the local runtime imports this module for bundleClient only.
   const { default: ts } = await import('typescript');
-  const parsed = ts.getParsedCommandLineOfConfigFile(BUILD_TSCONFIG, {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
-      throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    BUILD_TSCONFIG,
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+        throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+      },
     },
-  });
+  );
   if (!parsed) throw new Error(`${BUILD_TSCONFIG}: unreadable`);
   const program = ts.createProgram({ rootNames: parsed.fileNames, options: parsed.options });
   const emitted = new Map<string, string>();
@@ -105,7 +109,12 @@ export async function emitDeclarations(): Promise<Map<string, string>> {
 
 /** Every module a declaration file refers to: imports, exports from, import() types, type references. */
 function importedSpecifiers(text: string): string[] {
-  const patterns = [/\bfrom\s+['"]([^'"]+)['"]/g, /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g, /^\s*import\s+['"]([^'"]+)['"]/gm, /<reference\s+(?:types|path)="([^"]+)"/g];
+  const patterns = [
+    /\bfrom\s+['"]([^'"]+)['"]/g,
+    /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+    /^\s*import\s+['"]([^'"]+)['"]/gm,
+    /<reference\s+(?:types|path)="([^"]+)"/g,
+  ];
   return patterns.flatMap((pattern) => [...text.matchAll(pattern)].map((match) => match[1]!));
 }
 

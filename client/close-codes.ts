@@ -75,11 +75,7 @@ export const CLOSE_CODES: Readonly<Record<number, CloseCodeEntry>> = {
     ['client'],
     'no answer to a heartbeat within heartbeatTimeoutMs (an error event HEARTBEAT_TIMEOUT comes first)',
   ),
-  [CLOSE_CODE.OFFLINE]: entry(
-    CLOSE_CODE.OFFLINE,
-    ['client'],
-    'the browser went offline: the socket is given up at once and the reconnect waits for `online`',
-  ),
+  [CLOSE_CODE.OFFLINE]: entry(CLOSE_CODE.OFFLINE, ['client'], 'the browser went offline: the socket is given up at once and the reconnect waits for `online`'),
 };
 
 /** What a code not in {@link CLOSE_CODES} means to the SDK. */

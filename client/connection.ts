@@ -1,4 +1,5 @@
 import { serverFrame, type ServerFrame, type WelcomePayload } from '../protocol/frames.js';
+import { formatZodIssues } from '../protocol/zod-issues.js';
 import { NotificationClientError } from './errors.js';
 import { OPEN, openSocket, type WebSocketConstructor, type WebSocketLike } from './transport.js';
 
@@ -142,8 +143,7 @@ function parseFrame(text: string): { ok: true; value: ServerFrame } | { ok: fals
   }
   const parsed = serverFrame.safeParse(json);
   if (parsed.success) return { ok: true, value: parsed.data };
-  const issue = parsed.error.issues[0];
-  return { ok: false, reason: issue ? `${issue.path.join('.') || 'frame'}: ${issue.message}` : 'not a protocol frame' };
+  return { ok: false, reason: formatZodIssues(parsed.error, { limit: 1, root: 'frame' })[0] ?? 'not a protocol frame' };
 }
 
 /** Why a socket closed before `welcome`, as the SDK reports it. */

@@ -1,4 +1,5 @@
 import type * as z from '../protocol/zod-mini.js';
+import { formatZodIssues } from '../protocol/zod-issues.js';
 import {
   inboxPayload,
   markReadPayload,
@@ -192,7 +193,9 @@ export class NotificationClient {
   #online = true;
   #establishing = false;
   #wake: (() => void) | undefined;
-  #connected: { promise: Promise<WelcomePayload>; resolve: (welcome: WelcomePayload) => void; reject: (error: NotificationClientError) => void; settled: boolean } | undefined;
+  #connected:
+    | { promise: Promise<WelcomePayload>; resolve: (welcome: WelcomePayload) => void; reject: (error: NotificationClientError) => void; settled: boolean }
+    | undefined;
   #detachNetwork: (() => void) | undefined;
 
   constructor(options: NotificationClientOptions) {
@@ -551,7 +554,10 @@ export class NotificationClient {
       const missing = wanted.filter((channel) => !held.includes(channel));
       const extra = held.filter((channel) => !wanted.includes(channel));
       if (missing.length === 0 && extra.length === 0) return;
-      for (const [type, channels] of [['subscribe', missing], ['unsubscribe', extra]] as const) {
+      for (const [type, channels] of [
+        ['subscribe', missing],
+        ['unsubscribe', extra],
+      ] as const) {
         for (let start = 0; start < channels.length; start += chunkSize) {
           const frame = await this.#request(type, { channels: channels.slice(start, start + chunkSize) }, { session });
           const answer = frame.payload as SubscriptionPayload;
@@ -608,7 +614,10 @@ export class NotificationClient {
     if (!complete) {
       this.#emitter.emit(
         'error',
-        new NotificationClientError('RECOVERY_INCOMPLETE', `the server could not replay everything since ${since}; some notifications may be missing`, { since, count }),
+        new NotificationClientError('RECOVERY_INCOMPLETE', `the server could not replay everything since ${since}; some notifications may be missing`, {
+          since,
+          count,
+        }),
       );
     }
     this.#emitter.emit('recovered', { count, complete, since });
@@ -641,7 +650,9 @@ export class NotificationClient {
     this.#emitter.emit('disconnected', payload);
     if (!payload.reconnect) {
       const { error } = DISCONNECT_REASONS[payload.reason];
-      this.#shutdown(new NotificationClientError(error, `the server disconnected this client (${payload.reason}); not reconnecting`, { reason: payload.reason }));
+      this.#shutdown(
+        new NotificationClientError(error, `the server disconnected this client (${payload.reason}); not reconnecting`, { reason: payload.reason }),
+      );
     }
   }
 
@@ -822,8 +833,7 @@ export class NotificationClient {
 function checkPayload<T extends z.ZodMiniType>(schema: T, value: unknown): z.infer<T> & Record<string, unknown> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new NotificationClientError('INVALID_ARGUMENT', `${issue.path.join('.')}: ${issue.message}`);
+    throw new NotificationClientError('INVALID_ARGUMENT', formatZodIssues(parsed.error, { limit: 1 })[0] ?? 'an invalid argument');
   }
   return parsed.data as z.infer<T> & Record<string, unknown>;
 }

@@ -15,7 +15,10 @@ export function tokenExpiry(token: string): string | undefined {
   const payload = token.split('.')[1];
   if (!payload) return undefined;
   try {
-    const base64 = payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '=');
+    const base64 = payload
+      .replace(/-/g, '+')
+      .replace(/_/g, '/')
+      .padEnd(Math.ceil(payload.length / 4) * 4, '=');
     const exp = (JSON.parse(atob(base64)) as { exp?: unknown }).exp;
     if (typeof exp !== 'number' || !Number.isFinite(exp)) return undefined;
     const date = new Date(exp * 1000);

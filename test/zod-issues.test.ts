@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import * as z from '../protocol/zod-mini.js';
-import { formatZodIssues } from '../lambdas/zod-issues.js';
+import { formatZodIssues } from '../protocol/zod-issues.js';
 
-/** The one zod-issue formatter (lambdas/zod-issues.ts) that config, frames, records and API bodies share. */
+/** The one zod-issue formatter (protocol/zod-issues.ts) that config, frames, records and API bodies share. */
 
 const schema = z.strictObject({
   websocket: z.strictObject({ max_frame_size: z.number().check(z.minimum(1024)), idle_timeout: z.number() }),

@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import * as z from '../../protocol/zod-mini.js';
-import { formatZodIssues } from '../zod-issues.js';
+import { formatZodIssues } from '../../protocol/zod-issues.js';
 import { USER_ID } from '../../protocol/channels.js';
 import type { Identity } from '../domain/model.js';
 import type { TokenCheck, TokenChecker } from '../domain/token-refresh.js';

@@ -1,5 +1,5 @@
 import * as z from '../../protocol/zod-mini.js';
-import { formatZodIssues } from '../zod-issues.js';
+import { formatZodIssues } from '../../protocol/zod-issues.js';
 import { ConfigError } from './errors.js';
 
 /**

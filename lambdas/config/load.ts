@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import * as z from '../../protocol/zod-mini.js';
-import { formatZodIssues } from '../zod-issues.js';
+import { formatZodIssues } from '../../protocol/zod-issues.js';
 import { ConfigError } from './errors.js';
 import { configSchema, notificationServiceSchema, type Config, type ServiceConfig } from './schema.js';
 

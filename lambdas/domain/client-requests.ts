@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocketConfig } from '../config/schema.js';
 import type * as z from '../../protocol/zod-mini.js';
-import { formatZodIssues } from '../zod-issues.js';
+import { formatZodIssues } from '../../protocol/zod-issues.js';
 import { clientEnvelope, clientPayloads, type ClientRequestType, type ServerFrame } from '../../protocol/frames.js';
 import { ADMIN_ROLE } from './access-policy.js';
 import type { ConnectionService } from './connection-service.js';

@@ -3,7 +3,7 @@ import type { PresenceReplyPayload, StatsReplyPayload } from '../../protocol/fra
 import { USER_ID } from '../../protocol/channels.js';
 import { producerRecord, type ProducerRecord, type Target } from '../../protocol/records.js';
 import * as z from '../../protocol/zod-mini.js';
-import { formatZodIssues } from '../zod-issues.js';
+import { formatZodIssues } from '../../protocol/zod-issues.js';
 import {
   PUBLISH_RECORD_LIMIT,
   SERVER_API_BODY_LIMIT,

@@ -1,7 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import * as z from '../../protocol/zod-mini.js';
-import { formatZodIssues } from '../zod-issues.js';
+import { formatZodIssues } from '../../protocol/zod-issues.js';
 import { logger } from '../composition-base.js';
 import { getFanoutParts } from '../composition-fanout.js';
 import { NotificationServiceError } from '../domain/errors.js';

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { producerRecord, type ProducerRecord } from '../../protocol/records.js';
-import { formatZodIssues } from '../../lambdas/zod-issues.js';
+import { formatZodIssues } from '../../protocol/zod-issues.js';
 import { EXIT, runIfMain, type CommandOutput } from './command-line.js';
 
 export const SEND_USAGE = `Usage: npm run send -- --title <text> --message <text> [options]

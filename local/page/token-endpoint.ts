@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as z from '../../protocol/zod-mini.js';
-import { formatZodIssues } from '../../lambdas/zod-issues.js';
+import { formatZodIssues } from '../../protocol/zod-issues.js';
 import type { Config } from '../../lambdas/config/schema.js';
 import { USER_ID } from '../../protocol/channels.js';
 import { mintLocalToken } from '../commands/token.js';

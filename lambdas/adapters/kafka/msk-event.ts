@@ -1,5 +1,5 @@
 import * as z from '../../../protocol/zod-mini.js';
-import { formatZodIssues } from '../../zod-issues.js';
+import { formatZodIssues } from '../../../protocol/zod-issues.js';
 import { NotificationServiceError } from '../../domain/errors.js';
 import type { RecordPosition, SourceRecord, UnreadableRecord } from '../../domain/fanout/source-record.js';
 import { producerRecord } from '../../../protocol/records.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { notificationFrame, type NotificationFrame } from '../../../protocol/frames.js';
 import type { ProducerRecord, Target } from '../../../protocol/records.js';
-import { formatZodIssues } from '../../zod-issues.js';
+import { formatZodIssues } from '../../../protocol/zod-issues.js';
 import { NotificationServiceError } from '../errors.js';
 import type {
   Clock,

@@ -1,4 +1,4 @@
-import type * as z from '../protocol/zod-mini.js';
+import type * as z from './zod-mini.js';
 
 /** How {@link formatZodIssues} names what failed. */
 export interface ZodIssueFormat {
