@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { ArnFormat, Aspects, Duration, RemovalPolicy, Stack, Token, Validations, type IAspect } from 'aws-cdk-lib';
-import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import { Aspects, Duration, RemovalPolicy, Stack, Token, Validations, type IAspect } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -37,14 +36,9 @@ import { NotificationTables, type TableAccess } from './notification-tables.js';
 import { acknowledgeControl } from './policy-validation.js';
 import { ServiceFunction, type ServiceLogLevel } from './service-function.js';
 import { WebSocketRoutes } from './websocket-routes.js';
+import { type RouteThrottle, WebSocketApiStage } from './websocket-stage.js';
 
-/** Throttling of the stage or of one route. */
-export interface RouteThrottle {
-  /** Steady-state requests per second. */
-  readonly rateLimit: number;
-  /** Requests allowed in a burst. */
-  readonly burstLimit: number;
-}
+export type { RouteThrottle } from './websocket-stage.js';
 
 /**
  * The Kafka trigger of the fan-out function: KafkaTrigger's props, less what the
@@ -135,7 +129,6 @@ export interface NotificationWebSocketApiProps {
   readonly projectRoot?: string;
 }
 
-const DEFAULT_THROTTLE: RouteThrottle = { rateLimit: 500, burstLimit: 1000 };
 const ROUTE_KEYS = ROUTES.map((route) => route.routeKey);
 
 /**
@@ -145,7 +138,8 @@ const ROUTE_KEYS = ROUTES.map((route) => route.routeKey);
  */
 export class NotificationWebSocketApi extends Construct {
   readonly api: apigwv2.WebSocketApi;
-  readonly stage: apigwv2.WebSocketStage;
+  /** The stage: throttling, access and execution logs, the Management API grants. */
+  readonly stage: WebSocketApiStage;
   /** The routes of the route table, with the `$connect` authorizer. */
   readonly routes: WebSocketRoutes;
   /** `wss://` URL clients connect to. */
@@ -172,14 +166,9 @@ export class NotificationWebSocketApi extends Construct {
   constructor(scope: Construct, id: string, props: NotificationWebSocketApiProps = {}) {
     super(scope, id);
     const config = props.serviceConfig ?? notificationServiceSchema.parse({});
-    const stageName = props.stageName ?? 'prod';
-    if (!/^[A-Za-z0-9_-]{1,128}$/.test(stageName)) {
-      throw new Error(`NotificationWebSocketApi: stageName ${JSON.stringify(stageName)} is invalid (allowed: 1-128 letters, digits, _ and -)`);
-    }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const throttle = props.throttle ?? DEFAULT_THROTTLE;
     const cleanupInterval = props.cleanupInterval ?? Duration.minutes(5);
-    validateProps(props, config, throttle, cleanupInterval);
+    validateProps(props, config, cleanupInterval);
     const projectRoot = props.projectRoot ?? fileURLToPath(new URL('..', import.meta.url));
 
     this.tables = new NotificationTables(this, 'Tables', { removalPolicy });
@@ -190,8 +179,16 @@ export class NotificationWebSocketApi extends Construct {
       routeSelectionExpression: ROUTE_SELECTION_EXPRESSION,
       description: 'Real-time notifications',
     });
-    this.stage = this.createStage(stageName, throttle, props.routeThrottles ?? {}, { removalPolicy, logRetention, logEncryptionKey });
-    if (props.manageApiGatewayAccount) this.stage.node.addDependency(this.createApiGatewayAccount());
+    this.stage = new WebSocketApiStage(this, 'Stage', {
+      api: this.api,
+      stageName: props.stageName,
+      throttle: props.throttle,
+      routeThrottles: props.routeThrottles,
+      logRetention,
+      logEncryptionKey,
+      removalPolicy,
+      manageApiGatewayAccount: props.manageApiGatewayAccount,
+    });
     this.url = this.stage.url;
     this.callbackUrl = this.stage.callbackUrl;
 
@@ -228,7 +225,7 @@ export class NotificationWebSocketApi extends Construct {
     }
     this.deadLetterQueue = this.kafkaTrigger?.onFailureQueue ?? this.createDeadLetterQueue();
     this.jwtSecret = config.auth.mode === 'hs256' ? (props.jwtSecret ?? this.createJwtSecret(removalPolicy)) : undefined;
-    for (const definition of FUNCTIONS) this.grantFunctionAccess(functions[definition.id], FUNCTION_ACCESS[definition.id], stageName);
+    for (const definition of FUNCTIONS) this.grantFunctionAccess(functions[definition.id], FUNCTION_ACCESS[definition.id]);
 
     // Lambda retries a failed worker invocation twice before its event goes to the dead-letter queue.
     functions[FANOUT_WORKER.id].function.configureAsyncInvoke({
@@ -253,7 +250,7 @@ export class NotificationWebSocketApi extends Construct {
     this.monitoring = new NotificationMonitoring(this, 'Monitoring', {
       functions: Object.fromEntries(Object.entries(functions).map(([name, fn]) => [name, fn.function])),
       apiId: this.api.apiId,
-      stageName,
+      stageName: this.stage.stageName,
       onFailureQueue: this.deadLetterQueue,
       dlqDepthThreshold: props.dlqDepthThreshold,
       alarmTopic: props.alarmTopic,
@@ -310,17 +307,13 @@ export class NotificationWebSocketApi extends Construct {
    * Gives `fn` what its FUNCTION_ACCESS entry says, each grant with the environment
    * variable that tells the handler where the resource is.
    */
-  private grantFunctionAccess(fn: ServiceFunction, access: FunctionAccess, stageName: string): void {
+  private grantFunctionAccess(fn: ServiceFunction, access: FunctionAccess): void {
     for (const [tableId, tableAccess] of Object.entries(access.tables) as [TableId, TableAccess][]) {
       this.tables.grant(fn.role, tableId, tableAccess);
     }
     if (access.managesConnections) {
       fn.addEnvironment('MANAGEMENT_ENDPOINT', this.callbackUrl);
       this.stage.grantManagementApiAccess(fn.role);
-      Validations.of(fn.role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${nagArnPrefix(this, 'execute-api')}:<${Stack.of(this).getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi)}>/${stageName}/*/@connections/*]`,
-        reason: 'Connection ids are created at run time; the grant is limited to the @connections paths of this API and stage.',
-      });
     }
     for (const invoked of access.invokes ?? []) {
       const target = this.functions[invoked].function;
@@ -351,126 +344,15 @@ export class NotificationWebSocketApi extends Construct {
     });
     return secret;
   }
-
-  // Stage-wide and per-route throttling, access logs, and the execution log group API
-  // Gateway would otherwise create without retention or key.
-  private createStage(
-    stageName: string,
-    throttle: RouteThrottle,
-    routeThrottles: Readonly<Record<string, RouteThrottle>>,
-    logging: { removalPolicy: RemovalPolicy; logRetention: logs.RetentionDays; logEncryptionKey: kms.IKey },
-  ): apigwv2.WebSocketStage {
-    const { removalPolicy, logRetention, logEncryptionKey } = logging;
-    const stage = new apigwv2.WebSocketStage(this, 'Stage', {
-      webSocketApi: this.api,
-      stageName,
-      autoDeploy: true,
-      throttle: { rateLimit: throttle.rateLimit, burstLimit: throttle.burstLimit },
-      detailedMetricsEnabled: true,
-      accessLogSettings: {
-        destination: new apigwv2.LogGroupLogDestination(
-          new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy, encryptionKey: logEncryptionKey }),
-        ),
-        format: accessLogFormat(),
-      },
-    });
-    this.configureRouteSettings(stage, stageName, throttle, routeThrottles, logRetention, logEncryptionKey, removalPolicy);
-    return stage;
-  }
-
-  private configureRouteSettings(
-    stage: apigwv2.WebSocketStage,
-    stageName: string,
-    throttle: RouteThrottle,
-    routeThrottles: Readonly<Record<string, RouteThrottle>>,
-    retention: logs.RetentionDays,
-    encryptionKey: kms.IKey,
-    removalPolicy: RemovalPolicy,
-  ): void {
-    const cfnStage = stage.node.defaultChild as apigwv2.CfnStage;
-    cfnStage.addPropertyOverride('DefaultRouteSettings', {
-      ThrottlingRateLimit: throttle.rateLimit,
-      ThrottlingBurstLimit: throttle.burstLimit,
-      LoggingLevel: 'ERROR',
-      DataTraceEnabled: false,
-      DetailedMetricsEnabled: true,
-    });
-    const routeSettings = Object.fromEntries(
-      Object.entries(routeThrottles).map(([routeKey, routeThrottle]) => [
-        routeKey,
-        {
-          ThrottlingRateLimit: routeThrottle.rateLimit,
-          ThrottlingBurstLimit: routeThrottle.burstLimit,
-          LoggingLevel: 'ERROR',
-          DataTraceEnabled: false,
-          DetailedMetricsEnabled: true,
-        },
-      ]),
-    );
-    if (Object.keys(routeSettings).length > 0) cfnStage.addPropertyOverride('RouteSettings', routeSettings);
-    // API Gateway creates the execution log group on first use, without retention;
-    // creating it first gives it one.
-    new logs.LogGroup(this, 'ExecutionLogs', {
-      logGroupName: `API-Gateway-Execution-Logs_${this.api.apiId}/${stageName}`,
-      retention,
-      encryptionKey,
-      removalPolicy,
-    });
-  }
-
-  private createApiGatewayAccount(): Construct {
-    const role = new iam.Role(this, 'ApiGatewayCloudWatchRole', {
-      assumedBy: new iam.ServicePrincipal('apigateway.amazonaws.com'),
-      description: 'Lets API Gateway write access and execution logs (account-wide setting)',
-      inlinePolicies: {
-        logs: new iam.PolicyDocument({
-          statements: [
-            new iam.PolicyStatement({
-              actions: [
-                'logs:CreateLogGroup',
-                'logs:CreateLogStream',
-                'logs:DescribeLogGroups',
-                'logs:DescribeLogStreams',
-                'logs:PutLogEvents',
-                'logs:GetLogEvents',
-                'logs:FilterLogEvents',
-              ],
-              resources: [Stack.of(this).formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
-            }),
-          ],
-        }),
-      },
-    });
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${nagArnPrefix(this, 'logs')}:log-group:*]`,
-      reason: 'API Gateway writes the logs of every API of the account and region through this one role (AWS::ApiGateway::Account).',
-    });
-    // Other APIs of the account log through this role too: it outlives the stack.
-    role.applyRemovalPolicy(RemovalPolicy.RETAIN);
-    const account = new apigateway.CfnAccount(this, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn });
-    account.applyRemovalPolicy(RemovalPolicy.RETAIN);
-    return account;
-  }
-}
-
-/** How cdk-nag prints the start of an ARN of this stack in a finding id (tokens as `<...>`). */
-function nagArnPrefix(scope: Construct, service: string): string {
-  const stack = Stack.of(scope);
-  // A literal when the region is known (@aws-cdk/core:enablePartitionLiterals).
-  const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
-  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
-  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
-  return `arn:${partition}:${service}:${region}:${account}`;
 }
 
 /** Refuses props the service cannot deploy, naming the value and what is allowed. */
-function validateProps(props: NotificationWebSocketApiProps, config: ServiceConfig, throttle: RouteThrottle, cleanupInterval: Duration): void {
-  validateThrottle('throttle', throttle);
-  for (const [routeKey, routeThrottle] of Object.entries(props.routeThrottles ?? {})) {
+function validateProps(props: NotificationWebSocketApiProps, config: ServiceConfig, cleanupInterval: Duration): void {
+  // The stage checks the throttles themselves; which route keys exist, the route table says.
+  for (const routeKey of Object.keys(props.routeThrottles ?? {})) {
     if (!ROUTE_KEYS.includes(routeKey)) {
       throw new Error(`NotificationWebSocketApi: routeThrottles has unknown route ${routeKey} (allowed: ${ROUTE_KEYS.join(', ')})`);
     }
-    validateThrottle(`routeThrottles.${routeKey}`, routeThrottle);
   }
   if (cleanupInterval.toMinutes({ integral: false }) < 1 || cleanupInterval.toMinutes({ integral: false }) > 1440) {
     throw new Error(`NotificationWebSocketApi: cleanupInterval ${cleanupInterval.toHumanString()} is out of range (allowed: 1 minute to 24 hours)`);
@@ -488,32 +370,6 @@ function validateProps(props: NotificationWebSocketApiProps, config: ServiceConf
       throw new Error(`NotificationWebSocketApi: function ${definition.id} has no entry in FUNCTION_ACCESS (lib/function-access.ts)`);
     }
   }
-}
-
-function validateThrottle(name: string, throttle: RouteThrottle): void {
-  if (!(throttle.rateLimit > 0)) throw new Error(`NotificationWebSocketApi: ${name}.rateLimit ${throttle.rateLimit} must be above 0`);
-  if (!Number.isInteger(throttle.burstLimit) || throttle.burstLimit < 1) {
-    throw new Error(`NotificationWebSocketApi: ${name}.burstLimit ${throttle.burstLimit} must be an integer of at least 1`);
-  }
-}
-
-function accessLogFormat(): apigateway.AccessLogFormat {
-  return apigateway.AccessLogFormat.custom(
-    JSON.stringify({
-      requestId: '$context.requestId',
-      extendedRequestId: '$context.extendedRequestId',
-      ip: '$context.identity.sourceIp',
-      requestTime: '$context.requestTime',
-      eventType: '$context.eventType',
-      routeKey: '$context.routeKey',
-      connectionId: '$context.connectionId',
-      status: '$context.status',
-      error: '$context.error.message',
-      integrationError: '$context.integration.error',
-      authorizerError: '$context.authorizer.error',
-      integrationLatency: '$context.integration.latency',
-    }),
-  );
 }
 
 /**
