@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { tableEnvironment } from '../protocol/tables.js';
 import { FUNCTIONS, WELCOME } from '../protocol/routes.js';
-import { FUNCTION_BUNDLING } from '../lib/service-function.js';
+import { bundleFunctions } from './function-bundles.js';
 import { loadProjectConfig } from '../local/jwt-secret.js';
 import { PROJECT_ROOT } from '../local/project-root.js';
 import { childInput, reportProgress, runChildTask } from './child-process.js';
@@ -110,29 +109,9 @@ runChildTask(async (): Promise<B4Output> => {
     await symlink(join(PROJECT_ROOT, 'node_modules'), join(outDir, 'node_modules'), 'dir');
     const selected = FUNCTIONS.filter((definition) => !input.only || input.only.includes(definition.id));
     reportProgress(`bundling ${selected.length} functions`);
-    // One esbuild call, one entry point per function, no code splitting: each output is
-    // the bundle a build of that function alone makes, and node_modules is read once.
-    const { metafile } = await build({
-      entryPoints: selected.map((definition) => ({ in: join(PROJECT_ROOT, definition.entry), out: join(definition.id, 'index') })),
-      outdir: outDir,
-      outExtension: { '.js': '.mjs' },
-      bundle: true,
-      splitting: false,
-      platform: 'node',
-      target: FUNCTION_BUNDLING.target,
-      format: FUNCTION_BUNDLING.format,
-      mainFields: [...FUNCTION_BUNDLING.mainFields],
-      banner: { js: FUNCTION_BUNDLING.banner },
-      minify: FUNCTION_BUNDLING.minify,
-      external: [...FUNCTION_BUNDLING.externalModules],
-      logLevel: 'error',
-      metafile: true,
-    });
+    const bundles = await bundleFunctions(selected, outDir);
     const functions: B4Function[] = [];
-    for (const [index, definition] of selected.entries()) {
-      const outfile = join(outDir, definition.id, 'index.mjs');
-      const output = metafile.outputs[relative(process.cwd(), outfile)];
-      if (!output) throw new Error(`esbuild wrote no ${outfile}`);
+    for (const [index, { definition, outfile, output }] of bundles.entries()) {
       const bundleKb = (await stat(outfile)).size / 1024;
       reportProgress(`${index + 1}/${selected.length} ${definition.id}: ${bundleKb.toFixed(0)} KB, timing initialisation`);
       const runs: number[] = [];

@@ -1,10 +1,8 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import { build } from 'esbuild';
+import { join } from 'node:path';
 import { FUNCTIONS } from '../protocol/routes.js';
-import { FUNCTION_BUNDLING } from '../lib/service-function.js';
-import { PROJECT_ROOT } from '../local/project-root.js';
+import { bundleFunctions } from '../bench/function-bundles.js';
 
 /**
  * Bundle size of every function of the route table, bundled as the CDK bundles it (the
@@ -27,29 +25,11 @@ function packageCopy(input: string): { readonly name: string; readonly copy: str
 
 const outDir = await mkdtemp(join(tmpdir(), 'bundle-sizes-'));
 try {
-  const { metafile } = await build({
-    entryPoints: FUNCTIONS.map((definition) => ({ in: join(PROJECT_ROOT, definition.entry), out: join(definition.id, 'index') })),
-    outdir: outDir,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    splitting: false,
-    platform: 'node',
-    target: FUNCTION_BUNDLING.target,
-    format: FUNCTION_BUNDLING.format,
-    mainFields: [...FUNCTION_BUNDLING.mainFields],
-    banner: { js: FUNCTION_BUNDLING.banner },
-    minify: FUNCTION_BUNDLING.minify,
-    external: [...FUNCTION_BUNDLING.externalModules],
-    logLevel: 'error',
-    metafile: true,
-  });
+  const bundles = await bundleFunctions(FUNCTIONS, outDir);
   console.log('| Function | Bundle (KB) | Packages bundled more than once |');
   console.log('|---|---:|---|');
   let totalKb = 0;
-  for (const definition of FUNCTIONS) {
-    const outfile = join(outDir, definition.id, 'index.mjs');
-    const output = metafile.outputs[relative(process.cwd(), outfile)];
-    if (!output) throw new Error(`esbuild wrote no ${outfile}`);
+  for (const { definition, outfile, output } of bundles) {
     const kb = (await stat(outfile)).size / 1024;
     totalKb += kb;
     const copies = new Map<string, Set<string>>();

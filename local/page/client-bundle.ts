@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
-import { bundleClient as buildClientBundle } from '../../client/build.js';
+import { CLIENT_BUNDLE_OPTIONS, bundleClient as buildClientBundle } from '../../client/build.js';
 import { PROJECT_ROOT } from '../project-root.js';
 
 /** The demo page's script, bundled as `GET /page.js`. */
@@ -17,22 +17,9 @@ const sdkFromBundle: Plugin = {
   },
 };
 
+/** The page's script bundled with the SDK's own options (client/build.ts), the SDK left to `/client.js`. */
 async function bundle(entry: string, plugins: Plugin[] = []): Promise<string> {
-  const result = await build({
-    entryPoints: [entry],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    // Node only: the SDK imports `ws` dynamically when there is no global WebSocket.
-    external: ['ws'],
-    plugins,
-    // The schemas use zod/mini, which tree-shakes; minified, the SDK is about 16 KB gzipped.
-    minify: true,
-    logLevel: 'silent',
-    legalComments: 'none',
-  });
+  const result = await build({ ...CLIENT_BUNDLE_OPTIONS, entryPoints: [entry], plugins, metafile: false });
   return result.outputFiles[0]!.text;
 }
 

@@ -57,3 +57,22 @@ export class ClientEvents {
     });
   }
 }
+
+/**
+ * Waits for `promise`; if it does not come within `ms`, fails with what the client did
+ * meanwhile instead of a bare timeout.
+ */
+export async function step<T>(events: ClientEvents, what: string, promise: Promise<T>, ms = 20_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      const log = events.log.map(({ event, value }) => `${event}: ${JSON.stringify(value).slice(0, 160)}`);
+      reject(new Error(`stalled waiting for ${what}; the client emitted:\n${log.join('\n')}`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -3,23 +3,7 @@ import { NotificationClient, type NotificationClientOptions } from '../../client
 import { notificationRecord } from '../support/records.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { mintToken } from '../support/ws-client.js';
-import { ClientEvents } from './client-events.js';
-
-/** Waits for `promise`; if it never comes, fails with what the client did meanwhile instead of a bare timeout. */
-async function step<T>(events: ClientEvents, what: string, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const stalled = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      const log = events.log.map(({ event, value }) => `${event}: ${JSON.stringify(value).slice(0, 160)}`);
-      reject(new Error(`stalled waiting for ${what}; the client emitted:\n${log.join('\n')}`));
-    }, 15_000);
-  });
-  try {
-    return await Promise.race([promise, stalled]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { ClientEvents, step } from './client-events.js';
 
 /** A getToken that mints real tokens and can hold its next call back until released. */
 function gatedTokens(userId: string) {
