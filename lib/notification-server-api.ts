@@ -1,4 +1,4 @@
-import { RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
@@ -9,6 +9,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { SERVER_API_ROUTES, type ServerApiOperation } from '../protocol/server-api.js';
+import { nagArnPrefix } from './policy-validation.js';
 
 /** Requests per second (steady) and burst of the server API's stage. */
 export interface ServerApiThrottle {
@@ -118,12 +119,7 @@ export class NotificationServerApi extends Construct {
     const resourceArns = routes.map((route) => this.api.arnForExecuteApi(route.method, route.path.replace(/\{[^}]+\}/g, '*'), this.stage.stageName));
     const grant = iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns });
     if (grantee.grantPrincipal instanceof Construct) {
-      const stack = Stack.of(this);
-      const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
-      const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
-      // A literal partition when the region is known (@aws-cdk/core:enablePartitionLiterals).
-      const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
-      const apiArn = `arn:${partition}:execute-api:${region}:${account}:<${stack.getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi)}>`;
+      const apiArn = `${nagArnPrefix(this, 'execute-api')}:<${Stack.of(this).getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi)}>`;
       for (const route of routes.filter((candidate) => candidate.path.includes('{'))) {
         Validations.of(grantee.grantPrincipal).acknowledge({
           id: `AwsSolutions-IAM5[Resource::${apiArn}/${this.stage.stageName}/${route.method}${route.path.replace(/\{[^}]+\}/g, '*')}]`,

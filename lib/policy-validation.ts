@@ -1,4 +1,6 @@
 import {
+  Stack,
+  Token,
   Validations,
   type App,
   type IPolicyValidationContextBeta1,
@@ -77,4 +79,14 @@ class ControlTowerChecks implements IPolicyValidationPluginBeta1 {
 /** Acknowledges one Control Tower rule for `scope` and everything under it, with the reason. */
 export function acknowledgeControl(scope: IConstruct, rule: ControlTowerRule, reason: string): void {
   Validations.of(scope).acknowledge({ id: `${CFN_GUARD_PLUGIN}::${CONTROL_TOWER_RULES[rule]}`, reason });
+}
+
+/** How cdk-nag prints the start of an ARN of this stack in a finding id (tokens as `<...>`). */
+export function nagArnPrefix(scope: IConstruct, service: string): string {
+  const stack = Stack.of(scope);
+  // A literal when the region is known (@aws-cdk/core:enablePartitionLiterals).
+  const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
+  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+  return `arn:${partition}:${service}:${region}:${account}`;
 }

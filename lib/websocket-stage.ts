@@ -1,10 +1,11 @@
-import { ArnFormat, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { nagArnPrefix } from './policy-validation.js';
 
 /** Throttling of the stage or of one route. */
 export interface RouteThrottle {
@@ -186,16 +187,6 @@ function routeSettings(throttle: RouteThrottle): Record<string, unknown> {
     DataTraceEnabled: false,
     DetailedMetricsEnabled: true,
   };
-}
-
-/** How cdk-nag prints the start of an ARN of this stack in a finding id (tokens as `<...>`). */
-function nagArnPrefix(scope: Construct, service: string): string {
-  const stack = Stack.of(scope);
-  // A literal when the region is known (@aws-cdk/core:enablePartitionLiterals).
-  const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
-  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
-  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
-  return `arn:${partition}:${service}:${region}:${account}`;
 }
 
 function accessLogFormat(): apigateway.AccessLogFormat {
