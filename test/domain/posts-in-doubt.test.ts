@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PostInDoubtError } from '../../lambdas/domain/errors.js';
-import type { StoredNotification } from '../../lambdas/domain/ports.js';
 import { buildInMemoryService as build } from '../support/in-memory-service.js';
+import { aNotification } from '../adapters/contracts/notification-log.contract.js';
 
 /**
  * The routes' senders retry on their own (3 attempts) and welcome retries on 410: a post
@@ -23,20 +23,6 @@ function postsInDoubtAt(world: ReturnType<typeof build>, inDoubtAt: number): { r
     return original(connectionId, data);
   };
   return { attempted: () => attempted };
-}
-
-function aNotification(acceptedAt: string, title: string): StoredNotification {
-  const messageId = randomUUID();
-  return {
-    messageId,
-    acceptedAt,
-    frame: {
-      messageId,
-      type: 'notification',
-      timestamp: acceptedAt,
-      payload: { notificationId: randomUUID(), title, message: title, priority: 'medium', createdAt: acceptedAt },
-    },
-  };
 }
 
 describe('posts in doubt on the routes', () => {
@@ -72,7 +58,9 @@ describe('posts in doubt on the routes', () => {
       const world = build();
       const alice = { connectionId: 'conn-alice', identity: { userId: 'alice', roles: [] } };
       await world.connectionService.connect('conn-alice', alice.identity);
-      const kept = ['first', 'second', 'third'].map((title, index) => aNotification(`2025-12-31T23:59:0${index}.000Z`, title));
+      const kept = ['first', 'second', 'third'].map((title, index) =>
+        aNotification(`2025-12-31T23:59:0${index}.000Z`, randomUUID(), { title, message: title }),
+      );
       for (const notification of kept) {
         await world.notifications.append(notification, [{ kind: 'user', userId: 'alice' }], world.config.websocket.history_ttl);
       }

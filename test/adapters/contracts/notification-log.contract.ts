@@ -6,7 +6,12 @@ import type { PortSet, PortSetFactory } from './port-set.js';
 
 const HISTORY_TTL_SECONDS = 3_600;
 
-export function aNotification(acceptedAt: string, messageId: string = randomUUID()): StoredNotification {
+/** A stored notification accepted at `acceptedAt`; `payload` overrides the payload's fields. */
+export function aNotification(
+  acceptedAt: string,
+  messageId: string = randomUUID(),
+  payload: Partial<StoredNotification['frame']['payload']> = {},
+): StoredNotification {
   return {
     messageId,
     acceptedAt,
@@ -20,6 +25,7 @@ export function aNotification(acceptedAt: string, messageId: string = randomUUID
         message: `accepted at ${acceptedAt}`,
         priority: 'medium',
         createdAt: acceptedAt,
+        ...payload,
       },
     },
   };
