@@ -15,6 +15,9 @@ import { main as sendCommand } from '../../local/commands/send.js';
 const run = promisify(execFile);
 const CREDENTIALS = { accessKeyId: 'AKIATESTSERVERAPI', secretAccessKey: 'test/secret+key' };
 
+/** SigV4's `x-amz-date` form of a time: 20261129T131300Z. */
+const amzDate = (date: Date): string => date.toISOString().replace(/[-:]|\.\d{3}/g, '');
+
 /**
  * The server API through the local runtime (SigV4 checked as API Gateway's AWS_IAM
  * does, then the ServerApi function), with DynamoDB Local and real WebSocket clients.
@@ -73,10 +76,19 @@ describe('server API (local runtime)', () => {
         afterSigning: (request) => (request.body = JSON.stringify({ ...record, targetUserId: 'someone-else' })),
       });
       expect(tamperedBody.status).toBe(403);
+      // Signed on a whole minute: a tamper that only rewrote the seconds to 00 would change
+      // nothing there and be accepted (it failed CI once in 60 runs that way).
+      const onTheMinute = new Date(Math.floor(Date.now() / 60_000) * 60_000);
       const tamperedHeader = await call('GET', '/stats', undefined, {
-        afterSigning: (request) => (request.headers['x-amz-date'] = request.headers['x-amz-date']!.replace(/\d{2}Z$/, '00Z').replace(/^(.{13})\d/, '$10')),
+        signingDate: onTheMinute,
+        afterSigning: (request) => {
+          const signedAt = request.headers['x-amz-date']!;
+          request.headers['x-amz-date'] = amzDate(new Date(onTheMinute.getTime() - 1_000));
+          expect(request.headers['x-amz-date']).not.toBe(signedAt);
+        },
       });
       expect(tamperedHeader.status).toBe(403);
+      expect(tamperedHeader.body.error).toBe('forbidden');
     });
 
     it('accepts a request signed by curl --aws-sigv4, and refuses curl without it', async () => {
