@@ -110,3 +110,72 @@ export function markReadState(
   }
   return { next: { readUpTo, readAbove: kept }, changed };
 }
+
+/**
+ * Exceptions kept in a store's state item; a store may keep more as items of their own
+ * (DynamoDbInboxStore). Each markRead rewrites the state item whole: at 12 positions of
+ * about 62 bytes it stays within one write unit (1 KB; bench B6), and however many items
+ * are read around an old unread one it never nears DynamoDB's 400 KB item limit.
+ */
+export const READ_ABOVE_IN_STATE = 12;
+
+/** Items a store may write beside the state item in one change: a transaction's 100, less the state. */
+export const EXCEPTION_ITEMS_PER_CHANGE = 99;
+
+/** Where a change's exceptions go when the state item holds at most `limit` of them. */
+export interface PlacedChange {
+  /** The exceptions the state item keeps. */
+  readonly inState: ReadonlySet<string>;
+  /** Exceptions written as items of their own. */
+  readonly newItems: readonly string[];
+  /** True when exception items lie above the new watermark (old ones kept, or new ones). */
+  readonly itemsAbove: boolean;
+  /** What this write turns read: the change's entries less those deferred. */
+  readonly changed: readonly UnreadEntry[];
+  /** True when part of the change did not fit in one write and waits for the next. */
+  readonly deferred: boolean;
+}
+
+/**
+ * Splits the exceptions of `change` (from {@link markReadState}) between the state item,
+ * which keeps at most `limit`, and items of their own (`asItems`: those above the
+ * watermark stored so already; an exception item is never rewritten, and once the
+ * watermark passes it, it is never read again and expires with its stream item). One
+ * write holds at most `perWrite` items beside the state: when more positions would have
+ * to move, the newest of the change are deferred to the next write (they stay unread
+ * until then).
+ */
+export function placeExceptions(
+  asItems: ReadonlySet<string>,
+  change: { next: InboxReadState; changed: readonly UnreadEntry[] },
+  limit: number = READ_ABOVE_IN_STATE,
+  perWrite: number = EXCEPTION_ITEMS_PER_CHANGE,
+): PlacedChange {
+  const kept = change.next.readAbove;
+  const keptInState = [...kept].filter((position) => !asItems.has(position));
+  const changedPositions = new Set(change.changed.map((entry) => entry.position));
+  const excess = keptInState.length - limit;
+  let newItems: string[] = [];
+  const deferred = new Set<string>();
+  if (excess > 0) {
+    // What this change read moves first (newest first), then what the state held before.
+    const newestFirst = (a: string, b: string) => (a < b ? 1 : a > b ? -1 : 0);
+    const candidates = [
+      ...keptInState.filter((position) => changedPositions.has(position)).sort(newestFirst),
+      ...keptInState.filter((position) => !changedPositions.has(position)).sort(newestFirst),
+    ];
+    newItems = candidates.slice(0, Math.min(excess, perWrite));
+    for (const position of candidates.slice(newItems.length)) {
+      if (deferred.size >= excess - newItems.length) break;
+      if (changedPositions.has(position)) deferred.add(position);
+    }
+  }
+  const moved = new Set(newItems);
+  return {
+    inState: new Set(keptInState.filter((position) => !moved.has(position) && !deferred.has(position))),
+    newItems,
+    itemsAbove: newItems.length > 0 || [...asItems].some((position) => kept.has(position)),
+    changed: change.changed.filter((entry) => !deferred.has(entry.position)),
+    deferred: deferred.size > 0,
+  };
+}

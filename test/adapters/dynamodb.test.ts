@@ -55,6 +55,14 @@ describeInboxStoreContract('DynamoDB', async () => {
   const { client, tables } = await createTestTables();
   return { inbox: new DynamoDbInboxStore({ client, tables }), notifications: new DynamoDbNotificationLog({ client, tables }) };
 });
+// The same contract with the exceptions beyond the first 2 (or all of them) kept as
+// items of their own, as a user who reads more than 100 items around an unread one has.
+for (const readAboveInState of [2, 0]) {
+  describeInboxStoreContract(`DynamoDB, ${readAboveInState} exceptions in the state item`, async () => {
+    const { client, tables } = await createTestTables();
+    return { inbox: new DynamoDbInboxStore({ client, tables }, { readAboveInState }), notifications: new DynamoDbNotificationLog({ client, tables }) };
+  });
+}
 
 describe('DynamoDbSubscriptionStore without a page size', () => {
   it('lists a channel in DynamoDB pages of up to 1 MB: 1,500 subscribers in one request', async () => {

@@ -1,19 +1,21 @@
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { TransientError } from '../../domain/errors.js';
 import {
   isRead,
   markReadState,
-  markResult,
+  placeExceptions,
+  READ_ABOVE_IN_STATE,
   type InboxItem,
   type InboxMarkResult,
   type InboxPage,
   type InboxPageRequest,
   type InboxReadState,
+  type PlacedChange,
   type UnreadEntry,
 } from '../../domain/inbox-state.js';
 import type { InboxStore } from '../../domain/ports.js';
 import type { NotificationFrame } from '../../../protocol/frames.js';
-import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
+import { cancellationReasons, isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import { queryPages } from './query-pages.js';
 import type { DynamoDbStoreProps } from './store-props.js';
 import type { TableNames } from '../../../protocol/tables.js';
@@ -30,100 +32,197 @@ const MARK_PAUSE_MS = 15;
 interface VersionedState extends InboxReadState {
   /** Undefined: no state item yet (nothing was ever marked read). */
   readonly version?: number;
+  /** The positions of `readAbove` stored as items of their own. */
+  readonly asItems: ReadonlySet<string>;
 }
 
-/** The key of a user's read-state item, in a partition of its own beside the `user#` stream. */
+/** The unread items, and when each one's stream item expires (epoch seconds). */
+interface Unread {
+  readonly entries: UnreadEntry[];
+  readonly expiresAt: ReadonlyMap<string, number>;
+}
+
+/** The partition of a user's read state, beside the `user#` stream. */
+function inboxPartition(userId: string): string {
+  return `inbox#${userId}`;
+}
+
+/** The key of a user's read-state item. */
 export function inboxStateKey(userId: string): { pk: string; sk: string } {
-  return { pk: `inbox#${userId}`, sk: 'state' };
+  return { pk: inboxPartition(userId), sk: 'state' };
+}
+
+/** The key of an exception kept as an item of its own. */
+function exceptionKey(userId: string, position: string): { pk: string; sk: string } {
+  return { pk: inboxPartition(userId), sk: `${EXCEPTION_PREFIX}${position}` };
+}
+
+const EXCEPTION_PREFIX = 'read#';
+const EXCEPTION_TTL_MARGIN_SECONDS = 86_400;
+
+export interface DynamoDbInboxStoreOptions {
+  /** Exceptions the state item keeps before more go to items of their own. @default READ_ABOVE_IN_STATE */
+  readonly readAboveInState?: number;
 }
 
 /**
  * {@link InboxStore} over the Notifications table. The items are the `user#{userId}`
  * stream items the fan-out writes anyway (sk `{acceptedAt}#{messageId}`); the read state
- * is one `inbox#{userId}` / `state` item (watermark, exceptions, version). The unread
- * count is a Query of the keys above the watermark less the exceptions, so no counter
- * exists that could drift and the notification path writes nothing more. Every state
- * change is a PutItem conditional on the version read.
+ * is one `inbox#{userId}` / `state` item (watermark, exceptions, version), and beyond
+ * its first {@link READ_ABOVE_IN_STATE} exceptions one `read#{position}` item per
+ * exception in the same partition (with the TTL of the stream item it marks), so the
+ * state item stays small whatever is read. The
+ * unread count is a Query of the keys above the watermark less the exceptions, so no
+ * counter exists that could drift and the notification path writes nothing more. Every
+ * state change is a PutItem conditional on the version read, in one transaction with the
+ * exception items it writes.
  */
 export class DynamoDbInboxStore implements InboxStore {
   private readonly client: DynamoDBDocumentClient;
   private readonly tables: TableNames;
+  private readonly readAboveInState: number;
 
-  constructor(props: DynamoDbStoreProps) {
+  constructor(props: DynamoDbStoreProps, options: DynamoDbInboxStoreOptions = {}) {
     this.client = props.client;
     this.tables = props.tables;
+    this.readAboveInState = options.readAboveInState ?? READ_ABOVE_IN_STATE;
   }
 
   async list(userId: string, request: InboxPageRequest): Promise<InboxPage> {
     const state = await this.readState(userId);
     const [page, unread] = await Promise.all([this.readPage(userId, state, request), this.unread(userId, state)]);
-    return { ...page, unreadCount: unread.length };
+    return { ...page, unreadCount: unread.entries.length };
   }
 
   async unreadCount(userId: string): Promise<number> {
-    return (await this.unread(userId, await this.readState(userId))).length;
+    return (await this.unread(userId, await this.readState(userId))).entries.length;
   }
 
   async markRead(userId: string, target: readonly string[] | 'all'): Promise<InboxMarkResult> {
-    for (let attempt = 1; attempt <= MARK_ATTEMPTS; attempt += 1) {
+    // Read by earlier writes of this call, when the change took more than one.
+    const earlier: UnreadEntry[] = [];
+    let conflicts = 0;
+    while (conflicts < MARK_ATTEMPTS) {
       const state = await this.readState(userId);
       const unread = await this.unread(userId, state);
-      const change = markReadState(state, unread, target);
-      if (!change) return markResult(state, unread, undefined);
-      if (await this.writeState(userId, change.next, state.version)) return markResult(state, unread, change);
+      const change = markReadState(state, unread.entries, target);
+      if (!change) return result(unread.entries.length, earlier, state.readUpTo);
+      const placed = placeExceptions(state.asItems, change, this.readAboveInState);
+      if (await this.write(userId, state, change.next.readUpTo, placed, unread)) {
+        if (!placed.deferred) return result(unread.entries.length - placed.changed.length, [...earlier, ...placed.changed], change.next.readUpTo);
+        earlier.push(...placed.changed);
+        continue;
+      }
       // Another markRead of this user won the write: read again and redo ours on top of it.
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * MARK_PAUSE_MS * attempt));
+      conflicts += 1;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * MARK_PAUSE_MS * conflicts));
     }
     throw new TransientError(`the inbox of ${userId} kept changing; markRead did not settle in ${MARK_ATTEMPTS} attempts`);
   }
 
+  /**
+   * The state item (strongly consistent GetItem) and, when it says some lie above its
+   * watermark, the exception items there (a strongly consistent Query of that range only:
+   * those the watermark passed are never read again). The two reads are not one snapshot,
+   * but exception items are only ever added and the watermark only rises, so what they
+   * show together is read; a markRead's write is conditional on the version read first.
+   */
   private async readState(userId: string): Promise<VersionedState> {
     const output = await translatingErrors('GetItem', () =>
       this.client.send(new GetCommand({ TableName: this.tables.Notifications, Key: inboxStateKey(userId), ConsistentRead: true })),
     );
     const item = output.Item;
-    if (!item) return { readUpTo: '', readAbove: new Set() };
-    return {
-      readUpTo: typeof item.readUpTo === 'string' ? item.readUpTo : '',
-      readAbove: new Set(Array.isArray(item.readAbove) ? (item.readAbove as string[]) : []),
-      version: Number(item.version ?? 0),
-    };
+    if (!item) return { readUpTo: '', readAbove: new Set(), asItems: new Set() };
+    const readUpTo = typeof item.readUpTo === 'string' ? item.readUpTo : '';
+    const asItems = new Set<string>();
+    if (item.itemsAbove === true) {
+      for await (const page of queryPages(this.client, undefined, {
+        TableName: this.tables.Notifications,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :after AND :last',
+        ExpressionAttributeValues: { ':pk': inboxPartition(userId), ':after': `${EXCEPTION_PREFIX}${readUpTo}`, ':last': `${EXCEPTION_PREFIX}\uffff` },
+        ProjectionExpression: 'sk',
+        ConsistentRead: true,
+      })) {
+        for (const exception of page) {
+          const position = (exception.sk as string).slice(EXCEPTION_PREFIX.length);
+          if (position > readUpTo) asItems.add(position);
+        }
+      }
+    }
+    const inState = Array.isArray(item.readAbove) ? (item.readAbove as string[]) : [];
+    return { readUpTo, readAbove: new Set([...inState, ...asItems]), asItems, version: Number(item.version ?? 0) };
   }
 
-  /** False when the state moved on since `version` was read. */
-  private async writeState(userId: string, next: InboxReadState, version: number | undefined): Promise<boolean> {
+  /**
+   * Puts the state item conditional on the version read; with exception items to write,
+   * all of it in one transaction. False when the state moved on since that version (or an
+   * item of the transaction was being changed by another one).
+   */
+  private async write(userId: string, state: VersionedState, readUpTo: string, placed: PlacedChange, unread: Unread): Promise<boolean> {
+    const put = {
+      TableName: this.tables.Notifications,
+      Item: {
+        ...inboxStateKey(userId),
+        readUpTo,
+        readAbove: [...placed.inState].sort(),
+        ...(placed.itemsAbove ? { itemsAbove: true } : {}),
+        version: (state.version ?? 0) + 1,
+      },
+      ...(state.version === undefined
+        ? { ConditionExpression: 'attribute_not_exists(pk)' }
+        : { ConditionExpression: 'version = :version', ExpressionAttributeValues: { ':version': state.version } }),
+    };
+    if (placed.newItems.length === 0) {
+      try {
+        await this.client.send(new PutCommand(put));
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return false;
+        throw translateSdkError(error, 'PutItem');
+      }
+    }
+    // An exception item outlives the stream item it marks by a day (a redelivery rewrites a
+    // stream item with a later TTL); one the state held before, whose stream item this
+    // read did not see, takes the newest unread item's, which is newer.
+    const latest = Math.max(0, ...unread.expiresAt.values());
+    const expiry = (position: string) => (unread.expiresAt.get(position) ?? latest) + EXCEPTION_TTL_MARGIN_SECONDS;
     try {
       await this.client.send(
-        new PutCommand({
-          TableName: this.tables.Notifications,
-          Item: { ...inboxStateKey(userId), readUpTo: next.readUpTo, readAbove: [...next.readAbove].sort(), version: (version ?? 0) + 1 },
-          ...(version === undefined
-            ? { ConditionExpression: 'attribute_not_exists(pk)' }
-            : { ConditionExpression: 'version = :version', ExpressionAttributeValues: { ':version': version } }),
+        new TransactWriteCommand({
+          TransactItems: [
+            { Put: put },
+            ...placed.newItems.map((position) => ({
+              Put: { TableName: this.tables.Notifications, Item: { ...exceptionKey(userId, position), expiresAt: expiry(position) } },
+            })),
+          ],
         }),
       );
       return true;
     } catch (error) {
-      if (isConditionalCheckFailed(error)) return false;
-      throw translateSdkError(error, 'PutItem');
+      const reasons = cancellationReasons(error);
+      if (reasons?.every((code) => code === 'None' || code === 'ConditionalCheckFailed' || code === 'TransactionConflict')) return false;
+      throw translateSdkError(error, 'TransactWriteItems');
     }
   }
 
   /** Every unread item: the keys above the watermark (strongly consistent) less the exceptions. */
-  private async unread(userId: string, state: InboxReadState): Promise<UnreadEntry[]> {
-    const found: UnreadEntry[] = [];
+  private async unread(userId: string, state: InboxReadState): Promise<Unread> {
+    const entries: UnreadEntry[] = [];
+    const expiresAt = new Map<string, number>();
     for await (const page of queryPages(this.client, undefined, {
       TableName: this.tables.Notifications,
       ...aboveCondition(userId, state.readUpTo),
-      ProjectionExpression: 'sk, messageId',
+      ProjectionExpression: 'sk, messageId, expiresAt',
       ConsistentRead: true,
     })) {
       for (const item of page) {
         const position = item.sk as string;
-        if (!state.readAbove.has(position)) found.push({ position, messageId: item.messageId as string });
+        if (state.readAbove.has(position)) continue;
+        entries.push({ position, messageId: item.messageId as string });
+        if (typeof item.expiresAt === 'number') expiresAt.set(position, item.expiresAt);
       }
     }
-    return found;
+    return { entries, expiresAt };
   }
 
   private async readPage(userId: string, state: InboxReadState, request: InboxPageRequest): Promise<Omit<InboxPage, 'unreadCount'>> {
@@ -174,6 +273,12 @@ export class DynamoDbInboxStore implements InboxStore {
       ...(items.length > request.limit ? { next: shown[shown.length - 1]!.position } : {}),
     };
   }
+}
+
+/** What markRead answers: `read` newest first. */
+function result(unreadCount: number, changed: readonly UnreadEntry[], readUpTo: string): InboxMarkResult {
+  const newestFirst = [...changed].sort((a, b) => (a.position < b.position ? 1 : a.position > b.position ? -1 : 0));
+  return { unreadCount, read: newestFirst.map((entry) => entry.messageId), readUpTo };
 }
 
 function aboveCondition(userId: string, readUpTo: string): { KeyConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> } {
