@@ -26,7 +26,9 @@ import { seedConnections, settled, startMeteredRuntime } from './metered-runtime
  *   `subscribe` / `unsubscribe` routes run it; requests, write units, posts.
  * - inbox on the delivery path: a user-targeted notification to an empty inbox and to
  *   an inbox of `inboxItems` unread items, each request attributed to its table and key.
- * - markRead of one id and of all on that inbox, through the `markRead` route's path.
+ * - markRead of one id and of all on that inbox, through the `markRead` route's path;
+ *   and of one id by a user who has read `readAroundUnread` items by id around an old
+ *   unread one (the read state's exceptions beyond the state item, as items).
  */
 
 export interface B6Input {
@@ -35,6 +37,8 @@ export interface B6Input {
   readonly presenceSizes: readonly number[];
   /** Items of the inbox that markRead and the second delivery meet. */
   readonly inboxItems: number;
+  /** Items another user reads by id around the oldest, which stays unread, before one more is read. */
+  readonly readAroundUnread: number;
 }
 
 /** DynamoDB cost of one measured step. */
@@ -178,16 +182,19 @@ runChildTask(async (): Promise<B6Output> => {
     const start = Date.now() - (seeded + 60) * 1000;
     const items: StoredNotification[] = Array.from({ length: seeded }, (_, index) => storedNotification(new Date(start + index * 1000).toISOString()));
     // Written as the fan-out writes stream items; seeding is not measured.
-    const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: input.dynamodbEndpoint, region: LOCAL_REGION }));
-    try {
-      await batchWriteAll(
-        client,
-        tables.Notifications,
-        items.flatMap((item) => streamItems(item, [{ kind: 'user', userId }], 86_400)).map((Item) => ({ PutRequest: { Item } })),
-      );
-    } finally {
-      client.destroy();
-    }
+    const seed = async (owner: string, notifications: readonly StoredNotification[]): Promise<void> => {
+      const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: input.dynamodbEndpoint, region: LOCAL_REGION }));
+      try {
+        await batchWriteAll(
+          client,
+          tables.Notifications,
+          notifications.flatMap((item) => streamItems(item, [{ kind: 'user', userId: owner }], 86_400)).map((Item) => ({ PutRequest: { Item } })),
+        );
+      } finally {
+        client.destroy();
+      }
+    };
+    await seed(userId, items);
     const { inbox } = getServices();
     const connectionId = `${recipient}-conn-0`;
     const context = { connectionId, identity: { userId, roles: [] } };
@@ -199,16 +206,16 @@ runChildTask(async (): Promise<B6Output> => {
     const unreadCountAtWelcome = { inboxItems, unread, ...costOf(meteredRequests(), tableIds) };
 
     const markRead: MarkReadCase[] = [];
-    const mark = async (name: string, payload: unknown): Promise<void> => {
-      const unreadBefore = await inbox.unreadCount(userId);
+    const mark = async (name: string, payload: unknown, who = context, itemsOfInbox = inboxItems): Promise<void> => {
+      const unreadBefore = await inbox.unreadCount(who.identity.userId);
       resetMeter();
-      const answer = await getApplication().requests.handle(context, JSON.stringify({ type: 'markRead', messageId: randomUUID(), payload }));
+      const answer = await getApplication().requests.handle(who, JSON.stringify({ type: 'markRead', messageId: randomUUID(), payload }));
       const cost = costOf(meteredRequests(), tableIds);
       if (answer.type !== 'inboxState') throw new Error(`${name}: answered ${JSON.stringify(answer).slice(0, 300)}`);
       const state = answer.payload as { unreadCount: number; read: string[]; truncated?: boolean };
       markRead.push({
         name,
-        inboxItems,
+        inboxItems: itemsOfInbox,
         unreadBefore,
         unreadAfter: state.unreadCount,
         idsListed: state.read.length,
@@ -224,6 +231,31 @@ runChildTask(async (): Promise<B6Output> => {
     inboxItems += 1;
     reportProgress(`inbox: markRead all on ${inboxItems}`);
     await mark('markRead all', { all: true });
+
+    // A user who keeps the oldest item unread and reads the others one by one: the read
+    // state's exceptions outgrow the state item (READ_ABOVE_IN_STATE) into items of their own.
+    const aroundUnread = input.readAroundUnread;
+    reportProgress(`inbox: ${aroundUnread} read around an old unread item`);
+    const readerRecipient = `b6-reader-${randomUUID().slice(0, 8)}`;
+    await seedConnections(1, 1, readerRecipient, undefined);
+    const readerId = `${readerRecipient}-0`;
+    const readerItems = Array.from({ length: aroundUnread + 2 }, (_, index) => storedNotification(new Date(start + index * 1000).toISOString()));
+    await seed(readerId, readerItems);
+    for (let from = 2; from < readerItems.length; from += 100) {
+      await inbox.markRead(
+        readerId,
+        readerItems.slice(from, from + 100).map((item) => item.messageId),
+      );
+    }
+    await mark(
+      `markRead one id, ${aroundUnread} read around an old unread one`,
+      { messageIds: [readerItems[1]!.messageId] },
+      {
+        connectionId: `${readerRecipient}-conn-0`,
+        identity: { userId: readerId, roles: [] },
+      },
+      readerItems.length,
+    );
     return { presence, inboxDelivery, markRead, unreadCountAtWelcome };
   } finally {
     await stop();

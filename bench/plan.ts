@@ -128,6 +128,7 @@ export function benchPlan(mode: BenchMode, configuredConcurrency: number): Bench
     b6: {
       presenceSizes: { full: [1, 10, 99, 100, 1_000], quick: [1, 10, 100], tiny: [1] }[mode],
       inboxItems: mode === 'tiny' ? 200 : B6_INBOX_ITEMS,
+      readAroundUnread: mode === 'tiny' ? 30 : 1_000,
     },
     b5: {
       ...batch,
