@@ -1,16 +1,19 @@
-import { DynamoDBClient, InternalServerError, ThrottlingException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, InternalServerError, ThrottlingException, TransactionCanceledException, TransactionConflictException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
+  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbConnectionStore } from '../../lambdas/adapters/dynamodb/connection-store.js';
+import { DynamoDbInboxStore } from '../../lambdas/adapters/dynamodb/inbox-store.js';
 import { tableNamesFromEnvironment, tableEnvironment } from '../../protocol/tables.js';
 import { ConnectionLimitError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
 import { aConnection } from './contracts/port-set.js';
@@ -137,5 +140,56 @@ describe('DynamoDbConnectionStore under injected faults', () => {
       expect(batches).toHaveLength(2);
       expect(batches[1]).toEqual([{ DeleteRequest: { Key: { channel: 'c', connectionId: connection.connectionId } } }]);
     });
+  });
+});
+
+describe('DynamoDbInboxStore under injected faults', () => {
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }));
+  const dynamoDb = mockClient(client);
+  // Every exception beyond the first goes to an item: a second read is a transaction.
+  const inbox = new DynamoDbInboxStore({ client, tables }, { readAboveInState: 1 });
+  const position = (index: number) => `2035-01-01T00:00:0${index}.000Z#m${index}`;
+
+  beforeEach(() => {
+    dynamoDb.reset();
+    // The oldest item stays unread; m2 is read already (in the state item).
+    dynamoDb.on(GetCommand).resolves({ Item: { pk: 'inbox#ada', sk: 'state', readUpTo: '', readAbove: [position(2)], version: 3 } });
+    dynamoDb.on(QueryCommand).resolves({
+      Items: [1, 2, 3, 4].map((index) => ({ sk: position(index), messageId: `m${index}`, expiresAt: 2_000_000_000 })),
+    });
+  });
+
+  it("retries the state's put that met another device's transaction in flight (TransactionConflictException)", async () => {
+    dynamoDb
+      .on(PutCommand)
+      .rejectsOnce(new TransactionConflictException({ message: 'Transaction is ongoing for the item', ...metadata }))
+      .resolves({});
+
+    const result = await inbox.markRead('ada', ['m1']);
+
+    expect(result).toMatchObject({ read: ['m1'], unreadCount: 2 });
+    expect(dynamoDb.commandCalls(PutCommand)).toHaveLength(2);
+  });
+
+  it('retries a transaction that a concurrent one cancelled, then writes the exception item beside the state', async () => {
+    dynamoDb
+      .on(TransactWriteCommand)
+      .rejectsOnce(cancelled('TransactionConflict', 'None'))
+      .rejectsOnce(cancelled('ConditionalCheckFailed', 'None'))
+      .resolves({});
+
+    const result = await inbox.markRead('ada', ['m4']);
+
+    expect(result).toMatchObject({ read: ['m4'], unreadCount: 2 });
+    const calls = dynamoDb.commandCalls(TransactWriteCommand);
+    expect(calls).toHaveLength(3);
+    expect(calls[2]!.args[0].input.TransactItems?.map((action) => action.Put?.Item?.sk)).toEqual(['state', `read#${position(4)}`]);
+  });
+
+  it('reports a transaction refused for another reason at once, not after 16 attempts', async () => {
+    dynamoDb.on(TransactWriteCommand).rejects(cancelled('ValidationError', 'None'));
+
+    await expect(inbox.markRead('ada', ['m4'])).rejects.toThrow(/ValidationError|cancelled/);
+    expect(dynamoDb.commandCalls(TransactWriteCommand)).toHaveLength(1);
   });
 });

@@ -15,7 +15,7 @@ import {
 } from '../../domain/inbox-state.js';
 import type { InboxStore } from '../../domain/ports.js';
 import type { NotificationFrame } from '../../../protocol/frames.js';
-import { cancellationReasons, isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
+import { cancellationReasons, errorName, isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import { queryPages } from './query-pages.js';
 import type { DynamoDbStoreProps } from './store-props.js';
 import type { TableNames } from '../../../protocol/tables.js';
@@ -177,7 +177,8 @@ export class DynamoDbInboxStore implements InboxStore {
         await this.client.send(new PutCommand(put));
         return true;
       } catch (error) {
-        if (isConditionalCheckFailed(error)) return false;
+        // A conflict: another device's transaction on the state item was in flight.
+        if (isConditionalCheckFailed(error) || errorName(error) === 'TransactionConflictException') return false;
         throw translateSdkError(error, 'PutItem');
       }
     }
