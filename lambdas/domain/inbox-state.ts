@@ -60,18 +60,10 @@ export interface InboxMarkResult {
   readonly readUpTo: string;
 }
 
-/**
- * What a store answers for a markRead: `unread` as it was counted, `change` as
- * {@link markReadState} gave it (undefined: nothing changed), the ids newest first.
- */
-export function markResult(
-  state: InboxReadState,
-  unread: readonly UnreadEntry[],
-  change: { next: InboxReadState; changed: UnreadEntry[] } | undefined,
-): InboxMarkResult {
-  if (!change) return { unreadCount: unread.length, read: [], readUpTo: state.readUpTo };
-  const newestFirst = [...change.changed].sort((a, b) => (a.position < b.position ? 1 : a.position > b.position ? -1 : 0));
-  return { unreadCount: unread.length - change.changed.length, read: newestFirst.map((entry) => entry.messageId), readUpTo: change.next.readUpTo };
+/** What a store answers for a markRead: the count after it, and the ids it changed newest first. */
+export function markResult(unreadCount: number, changed: readonly UnreadEntry[], readUpTo: string): InboxMarkResult {
+  const newestFirst = [...changed].sort((a, b) => (a.position < b.position ? 1 : a.position > b.position ? -1 : 0));
+  return { unreadCount, read: newestFirst.map((entry) => entry.messageId), readUpTo };
 }
 
 /** An unread item above the watermark, as counted. */

@@ -3,6 +3,7 @@ import { TransientError } from '../../domain/errors.js';
 import {
   isRead,
   markReadState,
+  markResult,
   placeExceptions,
   READ_ABOVE_IN_STATE,
   type InboxItem,
@@ -106,10 +107,10 @@ export class DynamoDbInboxStore implements InboxStore {
       const state = await this.readState(userId);
       const unread = await this.unread(userId, state);
       const change = markReadState(state, unread.entries, target);
-      if (!change) return result(unread.entries.length, earlier, state.readUpTo);
+      if (!change) return markResult(unread.entries.length, earlier, state.readUpTo);
       const placed = placeExceptions(state.asItems, change, this.readAboveInState);
       if (await this.write(userId, state, change.next.readUpTo, placed, unread)) {
-        if (!placed.deferred) return result(unread.entries.length - placed.changed.length, [...earlier, ...placed.changed], change.next.readUpTo);
+        if (!placed.deferred) return markResult(unread.entries.length - placed.changed.length, [...earlier, ...placed.changed], change.next.readUpTo);
         earlier.push(...placed.changed);
         continue;
       }
@@ -185,7 +186,8 @@ export class DynamoDbInboxStore implements InboxStore {
     // An exception item outlives the stream item it marks by a day (a redelivery rewrites a
     // stream item with a later TTL); one the state held before, whose stream item this
     // read did not see, takes the newest unread item's, which is newer.
-    const latest = Math.max(0, ...unread.expiresAt.values());
+    let latest = 0;
+    for (const expiresAt of unread.expiresAt.values()) latest = Math.max(latest, expiresAt);
     const expiry = (position: string) => (unread.expiresAt.get(position) ?? latest) + EXCEPTION_TTL_MARGIN_SECONDS;
     try {
       await this.client.send(
@@ -274,12 +276,6 @@ export class DynamoDbInboxStore implements InboxStore {
       ...(items.length > request.limit ? { next: shown[shown.length - 1]!.position } : {}),
     };
   }
-}
-
-/** What markRead answers: `read` newest first. */
-function result(unreadCount: number, changed: readonly UnreadEntry[], readUpTo: string): InboxMarkResult {
-  const newestFirst = [...changed].sort((a, b) => (a.position < b.position ? 1 : a.position > b.position ? -1 : 0));
-  return { unreadCount, read: newestFirst.map((entry) => entry.messageId), readUpTo };
 }
 
 function aboveCondition(userId: string, readUpTo: string): { KeyConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> } {

@@ -49,8 +49,9 @@ export class MemoryInboxStore implements InboxStore {
     const state = this.readState(userId);
     const unread = this.unread(userId, state);
     const change = markReadState(state, unread, target);
-    if (change) this.state.inboxes.set(userId, change.next);
-    return markResult(state, unread, change);
+    if (!change) return markResult(unread.length, [], state.readUpTo);
+    this.state.inboxes.set(userId, change.next);
+    return markResult(unread.length - change.changed.length, change.changed, change.next.readUpTo);
   }
 
   private readState(userId: string): InboxReadState {
