@@ -12,7 +12,9 @@ import { SigV4Verifier } from './apigateway/sigv4-verifier.js';
 import { PROJECT_ROOT } from './project-root.js';
 import { RequestTooLargeError, sendJson } from './http-messages.js';
 import { MskEventBuilder } from './kafka/msk-event.js';
-import { handleProducerRequest, PRODUCER_PATH } from './kafka/producer-endpoint.js';
+import { MAPPING_ERROR_HANDLING } from './kafka/event-source-mapping.js';
+import { PARKED_MAPPING_ID, parkedObjectKey, readParkedRecords, type ParkedObject } from './kafka/parked-records.js';
+import { handleProducerRequest, PartitionLanes, PRODUCER_PATH } from './kafka/producer-endpoint.js';
 import { LocalFunctions, type InvocationLogEntry, type LambdaHandler } from './lambda/functions.js';
 import { HANDLER_SOURCE_FOLDERS, SourceWatcher } from './lambda/source-watcher.js';
 import { handleInvokeRequest, INVOKE_PATH, type DeadLetter } from './lambda/invoke-api.js';
@@ -87,6 +89,12 @@ export interface LocalRuntime {
    * posts), oldest first; also listed at `GET /_local/dead-letters`.
    */
   readonly queuedDeadLetters: readonly QueuedMessage[];
+  /**
+   * Kafka batches the MSK stand-in discarded after its retries, as Lambda's S3 on-failure
+   * destination keeps them (object key, invocation record with the event), oldest first;
+   * also at `GET /_local/parked`, and removed with `DELETE /_local/parked/{key}`.
+   */
+  readonly parked: readonly ParkedObject[];
   /** Ids of the connections that are open now. */
   connectionIds(): string[];
   /** Runs the cleanup function now, as its schedule would. */
@@ -131,6 +139,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const notice = options.notice ?? writeNotice;
   const deadLetters: DeadLetter[] = [];
   const queuedDeadLetters: QueuedMessage[] = [];
+  const parked: ParkedObject[] = [];
   const backgroundWork = new Set<Promise<unknown>>();
   const track = (work: Promise<unknown>) => {
     backgroundWork.add(work);
@@ -170,6 +179,24 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     verifier: new SigV4Verifier({ credentials, region: LOCAL_REGION, service: 'execute-api' }),
   };
   const topics = options.config.notification_service.kafka.topics;
+  const producer = {
+    functions,
+    events: mskEvents,
+    topics,
+    // Read as the stack reads it: deployment.kafka.retry_attempts, 3 when unset.
+    retryAttempts: options.config.deployment?.kafka?.retry_attempts ?? MAPPING_ERROR_HANDLING.defaultRetryAttempts,
+    bisectBatchOnError: MAPPING_ERROR_HANDLING.bisectBatchOnError,
+    partitions: new PartitionLanes(),
+    park: (record: Parameters<typeof parkedObjectKey>[1]) => {
+      const key = parkedObjectKey(PARKED_MAPPING_ID, record);
+      parked.push({ key, body: JSON.stringify(record), storedAt: new Date().toISOString() });
+      notice('kafka batch parked after its retries', {
+        key,
+        records: record.KafkaBatchInfo.batchSize,
+        partitions: Object.keys(record.KafkaBatchInfo.recordsInfo),
+      });
+    },
+  };
 
   // The demo page, its SDK bundle and the local-only token endpoint (docs/client.md).
   const page = new PageRoutes({ config: options.config, jwtSecret: options.jwtSecret });
@@ -187,10 +214,20 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         invocations: deadLetters,
       });
     }
+    if (path === '/_local/parked' && request.method === 'GET') {
+      return sendJson(response, 200, { parked: parked.map((object) => ({ ...object, records: readParkedRecords(object.body) })) });
+    }
+    const parkedKey = PARKED_PATH.exec(path);
+    if (parkedKey && request.method === 'DELETE') {
+      const index = parked.findIndex((object) => object.key === decodeURIComponent(parkedKey[1]!));
+      if (index < 0) return sendJson(response, 404, { message: `no parked object ${decodeURIComponent(parkedKey[1]!)}` });
+      parked.splice(index, 1);
+      return sendJson(response, 200, { deleted: decodeURIComponent(parkedKey[1]!) });
+    }
     const serverApiPath = SERVER_API_PATH.exec(path);
     if (serverApiPath) return handleServerApiRequest(serverApi, request, response, serverApiPath[1] ?? '/');
-    const producer = PRODUCER_PATH.exec(path);
-    if (producer) return handleProducerRequest({ functions, events: mskEvents, topics }, request, response, producer[1]!);
+    const producerPath = PRODUCER_PATH.exec(path);
+    if (producerPath) return handleProducerRequest(producer, request, response, producerPath[1]!);
     sendJson(response, 404, {
       message: `No route for ${request.method} ${path}`,
       routes: [
@@ -198,6 +235,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         'POST /2015-03-31/functions/{name}/invocations',
         'POST /_local/topics/{topic}',
         'GET /_local/dead-letters',
+        'GET /_local/parked',
+        'DELETE /_local/parked/{key}',
         `POST|GET ${SERVER_API_PREFIX}/... (server API, SigV4)`,
         ...PAGE_ROUTES,
       ],
@@ -264,6 +303,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     serverApiCredentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
     deadLetters,
     queuedDeadLetters,
+    parked,
     connectionIds: () => endpoint.connectionIds(),
     runCleanup,
     stop() {
@@ -284,6 +324,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     },
   };
 }
+
+/** `DELETE /_local/parked/{key}`, the key URI-encoded (it holds slashes). */
+const PARKED_PATH = /^\/_local\/parked\/(.+)$/;
 
 /** A dead letter's body is JSON when the fan-out wrote it; anything else is shown as sent. */
 function parseLetter(body: string): unknown {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
+import type { AwsCredentialIdentity } from '@smithy/types';
 import { producerRecord, type ProducerRecord } from '../../protocol/records.js';
 import { formatZodIssues } from '../../protocol/zod-issues.js';
 import { EXIT, runIfMain, type CommandOutput } from './command-line.js';
@@ -20,6 +21,11 @@ Publishes one notification record to the local runtime's producer endpoint
                 (none of the three: the channel the topic maps to)
   --priority    low | medium | high | urgent (default: medium)
   --action-url  a link for the notification, e.g. /bookings/123
+  --notification-id <id>  the payload's notificationId (default: a new UUID). Without
+                --message-id the record then carries no messageId: its key is derived
+                from the target and this id, so sending it again is a duplicate
+  --message-id <uuid>  the record's messageId, its duplicate key (default: a new UUID
+                unless --notification-id is given); send again with it to retry
   --url         the runtime (default: http://127.0.0.1:$PORT, PORT defaulting to 8080)
   --server-api  publish through the server API instead (POST {url}/api/publish, or
                 POST {server-api-url}/publish), signed with SigV4 from
@@ -50,6 +56,8 @@ function parseSendArguments(argv: string[], env: NodeJS.ProcessEnv): SendRequest
         broadcast: { type: 'boolean', default: false },
         priority: { type: 'string', default: 'medium' },
         'action-url': { type: 'string' },
+        'notification-id': { type: 'string' },
+        'message-id': { type: 'string' },
         url: { type: 'string', default: `http://127.0.0.1:${env.PORT ?? 8080}` },
         'server-api': { type: 'boolean', default: false },
         'server-api-url': { type: 'string' },
@@ -65,11 +73,14 @@ function parseSendArguments(argv: string[], env: NodeJS.ProcessEnv): SendRequest
   const targets = [values.user !== undefined, values.channel !== undefined, values.broadcast === true].filter(Boolean);
   if (targets.length > 1) return 'at most one of --user, --channel and --broadcast';
 
+  // A fresh messageId only when the notificationId is fresh too: with --notification-id
+  // alone, a new messageId per run would make a retry of the same notification a new one.
+  const messageId = values['message-id'] ?? (values['notification-id'] === undefined ? randomUUID() : undefined);
   const candidate = {
-    messageId: randomUUID(),
+    ...(messageId !== undefined ? { messageId } : {}),
     type: 'notification',
     payload: {
-      notificationId: randomUUID(),
+      notificationId: values['notification-id'] ?? randomUUID(),
       title: values.title,
       message: values.message,
       priority: values.priority,
@@ -82,7 +93,12 @@ function parseSendArguments(argv: string[], env: NodeJS.ProcessEnv): SendRequest
   };
   const parsed = producerRecord.safeParse(candidate);
   if (!parsed.success) {
-    const optionOf: Record<string, string> = { targetUserId: '--user', actionUrl: '--action-url' };
+    const optionOf: Record<string, string> = {
+      targetUserId: '--user',
+      actionUrl: '--action-url',
+      messageId: '--message-id',
+      notificationId: '--notification-id',
+    };
     return formatZodIssues(parsed.error, {
       nameOf: (path) => {
         const field = String(path.at(-1) ?? 'record');
@@ -111,26 +127,47 @@ function parseSendArguments(argv: string[], env: NodeJS.ProcessEnv): SendRequest
 async function signedPublish(serverApiUrl: string, record: ProducerRecord, env: NodeJS.ProcessEnv): Promise<{ target: string; init: RequestInit } | string> {
   const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
   if (!accessKeyId || !secretAccessKey) return '--server-api: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (npm start prints the local ones)';
-  const target = new URL(`${serverApiUrl}/publish`);
-  const body = JSON.stringify(record);
-  const signer = new SignatureV4({
-    credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) },
+  const credentials = { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+  return signedRequest({
+    url: new URL(`${serverApiUrl}/publish`),
+    method: 'POST',
+    body: JSON.stringify(record),
+    credentials,
     region: env.AWS_REGION ?? 'us-east-1',
     service: 'execute-api',
+  });
+}
+
+/** A request signed with SigV4 for `service` (execute-api for the server API, s3 for a bucket), ready for fetch. */
+export async function signedRequest(options: {
+  readonly url: URL;
+  readonly method: string;
+  readonly body?: string;
+  readonly credentials: AwsCredentialIdentity;
+  readonly region: string;
+  readonly service: string;
+}): Promise<{ target: string; init: RequestInit }> {
+  const { url: target, body } = options;
+  const signer = new SignatureV4({
+    credentials: options.credentials,
+    region: options.region,
+    service: options.service,
     sha256: Hash.bind(null, 'sha256'),
+    // S3 signs the path as sent; other services encode it once more.
+    uriEscapePath: options.service !== 's3',
   });
   const signed = await signer.sign({
-    method: 'POST',
+    method: options.method,
     protocol: target.protocol,
     hostname: target.hostname,
     ...(target.port ? { port: Number(target.port) } : {}),
     path: target.pathname,
-    query: {},
-    headers: { host: target.host, 'content-type': 'application/json' },
-    body,
+    query: Object.fromEntries(target.searchParams),
+    headers: { host: target.host, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body } : {}),
   });
   const { host: _host, ...headers } = signed.headers;
-  return { target: target.href, init: { method: 'POST', headers, body } };
+  return { target: target.href, init: { method: options.method, headers, ...(body !== undefined ? { body } : {}) } };
 }
 
 export async function main(argv: string[], output: CommandOutput, env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -167,10 +204,9 @@ export async function main(argv: string[], output: CommandOutput, env: NodeJS.Pr
     output.err(`${target} answered ${response.status}:\n${shown}`);
     return EXIT.failed;
   }
+  const published = request.record.messageId ?? `notification ${request.record.payload.notificationId} (messageId derived from it and the target)`;
   output.out(
-    request.serverApiUrl
-      ? `published ${request.record.messageId} through the server API; its answer:`
-      : `published ${request.record.messageId} on ${request.topic}; fan-out summary:`,
+    request.serverApiUrl ? `published ${published} through the server API; its answer:` : `published ${published} on ${request.topic}; fan-out summary:`,
   );
   output.out(shown);
   return EXIT.ok;
