@@ -39,6 +39,7 @@ export const CLOSE_CODE = {
   INTERNAL_ERROR: 1011,
   HEARTBEAT_TIMEOUT: 4000,
   OFFLINE: 4001,
+  UNREGISTERED: 4002,
 } as const;
 
 const entry = (code: number, by: readonly CloseInitiator[], meaning: string): CloseCodeEntry => ({
@@ -76,6 +77,11 @@ export const CLOSE_CODES: Readonly<Record<number, CloseCodeEntry>> = {
     'no answer to a heartbeat within heartbeatTimeoutMs (an error event HEARTBEAT_TIMEOUT comes first)',
   ),
   [CLOSE_CODE.OFFLINE]: entry(CLOSE_CODE.OFFLINE, ['client'], 'the browser went offline: the socket is given up at once and the reconnect waits for `online`'),
+  [CLOSE_CODE.UNREGISTERED]: entry(
+    CLOSE_CODE.UNREGISTERED,
+    ['client'],
+    'the service no longer holds the connection (an `error` NOT_REGISTERED, or `disconnect` reason `unregistered`): nothing would reach it, so it is given up at once',
+  ),
 };
 
 /** What a code not in {@link CLOSE_CODES} means to the SDK. */
@@ -103,6 +109,11 @@ export interface DisconnectReasonEntry {
 export const DISCONNECT_REASONS: Readonly<Record<DisconnectPayload['reason'], DisconnectReasonEntry>> = {
   'token-expired': {
     meaning: "the connection's token expired without a `refresh`; cleanup closes it",
+    reconnect: true,
+    error: 'CONNECTION_LOST',
+  },
+  unregistered: {
+    meaning: 'the connection was removed from the store before its welcome was sent (a 410, cleanup, or `$disconnect` racing it); the client closes it at once',
     reconnect: true,
     error: 'CONNECTION_LOST',
   },

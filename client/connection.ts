@@ -4,7 +4,10 @@ import { NotificationClientError } from './errors.js';
 import { OPEN, openSocket, type WebSocketConstructor, type WebSocketLike } from './transport.js';
 
 export interface ConnectionEvents {
-  /** A frame that passed the protocol's schema (after `welcome`). */
+  /**
+   * A frame that passed the protocol's schema, once {@link Connection.start} was called:
+   * those that came before it (before `welcome` too) first, in arrival order.
+   */
   frame(connection: Connection, frame: ServerFrame): void;
   /** Text that is not a protocol frame (API Gateway's own `Internal server error` is one). */
   invalidFrame(connection: Connection, text: string, reason: string): void;
@@ -22,10 +25,18 @@ export interface ConnectionOptions {
   readonly events: ConnectionEvents;
 }
 
-/** The WebSocket URL with the token in `?token=`, where the authorizer looks for it. */
+/** Most frames kept while a connection waits for its welcome or its start; more are reported and dropped. */
+export const MAX_EARLY_FRAMES = 1000;
+
+/**
+ * The WebSocket URL with the token in `?token=`, where the authorizer looks for it, and
+ * `dedupe=1`: this client drops duplicates by position, so the service may post again
+ * what it is unsure it posted (docs/protocol.md section 11, "Duplicates").
+ */
 export function connectUrl(url: string, token: string): string {
   const target = new URL(url);
   target.searchParams.set('token', token);
+  target.searchParams.set('dedupe', '1');
   return target.toString();
 }
 
@@ -40,6 +51,11 @@ export class Connection {
   readonly ready: Promise<WelcomePayload>;
   readonly #socket: WebSocketLike;
   readonly #events: ConnectionEvents;
+  /**
+   * Frames received before {@link start}: a notification can overtake the welcome (both are
+   * posted by different functions), and the client reads the welcome before what follows.
+   */
+  #early: ServerFrame[] | undefined = [];
   #closed = false;
   #settleReady!: (outcome: { welcome: WelcomePayload } | { error: NotificationClientError }) => void;
 
@@ -65,14 +81,24 @@ export class Connection {
         this.#events.invalidFrame(this, text ?? '<binary>', frame?.reason ?? 'a binary frame');
         return;
       }
-      if (!this.welcome) {
-        if (frame.value.type !== 'welcome') {
-          this.#events.invalidFrame(this, text!, `expected welcome first, got ${frame.value.type}`);
-          return;
-        }
+      if (!this.welcome && frame.value.type === 'welcome') {
         clearTimeout(welcomeTimer);
         this.welcome = frame.value.payload;
         this.#settleReady({ welcome: frame.value.payload });
+        return;
+      }
+      if (!this.welcome && frame.value.type === 'disconnect') {
+        // `unregistered`: the connection was gone before its welcome; no welcome follows.
+        this.#fail(
+          new NotificationClientError('HANDSHAKE_FAILED', `the server disconnected before welcome (${frame.value.payload.reason})`, {
+            reason: frame.value.payload.reason,
+          }),
+        );
+        return;
+      }
+      if (this.#early) {
+        if (this.#early.length < MAX_EARLY_FRAMES) this.#early.push(frame.value);
+        else this.#events.invalidFrame(this, text!, `more than ${MAX_EARLY_FRAMES} frames before welcome; dropped`);
         return;
       }
       this.#events.frame(this, frame.value);
@@ -96,6 +122,19 @@ export class Connection {
 
   get isOpen(): boolean {
     return !this.#closed && this.#socket.readyState === OPEN;
+  }
+
+  /**
+   * Delivers the frames kept so far, in arrival order, then every frame as it comes. Called
+   * once the client has read the welcome: frames before it are not lost, and not reordered.
+   */
+  start(): void {
+    const early = this.#early ?? [];
+    this.#early = undefined;
+    for (const frame of early) {
+      if (this.#closed) return;
+      this.#events.frame(this, frame);
+    }
   }
 
   /** Sends one frame; false when the socket is no longer open. */

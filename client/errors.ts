@@ -18,6 +18,7 @@ export const CLIENT_ERROR_CODES = [
   'RECOVERY_INCOMPLETE',
   'RESUBSCRIBE_REJECTED',
   'DISCONNECTED',
+  'STORAGE_FAILED',
 ] as const;
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 

@@ -9,6 +9,8 @@ export {
   type MemberEvent,
   type NotificationClientEvents,
   type NotificationClientOptions,
+  type ContinuityLost,
+  type PositionStorage,
   type RecoveryResult,
   type StateChange,
 } from './notification-client.js';
@@ -34,7 +36,10 @@ export type {
   NotificationFrame,
   NotificationPayload,
   PresenceReplyPayload,
+  RecoveredPayload,
+  RecoveredStream,
   StatsReplyPayload,
+  StreamPosition,
   SubscriptionPayload,
   WelcomePayload,
 } from '../protocol/types.js';

@@ -17,17 +17,19 @@ import type {
   MembersReplyPayload,
   NotificationFrame,
   PresenceReplyPayload,
+  RecoveredPayload,
   StatsReplyPayload,
+  StreamPosition,
   SubscriptionPayload,
   WelcomePayload,
 } from '../protocol/types.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { CLOSE_CODE, DISCONNECT_REASONS, closeCodeEntry } from './close-codes.js';
 import { Connection } from './connection.js';
+import { Continuity, MAX_RECOVER_STREAMS, isPositioned, readPositions, type ContinuityLost, type Emission } from './continuity.js';
 import { NotificationClientError } from './errors.js';
 import { Emitter } from './events.js';
 import { Requests } from './requests.js';
-import { SeenMessages } from './seen-messages.js';
 import { Session } from './session.js';
 import { refreshDelayMs, tokenExpiry } from './token-expiry.js';
 import { resolveWebSocket, type WebSocketConstructor } from './transport.js';
@@ -67,13 +69,30 @@ export interface NotificationClientOptions {
   readonly welcomeTimeoutMs?: number;
   /** How long a sent request waits for its answer. @default 15_000 */
   readonly requestTimeoutMs?: number;
-  /** How many recent messageIds are remembered to drop duplicates. @default 2000 */
+  /**
+   * Where each stream starts, e.g. saved by the application: `{ [stream]: { epoch, offset } }`.
+   * They override those loaded from `storage`. What is missed after them is recovered at the
+   * first welcome (or when the channel is subscribed). @default none: each stream starts at its head
+   */
+  readonly positions?: Readonly<Record<string, StreamPosition>>;
+  /**
+   * Where positions are kept across page loads (`sessionStorage` in a browser): read once
+   * when the client is made, written ~250 ms after they move and at `close()`.
+   * @default none: positions live as long as the client
+   */
+  readonly storage?: PositionStorage;
+  /** The key positions are kept under in `storage`. Use one per user when users switch in one tab. @default 'notifications:positions' */
+  readonly storageKey?: string;
+  /**
+   * Frames without a position only (servers before stream positions, library sends): how
+   * many recent messageIds are remembered to drop duplicates. Positioned frames are
+   * deduplicated by position, without a bound of this kind. @default 2000
+   */
   readonly dedupeCapacity?: number;
   /**
-   * How far before the newest notification seen recovery starts. A notification the
-   * service accepted earlier can still be on its way when a connection drops (a large
-   * fan-out takes seconds), so recovery asks from a little earlier and drops what it has.
-   * @default 60_000
+   * A server whose `welcome` carries no stream heads only (before stream positions): how
+   * far before the newest notification seen `recover { since }` starts, so one accepted
+   * earlier and still on its way at the drop is not missed. @default 60_000
    */
   readonly recoveryOverlapMs?: number;
   /** Channels per subscribe/unsubscribe when restoring after a reconnect (`channels.max_per_request`). @default 20 */
@@ -86,6 +105,12 @@ export interface NotificationClientOptions {
   readonly random?: () => number;
 }
 
+/** Where positions are saved: the part of the Web Storage API the client uses (`sessionStorage`, `localStorage`). */
+export interface PositionStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
 export interface StateChange {
   readonly state: ConnectionState;
   readonly previous: ConnectionState;
@@ -96,11 +121,20 @@ export interface StateChange {
 export interface RecoveryResult {
   /** Notifications the server replayed (duplicates included; they were dropped). */
   readonly count: number;
-  /** False when the server could not replay everything since `since` (history expired). */
+  /**
+   * True when every stream asked reached the head the server knew. False when recovery
+   * stopped short: after 50 rounds (an `error` RECOVERY_INCOMPLETE comes first), or, with a
+   * server without positions, when it could not replay everything since `since`. What is
+   * lost for good is told by `continuityLost`, not here.
+   */
   readonly complete: boolean;
-  /** The ISO time recovery started from: `recoveryOverlapMs` before the newest notification seen, or the first welcome's time. */
-  readonly since: string;
+  /** Where each stream asked stands now. Empty with a server without positions. */
+  readonly streams: Readonly<Record<string, StreamPosition>>;
+  /** A server without positions only: the ISO time `recover { since }` started from. */
+  readonly since?: string;
 }
+
+export type { ContinuityLost };
 
 /** A user's first connection entered (`join`) or their last left (`leave`) a presence channel. */
 export interface MemberEvent {
@@ -119,13 +153,25 @@ export interface InboxOptions {
 }
 
 export interface NotificationClientEvents {
-  /** A notification, once per messageId, live or recovered. */
+  /**
+   * A notification, once, live or recovered; within a stream in offset order (live ones
+   * that arrive ahead of a gap are held until it is filled). Across streams nothing is promised.
+   */
   notification: NotificationFrame;
   state: StateChange;
   /** Every new connection's welcome: first connect, reconnects and renewals. */
   welcome: WelcomePayload;
-  /** After a reconnect or renewal replayed what was missed. */
+  /**
+   * After every reconnect and renewal (with `count: 0` when nothing was missed), and after
+   * every recovery a gap or a head started.
+   */
   recovered: RecoveryResult;
+  /**
+   * Notifications of a stream between `from` and `to` are no longer kept by the service
+   * (history expired, or the stream's history was lost): they will never be shown. What
+   * follows `to` is shown as usual.
+   */
+  continuityLost: ContinuityLost;
   /** Problems that do not end the client: a failed attempt, an unreadable frame, a rejected resubscription. */
   error: NotificationClientError;
   /**
@@ -150,10 +196,17 @@ export interface NotificationClientEvents {
   unread: { readonly count: number };
 }
 
-/** Most notifications one `recover` replays (protocol section 3); a full page means ask again. */
+/** Without positions: most notifications one `recover { since }` replays (protocol section 3); a full page means ask again. */
 const RECOVER_PAGE_SIZE = 500;
-/** Bounds one recovery: 20 pages of 500. */
-const MAX_RECOVER_ROUNDS = 20;
+/** Without positions: bounds one recovery, 20 pages of 500. */
+const MAX_SINCE_ROUNDS = 20;
+/** Bounds one recovery by positions (100 notifications a round): then an error, and nothing until the next heads. */
+const MAX_RECOVER_ROUNDS = 50;
+/** The longest `retryAfterMs` followed; a longer one waits this long. */
+const MAX_RETRY_AFTER_MS = 30_000;
+/** How long positions may move before they are saved. */
+const SAVE_DELAY_MS = 250;
+const DEFAULT_STORAGE_KEY = 'notifications:positions';
 const DEFAULT_RENEW_AFTER_MS = 110 * 60_000;
 
 /**
@@ -167,7 +220,23 @@ export class NotificationClient {
   readonly #options: NotificationClientOptions;
   readonly #emitter = new Emitter<NotificationClientEvents>();
   readonly #backoff: Backoff;
-  readonly #seen: SeenMessages;
+  readonly #continuity: Continuity<NotificationFrame>;
+  /** True while a recovery by positions runs (one at a time; what comes meanwhile joins it). */
+  #recovering = false;
+  #recoveryRun: Promise<void> | undefined;
+  /** The running or next recovery emits `recovered` even if it asks nothing (a reconnect or renewal). */
+  #announceRecovery = false;
+  /** A recovery hit its round bound: only heads (welcome, heartbeat) start the next. */
+  #recoveryStalled = false;
+  #recoveryWait: { timer: ReturnType<typeof setTimeout>; resolve: () => void } | undefined;
+  /** The continuity version last saved to `storage`. */
+  #savedVersion = 0;
+  #saveTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * The user stream's head in the last welcome: its notifications up to there are in the
+   * welcome's unread count; only those after it are new unread items.
+   */
+  #unreadBaseline: StreamPosition | undefined;
   #state: ConnectionState = 'idle';
   /** The session in use: its connection is the one requests go through. */
   #current: Session | undefined;
@@ -213,7 +282,11 @@ export class NotificationClient {
     }
     this.#options = options;
     this.#backoff = new Backoff(options.reconnect, options.random);
-    this.#seen = new SeenMessages(options.dedupeCapacity ?? 2000);
+    const stored = options.storage ? this.#loadPositions(options.storage) : {};
+    this.#continuity = new Continuity({
+      positions: { ...stored, ...readPositions(options.positions) },
+      unpositionedCapacity: options.dedupeCapacity ?? 2000,
+    });
   }
 
   get state(): ConnectionState {
@@ -230,9 +303,14 @@ export class NotificationClient {
     return [...(this.#channels ?? [])];
   }
 
-  /** The newest notification seen; recovery starts after it. */
+  /** The newest notification seen (by acceptance time). */
   get lastMessageId(): string | undefined {
     return this.#lastSeen?.messageId;
+  }
+
+  /** Where each stream stands (a copy): everything up to `offset` of `epoch` was shown or is known lost. */
+  get positions(): Record<string, StreamPosition> {
+    return this.#continuity.positions();
   }
 
   /** The user's unread inbox items, as last told by the server and counted since; undefined before the first welcome. */
@@ -423,9 +501,10 @@ export class NotificationClient {
   }
 
   /**
-   * Makes a welcomed session the one in use: heartbeats, channels restored, then
-   * (after a reconnect or renewal) what was missed replayed; a session it renews
-   * closes only after that, so the two overlap.
+   * Makes a welcomed session the one in use: heartbeats, channels restored, then what
+   * was missed replayed (by positions, from the welcome's heads; else, after a reconnect
+   * or renewal, `since` the newest seen); a session it renews closes only after that, so
+   * the two overlap.
    */
   async #adopt(session: Session): Promise<void> {
     const { connection } = session;
@@ -433,9 +512,15 @@ export class NotificationClient {
     const isFirst = !this.#everOpened;
     this.#sessionStart ??= welcome.serverTime;
     session.serverChannels = [...welcome.channels];
+    session.positioned = welcome.streams !== undefined;
     this.#channels ??= [...welcome.channels];
+    // Frames that came before the welcome (or since), in arrival order, before its heads:
+    // a head takes as seen what it covers, so they must have been shown first.
+    connection.start();
     // At once: a notification to the user arriving from now on is counted on top of it.
     if (welcome.unreadCount !== undefined) this.#setUnread(welcome.unreadCount);
+    this.#unreadBaseline = welcome.streams?.[`user#${welcome.userId}`];
+    if (welcome.streams) this.#observeHeads(welcome.streams, { start: false });
     this.#sessions.add(session);
     this.#startHeartbeat(session, welcome);
     await this.#restoreChannels(session);
@@ -456,9 +541,14 @@ export class NotificationClient {
       this.#connected.resolve(welcome);
     }
     this.#flushQueue();
-    if (!isFirst) {
-      this.#refreshMembers(session);
-      await this.#recover(session);
+    if (!isFirst) this.#refreshMembers(session);
+    if (session.positioned) {
+      // Channels restored after a reconnect (or subscribed again after a reload) were not in
+      // the welcome's heads: ask from where they stood.
+      for (const channel of session.serverChannels) if (!welcome.streams?.[`channel#${channel}`]) this.#continuity.check(`channel#${channel}`);
+      if (!isFirst || this.#continuity.needsRecovery) await this.#recover({ announce: !isFirst, fromHeads: true });
+    } else if (!isFirst) {
+      await this.#recoverSince(session);
     }
     if (previous && previous !== session) {
       previous.connection.close(CLOSE_CODE.NORMAL, 'renewed');
@@ -534,12 +624,18 @@ export class NotificationClient {
     const intervalMs = this.#options.heartbeatIntervalMs ?? welcome.heartbeatIntervalSeconds * 1000;
     const timeoutMs = this.#options.heartbeatTimeoutMs ?? 20_000;
     session.startHeartbeat(intervalMs, () => {
-      this.#request('heartbeat', {}, { session, timeoutMs }).catch((error: NotificationClientError) => {
-        // Any answer, even an error frame, proves the connection alive; silence does not.
-        if (error.code !== 'TIMEOUT' || !connection.isOpen) return;
-        this.#emitter.emit('error', new NotificationClientError('HEARTBEAT_TIMEOUT', `no heartbeat answer within ${timeoutMs} ms; reconnecting`));
-        connection.close(CLOSE_CODE.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
-      });
+      this.#request('heartbeat', {}, { session, timeoutMs }).then(
+        (frame) => {
+          // The heads: the last notification missed shows here even when nothing newer follows.
+          if (frame.type === 'heartbeat' && frame.payload.streams && !this.#closing) this.#observeHeads(frame.payload.streams, { start: true });
+        },
+        (error: NotificationClientError) => {
+          // Any answer, even an error frame, proves the connection alive; silence does not.
+          if (error.code !== 'TIMEOUT' || !connection.isOpen) return;
+          this.#emitter.emit('error', new NotificationClientError('HEARTBEAT_TIMEOUT', `no heartbeat answer within ${timeoutMs} ms; reconnecting`));
+          connection.close(CLOSE_CODE.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+        },
+      );
     });
   }
 
@@ -575,15 +671,160 @@ export class NotificationClient {
     }
   }
 
-  /** Records what a user's subscribe/unsubscribe left the connection holding. */
+  /**
+   * Records what a user's subscribe/unsubscribe left the connection holding. A channel left
+   * forgets its position (what it missed while not held is not this client's); one taken
+   * with a known position (saved before a reload) is recovered from it.
+   */
   #adoptSubscription(frame: ServerFrame): SubscriptionPayload {
     const answer = frame.payload as SubscriptionPayload;
+    const before = this.#channels ?? [];
     this.#channels = [...answer.channels];
+    for (const channel of before) if (!answer.channels.includes(channel)) this.#continuity.forget(`channel#${channel}`);
+    let check = false;
+    for (const channel of answer.accepted) if (!before.includes(channel) && this.#continuity.check(`channel#${channel}`)) check = true;
+    this.#positionsMoved();
+    if (check) void this.#recover();
     return answer;
   }
 
-  /** Replays, from the last notification seen, what the gap between connections missed. */
-  async #recover(session: Session): Promise<void> {
+  // ---- positions in storage -------------------------------------------------------
+
+  #loadPositions(storage: PositionStorage): Record<string, StreamPosition> {
+    try {
+      const text = storage.getItem(this.#options.storageKey ?? DEFAULT_STORAGE_KEY);
+      if (text === null) return {};
+      return readPositions((JSON.parse(text) as { streams?: unknown }).streams);
+    } catch {
+      // Unreadable or not ours: start without; the next save replaces it.
+      return {};
+    }
+  }
+
+  /** Positions moved: saved once they have been still for {@link SAVE_DELAY_MS} (and at close). */
+  #positionsMoved(): void {
+    if (!this.#options.storage || this.#saveTimer !== undefined || this.#continuity.version === this.#savedVersion) return;
+    this.#saveTimer = setTimeout(() => {
+      this.#saveTimer = undefined;
+      this.#savePositions();
+    }, SAVE_DELAY_MS);
+  }
+
+  #savePositions(): void {
+    const storage = this.#options.storage;
+    if (!storage) return;
+    const version = this.#continuity.version;
+    if (version === this.#savedVersion) return;
+    try {
+      storage.setItem(this.#options.storageKey ?? DEFAULT_STORAGE_KEY, JSON.stringify({ version: 1, streams: this.#continuity.positions() }));
+      this.#savedVersion = version;
+    } catch (cause) {
+      // Full or refused (private mode): the positions live on in memory; a reload starts at the heads.
+      this.#emitter.emit('error', new NotificationClientError('STORAGE_FAILED', `could not save positions: ${String(cause)}`, {}, { cause }));
+    }
+  }
+
+  /**
+   * Recovery by positions: `recover { streams }` for the streams that need it, one request
+   * at a time per client (what asks meanwhile joins the run), again while an answer leaves
+   * more (`complete: false`, a gap, `retryAfterMs`), at most {@link MAX_RECOVER_ROUNDS}
+   * rounds. Resolves when the run ends; never rejects.
+   */
+  #recover(options: { announce?: boolean; fromHeads?: boolean } = {}): Promise<void> {
+    if (options.announce) this.#announceRecovery = true;
+    if (options.fromHeads) this.#recoveryStalled = false;
+    if (this.#recoveryStalled || this.#closing) return Promise.resolve();
+    if (!this.#recovering) this.#recoveryRun = this.#runRecovery();
+    return this.#recoveryRun!;
+  }
+
+  async #runRecovery(): Promise<void> {
+    this.#recovering = true;
+    let count = 0;
+    let rounds = 0;
+    let complete = true;
+    let asked = false;
+    const streams: Record<string, StreamPosition> = {};
+    try {
+      while (this.#continuity.needsRecovery && !this.#closing) {
+        const session = this.#current;
+        // No connection: the next one's welcome starts it again.
+        if (!session?.connection.isOpen) return;
+        if (rounds === MAX_RECOVER_ROUNDS) {
+          complete = false;
+          this.#recoveryStalled = true;
+          const waiting = this.#continuity.wanted;
+          this.#emitter.emit(
+            'error',
+            new NotificationClientError(
+              'RECOVERY_INCOMPLETE',
+              `recovery stopped after ${MAX_RECOVER_ROUNDS} rounds with ${waiting.join(', ')} still behind; the next heads try again`,
+              { streams: waiting, count },
+            ),
+          );
+          break;
+        }
+        rounds += 1;
+        const request = this.#continuity.takeRecoveryRequest(MAX_RECOVER_STREAMS);
+        if (Object.keys(request).length === 0) continue;
+        let answer: RecoveredPayload;
+        try {
+          const timeoutMs = (this.#options.requestTimeoutMs ?? 15_000) * 4;
+          const frame = await this.#request('recover', { streams: request }, { session, timeoutMs });
+          if (frame.type !== 'recovered') throw new NotificationClientError('INVALID_FRAME', `recover was answered with ${frame.type}`);
+          answer = frame.payload;
+        } catch (error) {
+          // Lost with its connection, refused or unanswered: the streams wait for the next trigger.
+          this.#continuity.recoveryFailed(request);
+          const failure = asClientError(error);
+          if (failure.code !== 'CONNECTION_LOST' && failure.code !== 'CLOSED') this.#emitter.emit('error', failure);
+          return;
+        }
+        asked = true;
+        count += answer.count;
+        const { emissions, retryAfterMs } = this.#continuity.applyRecovered(request, answer);
+        this.#emitAll(session, emissions);
+        for (const stream of Object.keys(request)) {
+          const position = this.#continuity.position(stream);
+          if (position) streams[stream] = position;
+        }
+        this.#positionsMoved();
+        if (retryAfterMs > 0 && this.#continuity.needsRecovery) await this.#waitToRetry(Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
+      }
+    } finally {
+      // In the same step as the last check: a trigger after this starts a new run.
+      this.#recovering = false;
+    }
+    if (this.#closing || (!asked && !this.#announceRecovery)) return;
+    this.#announceRecovery = false;
+    this.#emitter.emit('recovered', { count, complete, streams });
+  }
+
+  #waitToRetry(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#recoveryWait = undefined;
+        resolve();
+      }, ms);
+      this.#recoveryWait = { timer, resolve };
+    });
+  }
+
+  /**
+   * Heads (welcome, heartbeat answers): streams without a position take theirs; one
+   * behind its head missed something and is recovered.
+   */
+  #observeHeads(heads: Readonly<Record<string, StreamPosition>>, options: { start: boolean }): void {
+    this.#continuity.observeHeads(heads);
+    this.#positionsMoved();
+    if (options.start && this.#continuity.needsRecovery) void this.#recover({ fromHeads: true });
+  }
+
+  /**
+   * A server without stream heads in its welcome (before positions): replays, from a
+   * little before the newest notification seen, what the gap between connections missed.
+   */
+  async #recoverSince(session: Session): Promise<void> {
     const overlapMs = this.#options.recoveryOverlapMs ?? 60_000;
     const since = this.#lastSeen ? new Date(this.#lastSeen.time - overlapMs).toISOString() : this.#sessionStart!;
     let from = since;
@@ -592,7 +833,7 @@ export class NotificationClient {
     const progress = { tail: undefined as string | undefined, targetedToUser: 0 };
     session.recovery = progress;
     try {
-      for (let round = 0; round < MAX_RECOVER_ROUNDS; round += 1) {
+      for (let round = 0; round < MAX_SINCE_ROUNDS; round += 1) {
         progress.tail = undefined;
         const timeoutMs = (this.#options.requestTimeoutMs ?? 15_000) * 4;
         const frame = await this.#request('recover', { since: from }, { session, timeoutMs });
@@ -620,19 +861,25 @@ export class NotificationClient {
         }),
       );
     }
-    this.#emitter.emit('recovered', { count, complete, since });
+    this.#emitter.emit('recovered', { count, complete, streams: {}, since });
   }
 
   // ---- frames -------------------------------------------------------------------
 
   #onFrame(session: Session, frame: ServerFrame): void {
     if (frame.type === 'disconnect') {
-      this.#onDisconnectFrame(frame.payload);
+      this.#onDisconnectFrame(session, frame.payload);
       return;
     }
     if (frame.type === 'notification') {
       if (session.recovery) session.recovery.tail = frame.messageId;
       this.#deliver(session, frame);
+      return;
+    }
+    if (frame.type === 'error' && frame.payload.code === 'NOT_REGISTERED') {
+      // The service no longer holds this connection: nothing reaches it any more. Its
+      // requests end with it (those made by the application are sent again on the next one).
+      session.connection.close(CLOSE_CODE.UNREGISTERED, 'not registered');
       return;
     }
     this.#observe(frame);
@@ -646,23 +893,39 @@ export class NotificationClient {
 
   // API Gateway closes a connection without a close code of our choosing, so the server
   // says why first; `reconnect: false` means this token is no good any more.
-  #onDisconnectFrame(payload: DisconnectPayload): void {
+  #onDisconnectFrame(session: Session, payload: DisconnectPayload): void {
     this.#emitter.emit('disconnected', payload);
     if (!payload.reconnect) {
       const { error } = DISCONNECT_REASONS[payload.reason];
       this.#shutdown(
         new NotificationClientError(error, `the server disconnected this client (${payload.reason}); not reconnecting`, { reason: payload.reason }),
       );
+      return;
     }
+    // Nothing reaches an unregistered connection: give it up now rather than wait for the close.
+    if (payload.reason === 'unregistered') session.connection.close(CLOSE_CODE.UNREGISTERED, 'unregistered');
   }
 
+  /** A notification frame, live or replayed: through continuity, which says what to show and whether to recover. */
   #deliver(session: Session, frame: NotificationFrame): void {
-    if (!this.#seen.add(frame.messageId)) return;
-    // Recovery compares acceptance times: the newest seen is where the next one starts.
-    const time = Date.parse(frame.timestamp);
-    if (!this.#lastSeen || time >= this.#lastSeen.time) this.#lastSeen = { messageId: frame.messageId, time };
-    if (frame.targetUserId !== undefined && frame.targetUserId === session.connection.welcome?.userId) this.#countNewInboxItem(session);
-    this.#emitter.emit('notification', frame);
+    this.#emitAll(session, this.#continuity.receive(frame));
+    this.#positionsMoved();
+    if (this.#continuity.needsRecovery) void this.#recover();
+  }
+
+  #emitAll(session: Session, emissions: readonly Emission<NotificationFrame>[]): void {
+    for (const emission of emissions) {
+      if (emission.type === 'continuityLost') {
+        this.#emitter.emit('continuityLost', emission.lost);
+        continue;
+      }
+      const { frame } = emission;
+      // `recover { since }` compares acceptance times: the newest seen is where the next one starts.
+      const time = Date.parse(frame.timestamp);
+      if (!this.#lastSeen || time >= this.#lastSeen.time) this.#lastSeen = { messageId: frame.messageId, time };
+      if (frame.targetUserId !== undefined && frame.targetUserId === session.connection.welcome?.userId) this.#countNewInboxItem(session, frame);
+      this.#emitter.emit('notification', frame);
+    }
   }
 
   // ---- presence channels and inbox ----------------------------------------------
@@ -688,13 +951,20 @@ export class NotificationClient {
   }
 
   /**
-   * A new notification to the user is a new unread inbox item. While recovery runs,
-   * replayed ones (already in welcome's count) cannot be told from live ones: those are
-   * counted once recovery ends by asking the server.
+   * A notification to the user, shown for the first time, is a new unread inbox item unless
+   * the welcome's count has it already: by position, those up to the user stream's head in
+   * that welcome. Without positions, while `recover { since }` runs, replayed ones cannot be
+   * told from live ones: those are counted once it ends by asking the server.
    */
-  #countNewInboxItem(session: Session): void {
-    if (session.recovery) session.recovery.targetedToUser += 1;
-    else if (this.#unreadCount !== undefined) this.#setUnread(this.#unreadCount + 1);
+  #countNewInboxItem(session: Session, frame: NotificationFrame): void {
+    const baseline = this.#unreadBaseline;
+    if (isPositioned(frame) && baseline) {
+      if (baseline.offset > 0 && frame.epoch === baseline.epoch && frame.offset <= baseline.offset) return;
+    } else if (session.recovery) {
+      session.recovery.targetedToUser += 1;
+      return;
+    }
+    if (this.#unreadCount !== undefined) this.#setUnread(this.#unreadCount + 1);
   }
 
   /**
@@ -816,6 +1086,13 @@ export class NotificationClient {
     this.#closing = true;
     this.#detachNetwork?.();
     this.#wake?.();
+    clearTimeout(this.#saveTimer);
+    this.#saveTimer = undefined;
+    this.#savePositions();
+    if (this.#recoveryWait) {
+      clearTimeout(this.#recoveryWait.timer);
+      this.#recoveryWait.resolve();
+    }
     const reason = error ?? new NotificationClientError('CLOSED', 'the client was closed');
     if (this.#connected && !this.#connected.settled) {
       this.#connected.settled = true;

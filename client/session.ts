@@ -1,6 +1,6 @@
 import type { Connection } from './connection.js';
 
-/** What one recovery (a series of `recover` rounds) on a session has seen so far. */
+/** What one `recover { since }` (a series of rounds, servers without positions) on a session has seen so far. */
 export interface RecoveryProgress {
   /** The last notification received during the current round: the next round starts after it. */
   tail: string | undefined;
@@ -20,7 +20,9 @@ export interface RecoveryProgress {
 export class Session {
   /** What the server holds for this connection, from its welcome and subscription answers. */
   serverChannels: readonly string[] = [];
-  /** Set while a recovery runs on this connection. */
+  /** Its welcome told the streams' heads: the server keeps positions (docs/protocol.md section 11). */
+  positioned = false;
+  /** Set while a `recover { since }` (a server without positions) runs on this connection. */
   recovery: RecoveryProgress | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #renewal: ReturnType<typeof setTimeout> | undefined;

@@ -17,6 +17,7 @@ export class ClientEvents {
       'leave',
       'members',
       'unread',
+      'continuityLost',
     ] as const) {
       client.on(event as keyof NotificationClientEvents, (value: unknown) => this.log.push({ event, value } as never));
     }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { NotificationFrame } from '../../protocol/frames.js';
+import type { NotificationFrame, StreamPosition } from '../../protocol/frames.js';
 
 /** A client frame as the fake server received it. */
 export interface ReceivedFrame {
@@ -30,6 +30,8 @@ export class FakeConnection {
     readonly socket: WebSocket,
     readonly token: string,
     readonly userId: string,
+    /** The connect URL's query (`token`, `dedupe`). */
+    readonly query: URLSearchParams,
   ) {
     this.channels = new Set([`user-${userId}`, 'system-announcements']);
     socket.on('close', (code) => {
@@ -50,6 +52,11 @@ export class FakeConnection {
   expire(): void {
     this.send({ type: 'disconnect', payload: { reason: 'token-expired', reconnect: true } });
     this.drop();
+  }
+
+  /** Stream names of the channels held: `user-{id}` is the user stream, any other `channel#{name}`. */
+  streams(): string[] {
+    return [...this.channels].map(streamOf);
   }
 
   /** Closes from the server side, as API Gateway does on DELETE @connections or its caps. */
@@ -87,7 +94,23 @@ export interface FakeServerOptions {
    * the same user moves it by as much from now. @default none: no expiry told
    */
   readonly tokenLifetimeMs?: number;
+  /**
+   * Stream positions (docs/protocol.md section 11): notifications carry `stream` / `offset`
+   * / `epoch`, welcome and heartbeat answers the heads, and `recover { streams }` replays
+   * by position. False: a server from before them. @default true
+   */
+  readonly positions?: boolean;
+  /** Most notifications one `recover { streams }` replays, in all. @default 100 */
+  readonly recoverPageSize?: number;
 }
+
+/** The stream a channel's notifications are on in the fake: `user-{id}` is `user#{id}`. */
+export function streamOf(channel: string): string {
+  return channel.startsWith('user-') ? `user#${channel.slice('user-'.length)}` : `channel#${channel}`;
+}
+
+/** The epoch every stream of the fake starts in. */
+export const EPOCH = '1765108800000';
 
 /**
  * A small server speaking the protocol's frames (docs/protocol.md) over a real `ws`
@@ -102,6 +125,18 @@ export class FakeNotificationServer {
   readonly refusals: number[] = [];
   /** Every notification published, oldest first: what `recover` replays. */
   readonly history: NotificationFrame[] = [];
+  /** Each stream's head: its epoch and the last offset taken. */
+  readonly heads = new Map<string, StreamPosition>();
+  /** Added to each welcome's payload (e.g. `unreadCount`). */
+  welcomeExtras: ((connection: FakeConnection) => Record<string, unknown>) | undefined;
+  /** Called with each accepted connection before its welcome is sent (to post frames ahead of it). */
+  beforeWelcome: ((connection: FakeConnection) => void) | undefined;
+  /** Called after a `recover { streams }` replayed and before its `recovered` answer (live frames in between). */
+  beforeRecovered: ((connection: FakeConnection, round: number) => void) | undefined;
+  /** How many `recover { streams }` were answered. */
+  recoverRounds = 0;
+  /** Per stream, the offset up to which notifications expired. */
+  readonly #expiredUpTo = new Map<string, number>();
   readonly #connectionWaiters: ((connection: FakeConnection) => void)[] = [];
 
   private constructor(
@@ -118,14 +153,15 @@ export class FakeNotificationServer {
     const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const fake = new FakeNotificationServer(server, sockets, url, options);
     server.on('upgrade', (request, socket, head) => {
-      const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
+      const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+      const token = query.get('token') ?? '';
       fake.tokens.push(token);
       const status = fake.refusals.shift();
       if (status !== undefined) {
         socket.end(`HTTP/1.1 ${status} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
         return;
       }
-      sockets.handleUpgrade(request, socket, head, (webSocket) => fake.#accept(webSocket, token));
+      sockets.handleUpgrade(request, socket, head, (webSocket) => fake.#accept(webSocket, token, query));
     });
     return fake;
   }
@@ -143,14 +179,20 @@ export class FakeNotificationServer {
     });
   }
 
-  /** A notification frame, kept in the history, sent to every open connection holding `channel`. */
+  /**
+   * A notification frame, kept in the history, sent to every open connection holding
+   * `channel` (or to `only` of them: `[]` for one that every connection misses).
+   */
   publish(channel: string, title = 'Hello', only?: FakeConnection[]): NotificationFrame {
     const frame: NotificationFrame = {
       messageId: randomUUID(),
       timestamp: new Date().toISOString(),
       type: 'notification',
       channel,
+      // As the service marks a notification to one user.
+      ...(channel.startsWith('user-') ? { targetUserId: channel.slice('user-'.length) } : {}),
       payload: { notificationId: randomUUID(), title, message: `${title}!`, priority: 'medium', createdAt: new Date().toISOString() },
+      ...(this.options.positions === false ? {} : { stream: streamOf(channel), ...this.#takeOffset(streamOf(channel)) }),
     };
     this.history.push(frame);
     for (const connection of only ?? this.connections) {
@@ -159,18 +201,46 @@ export class FakeNotificationServer {
     return frame;
   }
 
+  /** Takes a stream's next offset and never fills it (a tombstone): no post, and recovery passes over it. */
+  skipOffset(channel: string): number {
+    return this.#takeOffset(streamOf(channel)).offset;
+  }
+
+  /** Drops the kept notifications of a channel's stream up to `offset` (expired): a recovery from before finds them lost. */
+  expire(channel: string, offset: number): void {
+    const stream = streamOf(channel);
+    this.#expiredUpTo.set(stream, Math.max(offset, this.#expiredUpTo.get(stream) ?? 0));
+    for (let index = this.history.length - 1; index >= 0; index -= 1) {
+      const kept = this.history[index]!;
+      if (kept.stream === stream && kept.offset! <= offset) this.history.splice(index, 1);
+    }
+  }
+
+  /** The heads of the streams `connection` holds; `{ epoch: "", offset: 0 }` for one with nothing yet. */
+  headsFor(connection: FakeConnection): Record<string, StreamPosition> {
+    return Object.fromEntries(connection.streams().map((stream) => [stream, this.heads.get(stream) ?? { epoch: '', offset: 0 }]));
+  }
+
+  #takeOffset(stream: string): { offset: number; epoch: string } {
+    const head = this.heads.get(stream) ?? { epoch: EPOCH, offset: 0 };
+    const next = { epoch: head.epoch || EPOCH, offset: head.offset + 1 };
+    this.heads.set(stream, next);
+    return next;
+  }
+
   async stop(): Promise<void> {
     for (const connection of this.connections) connection.socket.terminate();
     this.sockets.close();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  #accept(socket: WebSocket, token: string): void {
-    const connection = new FakeConnection(socket, token, token.split(':')[0] || 'alice');
+  #accept(socket: WebSocket, token: string, query: URLSearchParams): void {
+    const connection = new FakeConnection(socket, token, token.split(':')[0] || 'alice', query);
     this.connections.push(connection);
     socket.on('message', (data) => this.#answer(connection, data.toString()));
     const lifetime = this.options.tokenLifetimeMs;
     if (lifetime !== undefined) connection.tokenExpiresAt = new Date(Date.now() + lifetime).toISOString();
+    this.beforeWelcome?.(connection);
     connection.send({
       type: 'welcome',
       payload: {
@@ -180,6 +250,8 @@ export class FakeNotificationServer {
         heartbeatIntervalSeconds: this.options.heartbeatIntervalSeconds ?? 300,
         serverTime: new Date().toISOString(),
         ...(connection.tokenExpiresAt ? { tokenExpiresAt: connection.tokenExpiresAt } : {}),
+        ...(this.options.positions === false ? {} : { streams: this.headsFor(connection) }),
+        ...this.welcomeExtras?.(connection),
       },
     });
     for (const waiter of this.#connectionWaiters.splice(0)) waiter(connection);
@@ -208,7 +280,13 @@ export class FakeNotificationServer {
         connection.reply(frame, 'subscription', { connectionId: connection.id, channels: [...connection.channels].sort(), accepted: channels, rejected: [] });
         return;
       case 'heartbeat':
-        if (!connection.silent) connection.reply(frame, 'heartbeat', { connectionId: connection.id, timestamp: new Date().toISOString(), status: 'alive' });
+        if (connection.silent) return;
+        connection.reply(frame, 'heartbeat', {
+          connectionId: connection.id,
+          timestamp: new Date().toISOString(),
+          status: 'alive',
+          ...(this.options.positions === false ? {} : { streams: this.headsFor(connection) }),
+        });
         return;
       case 'presence': {
         const users = Object.fromEntries(
@@ -221,6 +299,10 @@ export class FakeNotificationServer {
         return;
       }
       case 'recover': {
+        if (frame.payload.streams !== undefined) {
+          this.#recoverStreams(connection, frame);
+          return;
+        }
         const since = String(frame.payload.since);
         const index = this.history.findIndex((kept) => kept.messageId === since);
         const replay = index >= 0 ? this.history.slice(index + 1) : this.history.filter((kept) => kept.timestamp >= since);
@@ -243,5 +325,38 @@ export class FakeNotificationServer {
       default:
         connection.reply(frame, 'error', { code: 'FORBIDDEN', message: `${frame.type} is not allowed` });
     }
+  }
+
+  /**
+   * `recover { streams }` as section 11 has it: per stream the connection holds, the kept
+   * notifications after the position, oldest first, at most `recoverPageSize` in all;
+   * `lost` when some after the position are no longer kept (or the epoch is not the head's).
+   */
+  #recoverStreams(connection: FakeConnection, frame: ReceivedFrame): void {
+    const asked = frame.payload.streams as Record<string, StreamPosition>;
+    const held = new Set(connection.streams());
+    let budget = this.options.recoverPageSize ?? 100;
+    let count = 0;
+    let complete = true;
+    const streams: Record<string, StreamPosition & { lost?: true }> = {};
+    for (const [stream, from] of Object.entries(asked)) {
+      if (!held.has(stream)) continue;
+      const head = this.heads.get(stream) ?? { epoch: '', offset: 0 };
+      const sameEpoch = from.offset === 0 || from.epoch === head.epoch;
+      const after = sameEpoch ? from.offset : 0;
+      const kept = this.history.filter((entry) => entry.stream === stream && entry.epoch === head.epoch && entry.offset! > after);
+      const lost = !sameEpoch || (this.#expiredUpTo.get(stream) ?? 0) > after;
+      const replay = kept.slice(0, budget);
+      budget -= replay.length;
+      for (const entry of replay) connection.socket.send(JSON.stringify(entry));
+      count += replay.length;
+      const reachedHead = replay.length === kept.length;
+      if (!reachedHead) complete = false;
+      const offset = reachedHead ? head.offset : (replay.at(-1)?.offset ?? after);
+      streams[stream] = { epoch: head.epoch, offset: Math.max(offset, sameEpoch ? from.offset : 0), ...(lost ? { lost: true as const } : {}) };
+    }
+    this.recoverRounds += 1;
+    this.beforeRecovered?.(connection, this.recoverRounds);
+    connection.reply(frame, 'recovered', { count, complete, streams });
   }
 }

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NotificationClient, NotificationClientError, type NotificationClientOptions } from '../../client/index.js';
 import { ClientEvents } from './client-events.js';
-import { FakeNotificationServer } from './fake-server.js';
+import { EPOCH, FakeNotificationServer } from './fake-server.js';
 
 /** The SDK against a fake server speaking the protocol over real sockets on loopback. */
 describe('NotificationClient', () => {
@@ -256,42 +256,65 @@ describe('NotificationClient', () => {
 
       expect(second.token).toBe('alice:2');
       expect(second.received[0]).toMatchObject({ type: 'subscribe', payload: { channels: ['booking-updates'] } });
-      // From a minute before the newest notification seen: what was in flight is not missed.
-      const since = new Date(Date.parse(seenLive.timestamp) - 60_000).toISOString();
-      expect(second.received[1]).toMatchObject({ type: 'recover', payload: { since } });
-      expect(recovered).toMatchObject({ complete: true, since });
+      // The restored channel was not in the welcome's heads: it is asked from where it stood.
+      expect(second.received[1]).toMatchObject({ type: 'recover', payload: { streams: { 'channel#booking-updates': { epoch: EPOCH, offset: 1 } } } });
+      expect(recovered).toEqual({ count: 1, complete: true, streams: { 'channel#booking-updates': { epoch: EPOCH, offset: 2 } } });
       expect(events.notificationIds()).toEqual([seenLive.messageId, missed.messageId, after.messageId]);
       expect(events.states()).toEqual(['connecting', 'open', 'reconnecting', 'open']);
       expect(events.of('state')[2]!.error).toMatchObject({ code: 'CONNECTION_LOST', details: { code: 1001 } });
     });
 
-    it('recovers a notification accepted before the newest one seen but still in flight at the drop', async () => {
+    it('recovers a notification still in flight at the drop, on a channel it restored', async () => {
       const { client, events } = createClient();
       await client.connect();
       await client.subscribe(['booking-updates']);
-      // Accepted first, but its post had not reached this connection when the socket dropped.
-      const inFlight = server.publish('booking-updates', 'accepted first, still in flight', []);
-      // A later acceptance time for the newest one, as the service would stamp it.
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      const newest = server.publish('booking-updates', 'accepted second, seen live');
-      await events.next('notification', (frame) => frame.messageId === newest.messageId);
+      const seen = server.publish('booking-updates', 'seen live');
+      await events.next('notification', (frame) => frame.messageId === seen.messageId);
+      // Accepted, but its post had not reached this connection when the socket dropped.
+      const inFlight = server.publish('booking-updates', 'still in flight', []);
 
       (await server.connection(0)).drop();
       await server.connection(1);
       await events.next('recovered');
 
-      expect(events.notificationIds()).toEqual([newest.messageId, inFlight.messageId]);
+      expect(events.notificationIds()).toEqual([seen.messageId, inFlight.messageId]);
     });
 
-    it('recovers from the first welcome time when it saw no notification yet', async () => {
+    it('holds a newer notification until an older one still in flight is recovered, then shows both in order', async () => {
       const { client, events } = createClient();
-      const welcome = await client.connect();
+      await client.connect();
+      // Accepted first (offset 1), but its post is late; the next one (offset 2) arrives first.
+      const inFlight = server.publish('user-alice', 'accepted first, still in flight', []);
+      const newest = server.publish('user-alice', 'accepted second, arrives first');
+      await events.next('notification', (frame) => frame.messageId === newest.messageId);
 
+      expect(events.notificationIds()).toEqual([inFlight.messageId, newest.messageId]);
+    });
+
+    it("recovers from the first welcome's heads when it saw no notification yet", async () => {
+      const { client, events } = createClient();
+      await client.connect();
+
+      // Nobody receives it live: only the next welcome's heads show it.
+      const missed = server.publish('user-alice', 'lost on its way', []);
       (await server.connection(0)).drop();
       const second = await server.connection(1);
       await events.next('recovered');
 
-      expect(second.received.find((frame) => frame.type === 'recover')?.payload).toEqual({ since: welcome.serverTime });
+      expect(second.received.find((frame) => frame.type === 'recover')?.payload).toEqual({ streams: { 'user#alice': { epoch: EPOCH, offset: 0 } } });
+      expect(events.notificationIds()).toEqual([missed.messageId]);
+    });
+
+    it('emits recovered with count 0 after a reconnect that missed nothing, without asking', async () => {
+      const { client, events } = createClient();
+      await client.connect();
+
+      (await server.connection(0)).drop();
+      const second = await server.connection(1);
+      const recovered = await events.next('recovered');
+
+      expect(recovered).toEqual({ count: 0, complete: true, streams: {} });
+      expect(second.received.filter((frame) => frame.type === 'recover')).toEqual([]);
     });
 
     it('keeps an automatic channel it left unsubscribed after a reconnect', async () => {
@@ -372,6 +395,41 @@ describe('NotificationClient', () => {
       expect(client.connectionId).toBe(second.id);
     });
 
+    it('ends its connection at once and reconnects when the server says it no longer holds it (NOT_REGISTERED)', async () => {
+      const { client, events } = createClient();
+      await client.connect();
+      const first = await server.connection(0);
+      first.unanswered.add('presence');
+
+      const answer = client.presence(['bob']);
+      first.reply(await first.nextRequest((frame) => frame.type === 'presence'), 'error', {
+        code: 'NOT_REGISTERED',
+        message: 'this connection is not registered',
+      });
+      const second = await server.connection(1);
+
+      // The request made by the application is sent again on the next connection.
+      expect((await answer).users.bob).toMatchObject({ online: false });
+      expect(second.received.some((frame) => frame.type === 'presence')).toBe(true);
+      expect(await first.closed()).toBe(4002);
+      expect(events.of('state')[2]).toMatchObject({ state: 'reconnecting', error: { code: 'CONNECTION_LOST', details: { code: 4002 } } });
+    });
+
+    it('ends its connection at once and reconnects on disconnect `unregistered`', async () => {
+      const { client, events } = createClient();
+      await client.connect();
+      const first = await server.connection(0);
+
+      // The server's close is not even needed: the client gives the connection up itself.
+      first.send({ type: 'disconnect', payload: { reason: 'unregistered', reconnect: true } });
+      const second = await server.connection(1);
+      await events.next('state', (change) => change.state === 'open');
+
+      expect(events.of('disconnected')).toEqual([{ reason: 'unregistered', reconnect: true }]);
+      expect(await first.closed()).toBe(4002);
+      expect(client.connectionId).toBe(second.id);
+    });
+
     it('close() ends it for good and rejects what is pending with CLOSED', async () => {
       const { client, events } = createClient();
       await client.connect();
@@ -386,6 +444,68 @@ describe('NotificationClient', () => {
       expect(await connection.closed()).toBe(1000);
       expect(events.states()).toEqual(['connecting', 'open', 'closed']);
       await expect(client.connect()).rejects.toMatchObject({ code: 'CLOSED' });
+    });
+  });
+
+  /** A server from before stream positions: welcome without heads, frames without positions, `recover { since }`. */
+  describe('with a server without positions', () => {
+    beforeEach(async () => {
+      await server.stop();
+      server = await FakeNotificationServer.start({ positions: false });
+    });
+
+    it('after a drop, recovers since a minute before the newest notification seen, once', async () => {
+      const { client, events } = createClient();
+      await client.connect();
+      await client.subscribe(['booking-updates']);
+      const first = await server.connection(0);
+      const seenLive = server.publish('booking-updates', 'before');
+      await events.next('notification');
+
+      // Lost on its way to this connection: only recover can bring it.
+      const missed = server.publish('booking-updates', 'missed', []);
+      first.drop();
+      const second = await server.connection(1);
+      const recovered = await events.next('recovered');
+      // The same message again, as a replay overlapping live delivery would bring it.
+      second.socket.send(JSON.stringify(missed));
+      const after = server.publish('booking-updates', 'after');
+      await events.next('notification', (frame) => frame.messageId === after.messageId);
+
+      // From a minute before the newest notification seen: what was in flight is not missed.
+      const since = new Date(Date.parse(seenLive.timestamp) - 60_000).toISOString();
+      expect(second.received[1]).toMatchObject({ type: 'recover', payload: { since } });
+      expect(recovered).toEqual({ count: 2, complete: true, streams: {}, since });
+      expect(events.notificationIds()).toEqual([seenLive.messageId, missed.messageId, after.messageId]);
+    });
+
+    it('recovers a notification accepted before the newest one seen but still in flight at the drop', async () => {
+      const { client, events } = createClient();
+      await client.connect();
+      await client.subscribe(['booking-updates']);
+      // Accepted first, but its post had not reached this connection when the socket dropped.
+      const inFlight = server.publish('booking-updates', 'accepted first, still in flight', []);
+      // A later acceptance time for the newest one, as the service would stamp it.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const newest = server.publish('booking-updates', 'accepted second, seen live');
+      await events.next('notification', (frame) => frame.messageId === newest.messageId);
+
+      (await server.connection(0)).drop();
+      await server.connection(1);
+      await events.next('recovered');
+
+      expect(events.notificationIds()).toEqual([newest.messageId, inFlight.messageId]);
+    });
+
+    it('recovers from the first welcome time when it saw no notification yet', async () => {
+      const { client, events } = createClient();
+      const welcome = await client.connect();
+
+      (await server.connection(0)).drop();
+      const second = await server.connection(1);
+      await events.next('recovered');
+
+      expect(second.received.find((frame) => frame.type === 'recover')?.payload).toEqual({ since: welcome.serverTime });
     });
   });
 });
