@@ -9,6 +9,7 @@ import { PresenceService } from './domain/presence-service.js';
 import { RecoveryService } from './domain/recovery-service.js';
 import { StatsService } from './domain/stats-service.js';
 import { SubscriptionService } from './domain/subscription-service.js';
+import { StreamHeads } from './domain/stream-heads.js';
 import { TokenRefreshService } from './domain/token-refresh.js';
 import type { WelcomeScheduler } from './domain/ports.js';
 
@@ -37,10 +38,16 @@ export function createConnectionService(services: Services, welcome: WelcomeSche
     welcome,
     // Read by the Welcome function only, for welcome's unreadCount.
     inbox: { unreadCount: (userId) => services.inbox.unreadCount(userId) },
+    heads: streamHeadsOf(services),
     clock,
     log: logger,
     config: config.websocket,
   });
+}
+
+/** The heads of a connection's streams, for welcome and heartbeat answers (docs/protocol.md section 11). */
+export function streamHeadsOf(services: Services): StreamHeads {
+  return new StreamHeads({ notifications: services.notifications, connections: services.connections, clock: services.clock, log: services.logger });
 }
 
 // The Application's ConnectionService is typed without `connect`, so nothing reaches this.
@@ -102,7 +109,9 @@ export function createApplication(services: Services): Application {
           clock,
           log: logger,
           historyTtlSeconds: config.websocket.history_ttl,
+          settleMs: config.delivery.lease_seconds * 1000,
         }),
+        streamHeads: streamHeadsOf(services),
         // The authorizer's verifier, loaded on the first `refresh` only: the other routes
         // never evaluate the Secrets Manager client it may build.
         refresh: new TokenRefreshService({

@@ -56,7 +56,8 @@ export const FUNCTION_ACCESS: Readonly<Record<string, FunctionAccess>> = {
   Unsubscribe: { tables: { ...CLIENT_ROUTE, Subscriptions: 'readWrite' }, managesConnections: true },
   // Reads a presence channel's members (Subscriptions, `presence#` partition).
   Members: { tables: { ...CLIENT_ROUTE, Subscriptions: 'read' }, managesConnections: false },
-  Heartbeat: { tables: { ...CLIENT_ROUTE, Users: 'readWrite' }, managesConnections: false },
+  // Reads the heads of the connection's streams for its answer (docs/protocol.md section 11).
+  Heartbeat: { tables: { ...CLIENT_ROUTE, Users: 'readWrite', Notifications: 'read' }, managesConnections: false },
   Presence: { tables: { ...CLIENT_ROUTE, Users: 'read' }, managesConnections: false },
   // Replays notifications through the Management API before it returns `recovered`.
   Recover: { tables: { ...CLIENT_ROUTE, Notifications: 'read' }, managesConnections: true },
@@ -70,7 +71,8 @@ export const FUNCTION_ACCESS: Readonly<Record<string, FunctionAccess>> = {
   Refresh: { tables: CLIENT_ROUTE, managesConnections: false, verifiesTokens: true },
   // Verifies the token only; the per-user limit is enforced by Connect.
   Authorizer: { tables: {}, managesConnections: false, verifiesTokens: true },
-  // Reads the inbox for welcome's unreadCount.
+  // Reads the inbox for welcome's unreadCount and the heads of the connection's streams;
+  // posts `disconnect` to a connection removed before its welcome, and closes it.
   Welcome: { tables: { Connections: 'read', Notifications: 'read' }, managesConnections: true, timeout: Duration.seconds(30) },
   // Reads subscribers, appends to the history, deduplicates records, and removes
   // connections that answer 410 Gone.

@@ -10,6 +10,8 @@ export const ERROR_CODES = [
   'TOKEN_INVALID',
   'TOKEN_USER_MISMATCH',
   'TOKEN_NOT_NEWER',
+  // The connection is no longer in the store (removed by a 410, cleanup or a disconnect): reconnect.
+  'NOT_REGISTERED',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

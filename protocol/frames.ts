@@ -31,9 +31,27 @@ export const heartbeatPayload = z.object({
 export const presencePayload = z.object({
   userIds: z.array(userId).check(z.minLength(1), z.maxLength(100)),
 });
-export const recoverPayload = z.object({
-  since: z.union([messageId, isoTimestamp]),
+/**
+ * A stream's name on the wire (docs/protocol.md section 11): `user#{userId}` (notifications
+ * to one user: the inbox), `channel#{name}`, or `broadcast`.
+ */
+export const STREAM_NAME = /^(?:user#[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}|channel#[a-z0-9][a-z0-9._:-]{0,127}|broadcast)$/;
+export const streamName = z.string().check(z.regex(STREAM_NAME, 'a stream name (user#{id}, channel#{name} or broadcast)'));
+/** A place in a stream: everything up to `offset` of `epoch`. Offset 0: nothing seen (any epoch). */
+export const streamPosition = z.object({
+  epoch: z.string().check(z.maxLength(32)),
+  offset: z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)),
 });
+/** Most streams one `recover` may name: the user's, broadcast and `channels.max_per_connection` (at most 100) channels. */
+export const MAX_RECOVER_STREAMS = 102;
+export const recoverPayload = z.union([
+  z.strictObject({ since: z.union([messageId, isoTimestamp]) }),
+  z.strictObject({
+    streams: z.record(streamName, streamPosition).check(
+      z.refine((streams) => Object.keys(streams).length >= 1 && Object.keys(streams).length <= MAX_RECOVER_STREAMS, `1 to ${MAX_RECOVER_STREAMS} streams`),
+    ),
+  }),
+]);
 export const statsPayload = z.object({});
 /** `members`: who is in a presence channel the connection holds (protocol section 9). */
 export const membersPayload = z.object({
@@ -97,6 +115,8 @@ export const welcomePayload = z.object({
   tokenExpiresAt: z.optional(isoTimestamp),
   /** The user's unread inbox items when the welcome was sent. */
   unreadCount: z.optional(z.int().check(z.minimum(0))),
+  /** The head of each stream the connection holds (section 11); left out only when they could not be read. */
+  streams: z.optional(z.record(z.string(), streamPosition)),
 });
 export const subscriptionPayload = z.object({
   connectionId: z.string(),
@@ -108,6 +128,8 @@ export const heartbeatReplyPayload = z.object({
   connectionId: z.string(),
   timestamp: isoTimestamp,
   status: z.literal('alive'),
+  /** The head of each stream the connection holds (section 11): a client behind one has missed something. */
+  streams: z.optional(z.record(z.string(), streamPosition)),
 });
 export const notificationPayload = z.object({
   notificationId: z.string().check(z.minLength(1), z.maxLength(128)),
@@ -120,7 +142,21 @@ export const notificationPayload = z.object({
 export const presenceReplyPayload = z.object({
   users: z.record(z.string(), z.object({ online: z.boolean(), connections: z.int().check(z.minimum(0)), lastSeenAt: z.optional(isoTimestamp) })),
 });
-export const recoveredPayload = z.object({ count: z.int().check(z.minimum(0)), complete: z.boolean() });
+/** Where `recover` by positions left one stream (section 11). */
+export const recoveredStream = z.object({
+  epoch: z.string(),
+  offset: z.int().check(z.minimum(0)),
+  /** Some notifications between the asked position and `offset` are no longer kept (expired, or the stream's history was lost). */
+  lost: z.optional(z.literal(true)),
+  /** The next position is being written right now: ask again after this long. */
+  retryAfterMs: z.optional(z.int().check(z.minimum(0))),
+});
+export const recoveredPayload = z.object({
+  count: z.int().check(z.minimum(0)),
+  complete: z.boolean(),
+  /** `recover` by positions only: every stream asked for that the connection holds. */
+  streams: z.optional(z.record(z.string(), recoveredStream)),
+});
 export const statsReplyPayload = z.object({
   totalConnections: z.int().check(z.minimum(0)),
   uniqueUsers: z.int().check(z.minimum(0)),
@@ -146,7 +182,7 @@ export const refreshedPayload = z.object({ expiresAt: isoTimestamp });
  */
 export const disconnectPayload = z.object({
   // token-expired (cleanup; reconnect: true, with a fresh token): docs/protocol.md.
-  reason: z.enum(['revoked', 'token-expired']),
+  reason: z.enum(['revoked', 'token-expired', 'unregistered']),
   reconnect: z.boolean(),
 });
 
@@ -182,6 +218,10 @@ export const notificationFrame = z.object({
   targetUserId: z.optional(z.string()),
   channel: z.optional(z.string()),
   broadcast: z.optional(z.literal(true)),
+  /** The stream it is on (section 11), its place there, and the stream's epoch. */
+  stream: z.optional(z.string()),
+  offset: z.optional(z.int().check(z.minimum(1))),
+  epoch: z.optional(z.string()),
 });
 export const presenceFrame = z.object({ ...serverBase, type: z.literal('presence'), payload: presenceReplyPayload });
 export const recoveredFrame = z.object({ ...serverBase, type: z.literal('recovered'), payload: recoveredPayload });
@@ -224,5 +264,9 @@ export type InboxReplyPayload = z.infer<typeof inboxReplyPayload>;
 export type InboxStatePayload = z.infer<typeof inboxStatePayload>;
 export type DisconnectPayload = z.infer<typeof disconnectPayload>;
 export type NotificationFrame = z.infer<typeof notificationFrame>;
+export type StreamPosition = z.infer<typeof streamPosition>;
+export type RecoveredPayload = z.infer<typeof recoveredPayload>;
+export type RecoveredStream = z.infer<typeof recoveredStream>;
+export type HeartbeatReplyPayload = z.infer<typeof heartbeatReplyPayload>;
 export type ServerFrame = z.infer<typeof serverFrame>;
 export type ServerFrameType = ServerFrame['type'];

@@ -20,6 +20,39 @@ export interface WelcomePayload {
   tokenExpiresAt?: string;
   /** The user's unread inbox items when the welcome was sent. */
   unreadCount?: number;
+  /** The head of each stream the connection holds (docs/protocol.md section 11). */
+  streams?: Record<string, StreamPosition>;
+}
+
+/** A place in a stream: everything up to `offset` of `epoch` (offset 0: nothing yet, any epoch). */
+export interface StreamPosition {
+  epoch: string;
+  offset: number;
+}
+
+/** Where `recover` by positions left one stream. */
+export interface RecoveredStream {
+  epoch: string;
+  offset: number;
+  /** Some notifications between the asked position and `offset` are no longer kept. */
+  lost?: true;
+  /** The next position is being written right now: ask again after this long. */
+  retryAfterMs?: number;
+}
+
+/** The answer to `recover`, after the notifications it replayed. */
+export interface RecoveredPayload {
+  count: number;
+  complete: boolean;
+  streams?: Record<string, RecoveredStream>;
+}
+
+/** The answer to `heartbeat`. */
+export interface HeartbeatReplyPayload {
+  connectionId: string;
+  timestamp: string;
+  status: 'alive';
+  streams?: Record<string, StreamPosition>;
 }
 
 /** The answer to `subscribe` / `unsubscribe`: what the connection holds now. */
@@ -54,6 +87,12 @@ export interface NotificationFrame {
   channel?: string;
   /** Set when it was sent to everyone. */
   broadcast?: true;
+  /** The stream it is on: `user#{id}`, `channel#{name}` or `broadcast` (docs/protocol.md section 11). */
+  stream?: string;
+  /** Its place in the stream: contiguous from 1 within an epoch. */
+  offset?: number;
+  /** Changes when the stream's history was lost: positions of another epoch do not compare. */
+  epoch?: string;
 }
 
 /** The answer to `presence`. */
@@ -98,7 +137,7 @@ export interface InboxStatePayload {
 
 /** Sent just before the server closes a connection on purpose (protocol section 4). */
 export interface DisconnectPayload {
-  reason: 'revoked' | 'token-expired';
+  reason: 'revoked' | 'token-expired' | 'unregistered';
   /** False: do not reconnect with this token. */
   reconnect: boolean;
 }
@@ -131,5 +170,9 @@ export type SchemaAgreement = AllTrue<
     Same<InboxStatePayload, frames.InboxStatePayload>,
     Same<DisconnectPayload, frames.DisconnectPayload>,
     Same<ErrorPayload, frames.ErrorPayload>,
+    Same<StreamPosition, frames.StreamPosition>,
+    Same<RecoveredPayload, frames.RecoveredPayload>,
+    Same<RecoveredStream, frames.RecoveredStream>,
+    Same<HeartbeatReplyPayload, frames.HeartbeatReplyPayload>,
   ]
 >;

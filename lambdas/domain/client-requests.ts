@@ -15,6 +15,7 @@ import type { RecoveryService } from './recovery-service.js';
 import { errorFrame, serverFrame } from './server-frames.js';
 import type { StatsService } from './stats-service.js';
 import type { SubscriptionService } from './subscription-service.js';
+import type { StreamHeads } from './stream-heads.js';
 import type { TokenRefreshService } from './token-refresh.js';
 
 /** Deepest JSON nesting accepted; deeper documents are refused before they are parsed. */
@@ -40,6 +41,8 @@ export interface ClientRequestsOptions {
   readonly recovery: RecoveryService;
   readonly refresh: TokenRefreshService;
   readonly inbox: InboxService;
+  /** Stream heads for `heartbeat` answers (docs/protocol.md section 11); without it, none are sent. */
+  readonly streamHeads?: Pick<StreamHeads, 'ofConnectionId'>;
 }
 
 /**
@@ -92,7 +95,7 @@ export class ClientRequests {
         return errorFrame(clock, error.code, error.message, replyTo);
       }
       if (error instanceof ConnectionNotFoundError) {
-        return errorFrame(clock, 'INTERNAL', 'this connection is no longer registered; reconnect', replyTo);
+        return errorFrame(clock, 'NOT_REGISTERED', 'this connection is no longer registered; reconnect', replyTo);
       }
       log.error('request failed', { connectionId: context.connectionId, messageId: replyTo, error: describe(error) });
       return errorFrame(clock, 'INTERNAL', 'internal error; try again', replyTo);
@@ -117,9 +120,12 @@ export class ClientRequests {
         const request = payload as z.infer<typeof clientPayloads.unsubscribe>;
         return serverFrame(clock, 'subscription', await this.options.subscriptions.unsubscribe(connectionId, request.channels), replyTo);
       }
-      case 'heartbeat':
-        // Already recorded: the write that took its token (see handle).
-        return serverFrame(clock, 'heartbeat', { connectionId, timestamp: now.toISOString(), status: 'alive' }, replyTo);
+      case 'heartbeat': {
+        // Already recorded: the write that took its token (see handle). The heads let a
+        // client find the last notification it missed (docs/protocol.md section 11).
+        const streams = await this.options.streamHeads?.ofConnectionId(connectionId);
+        return serverFrame(clock, 'heartbeat', { connectionId, timestamp: now.toISOString(), status: 'alive', ...(streams ? { streams } : {}) }, replyTo);
+      }
       case 'presence': {
         const request = payload as z.infer<typeof clientPayloads.presence>;
         return serverFrame(clock, 'presence', await this.options.presence.query(context, request.userIds), replyTo);
@@ -130,7 +136,11 @@ export class ClientRequests {
       }
       case 'recover': {
         const request = payload as z.infer<typeof clientPayloads.recover>;
-        return serverFrame(clock, 'recovered', await this.options.recovery.recover(connectionId, identity, request.since), replyTo);
+        const answer =
+          'streams' in request
+            ? await this.options.recovery.recoverStreams(connectionId, identity, request.streams)
+            : await this.options.recovery.recover(connectionId, identity, request.since);
+        return serverFrame(clock, 'recovered', answer, replyTo);
       }
       case 'stats': {
         if (!identity.roles.includes(ADMIN_ROLE)) throw new ProtocolError('FORBIDDEN', 'stats needs the admin role');

@@ -1,10 +1,11 @@
 import type { WebSocketConfig } from '../config/schema.js';
 import { automaticChannels } from '../../protocol/channels.js';
-import type { WelcomePayload } from '../../protocol/frames.js';
+import type { StreamPosition, WelcomePayload } from '../../protocol/frames.js';
 import { ConnectionGoneError, ConnectionLimitError, PostInDoubtError } from './errors.js';
 import type { Connection, Identity } from './model.js';
 import type { Clock, ConnectionStore, InboxStore, Log, MessageSender, WelcomeScheduler } from './ports.js';
 import { serverFrame } from './server-frames.js';
+import type { StreamHeads } from './stream-heads.js';
 
 export type ConnectOutcome =
   | { readonly status: 'accepted'; readonly subprotocol?: string; readonly connection: Connection }
@@ -22,6 +23,11 @@ export interface ConnectionServiceOptions {
    * @default - welcome carries no unreadCount
    */
   readonly inbox?: Pick<InboxStore, 'unreadCount'>;
+  /**
+   * Gives welcome the heads of the connection's streams (docs/protocol.md section 11).
+   * @default - welcome carries no heads
+   */
+  readonly heads?: Pick<StreamHeads, 'tryOf'>;
   readonly clock: Clock;
   readonly log: Log;
   readonly config: Pick<WebSocketConfig, 'subprotocols' | 'max_connections_per_user' | 'idle_timeout' | 'heartbeat_interval'>;
@@ -110,7 +116,7 @@ export class ConnectionService {
   }
 
   /** The welcome frame for a stored connection. */
-  welcomePayload(connection: Connection, unreadCount?: number): WelcomePayload {
+  welcomePayload(connection: Connection, unreadCount?: number, streams?: Record<string, StreamPosition>): WelcomePayload {
     return {
       connectionId: connection.connectionId,
       userId: connection.userId,
@@ -119,6 +125,7 @@ export class ConnectionService {
       serverTime: this.options.clock.now().toISOString(),
       ...(connection.tokenExpiresAt !== undefined ? { tokenExpiresAt: connection.tokenExpiresAt } : {}),
       ...(unreadCount !== undefined ? { unreadCount } : {}),
+      ...(streams !== undefined ? { streams } : {}),
     };
   }
 
@@ -133,9 +140,15 @@ export class ConnectionService {
     let unreadCount: number | undefined;
     for (let attempt = 0; ; attempt += 1) {
       const connection = await connections.get(connectionId);
-      if (!connection) return 'connection-removed';
+      if (!connection) {
+        await this.tellUnregistered(connectionId);
+        return 'connection-removed';
+      }
       unreadCount ??= await this.unreadCount(connection);
-      const frame = serverFrame(clock, 'welcome', this.welcomePayload(connection, unreadCount));
+      // Read at every attempt: a notification stored meanwhile moves a head, and the
+      // client recovers what it missed from the heads it is told.
+      const streams = await this.options.heads?.tryOf(connection);
+      const frame = serverFrame(clock, 'welcome', this.welcomePayload(connection, unreadCount, streams));
       try {
         await sender.post(connectionId, JSON.stringify(frame));
         log.info('welcome delivered', { connectionId, messageId: frame.messageId, attempts: attempt + 1 });
@@ -155,6 +168,27 @@ export class ConnectionService {
         }
         await this.sleep(delay);
       }
+    }
+  }
+
+  /**
+   * The connection was removed before its welcome (a 410 met while its handshake was
+   * still running, cleanup, a racing `$disconnect`), yet its socket may be open: tell it
+   * and close it, so that the client reconnects instead of keeping a socket that
+   * receives nothing. Best effort: a socket already closed needs nothing.
+   */
+  private async tellUnregistered(connectionId: string): Promise<void> {
+    const { sender, clock, log } = this.options;
+    try {
+      await sender.post(connectionId, JSON.stringify(serverFrame(clock, 'disconnect', { reason: 'unregistered', reconnect: true })));
+    } catch {
+      // Gone, in doubt or refused: closing below is what matters.
+    }
+    try {
+      await sender.close(connectionId);
+      log.info('welcome found its connection removed; told it and closed it', { connectionId });
+    } catch (error) {
+      log.warn('could not close a connection removed before its welcome', { connectionId, error: error instanceof Error ? error.name : String(error) });
     }
   }
 

@@ -1,7 +1,7 @@
 import type { InboxReplyPayload, InboxStatePayload } from '../../protocol/frames.js';
 import { ProtocolError } from './errors.js';
 import type { InboxMarkResult } from './inbox-state.js';
-import { instantKey } from './notification-streams.js';
+import { acceptedAtOfSortKey, instantKey } from './notification-streams.js';
 import type { Clock, ConnectionStore, InboxStore, Log, MessageSender } from './ports.js';
 import { serverFrame } from './server-frames.js';
 
@@ -87,17 +87,18 @@ export const INBOX_STATE_MAX_IDS = 1000;
  */
 export function inboxStateAnswer(result: InboxMarkResult, maxIds = INBOX_STATE_MAX_IDS): InboxStatePayload {
   if (result.read.length <= maxIds) return { unreadCount: result.unreadCount, read: result.read };
-  const match = POSITION.exec(result.readUpTo);
+  const acceptedAt = acceptedAtOfSortKey(result.readUpTo);
   return {
     unreadCount: result.unreadCount,
     read: result.read.slice(0, maxIds),
     truncated: true,
     // A watermark is always an item's position; the fallback only keeps the frame valid.
-    readUpTo: match ? match[1]! : new Date(0).toISOString(),
+    readUpTo: acceptedAt ?? new Date(0).toISOString(),
   };
 }
 
-const POSITION = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)#([A-Za-z0-9-]{1,128})$/;
+/** An inbox position: a stream item's sort key (`{epoch}#{offset}#{acceptedAt}#{messageId}`, notification-streams.ts; `{acceptedAt}#{messageId}` for an item without a position). */
+const POSITION = /^(?:\d{13}#\d{15}#)?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)#([A-Za-z0-9-]{1,128})$/;
 
 /** An inbox position as the opaque cursor the client hands back. */
 export function encodeInboxCursor(position: string): string {

@@ -15,10 +15,8 @@ export interface InboxReadState {
 
 export const EMPTY_READ_STATE: InboxReadState = { readUpTo: '', readAbove: new Set() };
 
-/** An inbox item's position: its stream sort key, `{acceptedAt}#{messageId}`, newest sorting last. */
-export function inboxPosition(acceptedAt: string, messageId: string): string {
-  return `${acceptedAt}#${messageId}`;
-}
+/** An inbox item's position: its stream sort key (notification-streams.ts), newest sorting last. */
+export { storedSortKey as inboxPosition } from './notification-streams.js';
 
 export function isRead(state: InboxReadState, position: string): boolean {
   return position <= state.readUpTo || state.readAbove.has(position);

@@ -1,4 +1,4 @@
-import type { NotificationFrame } from '../../protocol/frames.js';
+import type { NotificationFrame, StreamPosition } from '../../protocol/frames.js';
 import type { Target } from '../../protocol/records.js';
 import type { DeadLetter } from './fanout/dead-letters.js';
 import type { LedgerClaim, LedgerEntry, NotificationCounts } from './fanout/delivery-ledger.js';
@@ -133,10 +133,30 @@ export interface StoredNotification {
   readonly frame: NotificationFrame;
 }
 
+/** A stream's head: the position its latest notification took, and when (epoch ms). */
+export interface StreamHead extends StreamPosition {
+  readonly takenAtMs: number;
+}
+
+/** A stored notification with its place in its stream. */
+export interface PositionedNotification extends StoredNotification {
+  readonly offset: number;
+  /** Epoch ms the item expires (history_ttl after it was stored). */
+  readonly expiresAtMs: number;
+}
+
+/** What `readFrom` found of one stream, from an offset on. */
+export interface StreamSlice {
+  /** Kept items, oldest first; expired ones are left out. */
+  readonly notifications: readonly PositionedNotification[];
+  /** Offsets in the same range that will never hold a notification (tombstones). */
+  readonly skipped: ReadonlySet<number>;
+}
+
 /** Per-user inboxes and per-channel (and broadcast) history, kept `history_ttl`. */
 export interface NotificationLog {
   /**
-   * Keeps the notification on each stream (idempotent for the same acceptedAt). The
+   * Keeps the notification on each stream (idempotent for the same position). The
    * messageId -> acceptedAt lookup is the ledger's entry (DeliveryLedger.begin).
    */
   append(notification: StoredNotification, streams: readonly Target[], ttlSeconds: number): Promise<void>;
@@ -151,6 +171,21 @@ export interface NotificationLog {
    * each message once. `truncated` is true when more were left.
    */
   readSince(streams: readonly Target[], since: string, limit: number): Promise<{ notifications: StoredNotification[]; truncated: boolean }>;
+
+  /**
+   * Takes the stream's next offset: one atomic update of its head (docs/protocol.md
+   * section 11). A head that expired (history_ttl without traffic) starts a new epoch.
+   */
+  takeOffset(stream: string, nowMs: number, ttlSeconds: number): Promise<StreamPosition>;
+
+  /** The heads of `streams`; a stream never written (or whose head expired) is left out. */
+  heads(streams: readonly string[], nowMs: number): Promise<Map<string, StreamHead>>;
+
+  /** Marks an offset that will never hold a notification (a duplicate or a released run took it). */
+  skip(stream: string, position: StreamPosition, ttlSeconds: number): Promise<void>;
+
+  /** Items of `epoch` at or after `fromOffset`, oldest first, at most `limit`, and the tombstones from there on. */
+  readFrom(stream: string, epoch: string, fromOffset: number, limit: number, nowMs: number): Promise<StreamSlice>;
 }
 
 /** Posts frames to connections and closes them (API Gateway Management API). */

@@ -533,14 +533,41 @@ describe('FanoutService: what is never posted twice', () => {
     expect(summary).toMatchObject({ targets: 6, delivered: deadlines.length, inDoubt: 6 - deadlines.length });
   });
 
+  it('gives its lease up when it fails after posting may have begun, so the redelivery takes over at once', async () => {
+    // Prepare: the first run posts, then its done mark fails (a store error after its retries).
+    await world.connect('carol-1', 'carol');
+    const clock = { now: () => NOW };
+    const failing = withOverrides(world.ledger, {
+      finish: async () => {
+        throw new Error('throttled for good');
+      },
+    });
+    const batch = [sourceRecord({ targetUserId: 'carol', messageId: '88888888-8888-4888-8888-888888888888' })];
+    const first = await world.service({ ledger: failing, clock, leaseMs: 30_000 }).fanOut(batch);
+
+    // Act: Kafka redelivers at once, well within the lease the first run took.
+    const retry = await world.service({ clock }).fanOut(batch);
+
+    // Assess: no DeliveryInProgressError: the retry took it over and finished it, posting nothing twice.
+    expect(first.failedRecords).toHaveLength(1);
+    expect(retry.failedRecords).toEqual([]);
+    expect(retry.summary).toMatchObject({ targets: 1, delivered: 0, inDoubt: 1 });
+    expect(world.sender.posts).toHaveLength(1);
+    expect(await world.ledger.get('88888888-8888-4888-8888-888888888888')).toMatchObject({ status: 'done' });
+  });
+
   it('takes over a delivery whose run died mid-way once its lease ended: its audience in doubt, nothing posted twice', async () => {
     // Prepare: the first run posts, then dies before marking the notification done.
     await world.connect('bob-1', 'bob');
     await world.connect('bob-2', 'bob');
     let nowMs = NOW.getTime();
     const clock = { now: () => new Date(nowMs) };
+    // A dead process writes nothing more: neither its done mark nor the release of its lease.
     const dying = withOverrides(world.ledger, {
       finish: async () => {
+        throw new Error('the process died');
+      },
+      extend: async () => {
         throw new Error('the process died');
       },
     });

@@ -3,7 +3,7 @@ import { TransientError } from '../../domain/errors.js';
 import type { LedgerClaim, LedgerEntry, NotificationCounts } from '../../domain/fanout/delivery-ledger.js';
 import type { DeliveryLedger, StoredNotification } from '../../domain/ports.js';
 import type { Target } from '../../../protocol/records.js';
-import { instantKey } from '../../domain/notification-streams.js';
+import { instantKey, positionOf } from '../../domain/notification-streams.js';
 import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import { messageKey, streamItems } from './notification-log.js';
 import type { DynamoDbStoreProps } from './store-props.js';
@@ -31,12 +31,21 @@ export class DynamoDbDeliveryLedger implements DeliveryLedger {
     const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
     const acceptedAt = instantKey(notification.acceptedAt);
     const items = streamItems(notification, streams, ttlSeconds);
+    const position = positionOf(notification.frame);
     const entryWrite = (async (): Promise<LedgerEntry | undefined> => {
       try {
         await this.client.send(
           new PutCommand({
             TableName: this.tables.Notifications,
-            Item: { ...messageKey(notification.messageId), acceptedAt, status: 'posting', owner: claim.owner, leaseUntilMs: claim.leaseUntilMs, expiresAt },
+            Item: {
+              ...messageKey(notification.messageId),
+              acceptedAt,
+              status: 'posting',
+              owner: claim.owner,
+              leaseUntilMs: claim.leaseUntilMs,
+              expiresAt,
+              ...(position ? { stream: position.stream, epoch: position.epoch, offset: position.offset } : {}),
+            },
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
         );
@@ -61,7 +70,7 @@ export class DynamoDbDeliveryLedger implements DeliveryLedger {
       throw entryOutcome.reason;
     }
     const existing = entryOutcome.value;
-    if (existing && existing.owner !== claim.owner && instantKey(existing.acceptedAt) !== acceptedAt) {
+    if (existing && existing.owner !== claim.owner && !samePlace(existing, acceptedAt, position)) {
       await this.deleteStreamItems(items);
       if (streamOutcome.status === 'rejected') return existing;
     }
@@ -154,6 +163,12 @@ export class DynamoDbDeliveryLedger implements DeliveryLedger {
   }
 }
 
+/** Whether `existing` keeps its notification in the stream item this call wrote (then it is not removed). */
+function samePlace(existing: LedgerEntry, acceptedAt: string, position: ReturnType<typeof positionOf>): boolean {
+  if (position || existing.position) return existing.position?.epoch === position?.epoch && existing.position?.offset === position?.offset;
+  return instantKey(existing.acceptedAt) === acceptedAt;
+}
+
 function toEntry(messageId: string, item: Record<string, unknown>): LedgerEntry {
   const status = item.status === 'done' ? 'done' : 'posting';
   return {
@@ -163,6 +178,9 @@ function toEntry(messageId: string, item: Record<string, unknown>): LedgerEntry 
     status: item.status === undefined ? 'done' : status,
     owner: typeof item.owner === 'string' ? item.owner : '',
     leaseUntilMs: Number(item.leaseUntilMs ?? 0),
+    ...(typeof item.stream === 'string' && typeof item.epoch === 'string'
+      ? { position: { stream: item.stream, epoch: item.epoch, offset: Number(item.offset) } }
+      : {}),
     ...(item.status === 'done' || item.status === undefined
       ? { counts: Object.fromEntries(COUNT_NAMES.map((name) => [name, Number(item[name] ?? 0)])) as unknown as NotificationCounts }
       : {}),

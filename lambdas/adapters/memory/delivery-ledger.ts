@@ -1,5 +1,5 @@
 import { emptyNotificationCounts, type LedgerClaim, type LedgerEntry, type NotificationCounts } from '../../domain/fanout/delivery-ledger.js';
-import { instantKey, streamKey } from '../../domain/notification-streams.js';
+import { instantKey, positionOf, storedSortKey, streamKey } from '../../domain/notification-streams.js';
 import type { DeliveryLedger, StoredNotification } from '../../domain/ports.js';
 import type { Target } from '../../../protocol/records.js';
 import { MemoryNotificationLog } from './notification-log.js';
@@ -24,6 +24,7 @@ export class MemoryDeliveryLedger implements DeliveryLedger {
         status: 'posting',
         owner: claim.owner,
         leaseUntilMs: claim.leaseUntilMs,
+        ...(positionOf(notification.frame) ? { position: positionOf(notification.frame)! } : {}),
       });
       this.state.acceptedAt.set(notification.messageId, acceptedAt);
     }
@@ -63,6 +64,6 @@ export class MemoryDeliveryLedger implements DeliveryLedger {
     if (!entry || entry.owner !== owner || entry.status !== 'posting') return;
     this.state.ledger.delete(notification.messageId);
     this.state.acceptedAt.delete(notification.messageId);
-    for (const stream of streams) this.state.notifications.get(streamKey(stream))?.delete(notification.messageId);
+    for (const stream of streams) this.state.notifications.get(streamKey(stream))?.delete(storedSortKey(notification));
   }
 }

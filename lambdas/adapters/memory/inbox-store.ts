@@ -61,7 +61,7 @@ export class MemoryInboxStore implements InboxStore {
   /** The user's stream, oldest first, with each item's position. */
   private positioned(userId: string): { position: string; notification: StoredNotification }[] {
     return [...(this.state.notifications.get(`user#${userId}`)?.values() ?? [])]
-      .map((notification) => ({ position: inboxPosition(notification.acceptedAt, notification.messageId), notification }))
+      .map((notification) => ({ position: inboxPosition(notification), notification }))
       .sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
   }
 

@@ -1,9 +1,10 @@
-import type { NotificationLog, StoredNotification } from '../../domain/ports.js';
+import type { NotificationLog, PositionedNotification, StoredNotification, StreamHead, StreamSlice } from '../../domain/ports.js';
+import type { StreamPosition } from '../../../protocol/frames.js';
 import type { Target } from '../../../protocol/records.js';
 import type { MemoryState } from './state.js';
-import { instantKey, streamKey } from '../../domain/notification-streams.js';
+import { instantKey, newEpoch, positionOf, storedSortKey, streamKey } from '../../domain/notification-streams.js';
 
-/** The in-memory twin of DynamoDbNotificationLog. */
+/** The in-memory twin of DynamoDbNotificationLog. Nothing expires. */
 export class MemoryNotificationLog implements NotificationLog {
   constructor(private readonly state: MemoryState) {}
 
@@ -20,7 +21,7 @@ export class MemoryNotificationLog implements NotificationLog {
         log = new Map();
         this.state.notifications.set(key, log);
       }
-      log.set(stored.messageId, stored);
+      log.set(storedSortKey(stored), stored);
     }
   }
 
@@ -43,5 +44,46 @@ export class MemoryNotificationLog implements NotificationLog {
       notifications: merged.slice(0, limit).map((notification) => structuredClone(notification)),
       truncated: merged.length > limit,
     };
+  }
+
+  async takeOffset(stream: string, nowMs: number, _ttlSeconds: number): Promise<StreamPosition> {
+    const head = this.state.heads.get(stream) ?? { epoch: newEpoch(nowMs), offset: 0, takenAtMs: nowMs };
+    const next = { epoch: head.epoch, offset: head.offset + 1, takenAtMs: nowMs };
+    this.state.heads.set(stream, next);
+    return { epoch: next.epoch, offset: next.offset };
+  }
+
+  async heads(streams: readonly string[], _nowMs: number): Promise<Map<string, StreamHead>> {
+    const heads = new Map<string, StreamHead>();
+    for (const stream of streams) {
+      const head = this.state.heads.get(stream);
+      if (head) heads.set(stream, { ...head });
+    }
+    return heads;
+  }
+
+  async skip(stream: string, position: StreamPosition, _ttlSeconds: number): Promise<void> {
+    let skips = this.state.skips.get(stream);
+    if (!skips) {
+      skips = new Set();
+      this.state.skips.set(stream, skips);
+    }
+    skips.add(`${position.epoch}#${position.offset}`);
+  }
+
+  async readFrom(stream: string, epoch: string, fromOffset: number, limit: number, _nowMs: number): Promise<StreamSlice> {
+    const notifications: PositionedNotification[] = [];
+    for (const notification of this.state.notifications.get(stream)?.values() ?? []) {
+      const position = positionOf(notification.frame);
+      if (position?.epoch !== epoch || position.offset < fromOffset) continue;
+      notifications.push({ ...structuredClone(notification), offset: position.offset, expiresAtMs: Number.POSITIVE_INFINITY });
+    }
+    notifications.sort((a, b) => a.offset - b.offset);
+    const skipped = new Set<number>();
+    for (const key of this.state.skips.get(stream) ?? []) {
+      const [skippedEpoch, offset] = key.split('#');
+      if (skippedEpoch === epoch && Number(offset) >= fromOffset) skipped.add(Number(offset));
+    }
+    return { notifications: notifications.slice(0, limit), skipped };
   }
 }

@@ -14,8 +14,12 @@ export class MemoryState {
   readonly subscriptions = new Map<string, Map<string, string>>();
   /** User id -> the user's connection ids and when last seen (the Users table). */
   readonly users = new Map<string, { connectionIds: Set<string>; lastSeenAt?: string }>();
-  /** Stream key -> messageId -> notification (the Notifications table). */
+  /** Stream key -> sort key -> notification (the Notifications table's stream items). */
   readonly notifications = new Map<string, Map<string, StoredNotification>>();
+  /** Stream key -> its head (the `head#` items). */
+  readonly heads = new Map<string, { epoch: string; offset: number; takenAtMs: number }>();
+  /** Stream key -> tombstoned positions, `{epoch}#{offset}` (the `skip#` items). */
+  readonly skips = new Map<string, Set<string>>();
   /** User id -> the inbox read state (the `inbox#` state items). */
   readonly inboxes = new Map<string, InboxReadState>();
   /** messageId -> the fan-out's ledger entry (the `message#` items). */

@@ -29,6 +29,8 @@ export interface LedgerEntry {
   readonly leaseUntilMs: number;
   /** Present once done. */
   readonly counts?: NotificationCounts;
+  /** The stream position the first run took for it (docs/protocol.md section 11); absent for an entry without one. */
+  readonly position?: { readonly stream: string; readonly epoch: string; readonly offset: number };
 }
 
 /** A run's hold on a messageId. */

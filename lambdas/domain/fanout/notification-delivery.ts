@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { NotificationFrame } from '../../../protocol/frames.js';
+import type { NotificationFrame, StreamPosition } from '../../../protocol/frames.js';
+import { positionOf, streamKey } from '../notification-streams.js';
 import type { Target } from '../../../protocol/records.js';
 import { TransientError } from '../errors.js';
 import type { ConnectionRef } from '../model.js';
@@ -74,17 +75,22 @@ export class NotificationDelivery {
   }
 
   async deliver(frame: NotificationFrame, target: Target, position: RecordPosition | undefined, budget: TimeBudget): Promise<NotificationOutcome> {
-    const { ledger, log, historyTtlSeconds } = this.#options;
+    const { ledger, log, historyTtlSeconds, notifications, clock } = this.#options;
     const { messageId } = frame;
     const context = { messageId, ...position, target: describeTarget(target) };
     const startedAt = performance.now();
     const claim = this.#claim(budget);
-    const notification: StoredNotification = { messageId, acceptedAt: frame.timestamp, frame };
     const storeCall = this.#storeCall(budget);
+    const stream = streamKey(target);
 
-    // One round trip: the entry and the history item, and the audience beside them.
+    // Round trip 1: the stream's next offset (docs/protocol.md section 11), and the audience beside it.
     const audience = readAudience(audienceOf(target, this.#options));
     audience.catch(() => undefined);
+    const place = await storeCall(() => notifications.takeOffset(stream, clock.now().getTime(), historyTtlSeconds));
+    const positioned: NotificationFrame = { ...frame, stream, epoch: place.epoch, offset: place.offset };
+    const notification: StoredNotification = { messageId, acceptedAt: frame.timestamp, frame: positioned };
+
+    // Round trip 2: the ledger entry (conditional) and the history item.
     let existing: LedgerEntry | undefined;
     try {
       existing = await storeCall(() => ledger.begin(notification, [target], claim, historyTtlSeconds));
@@ -95,6 +101,8 @@ export class NotificationDelivery {
     }
     let counts: NotificationCounts;
     if (existing) {
+      // Another run has it: the offset this run took will never hold it.
+      await this.#skip(stream, place, context, budget);
       const resumed = await this.#resume(existing, frame, target, context, budget);
       if (resumed === 'duplicate') {
         log.info('notification already delivered', { ...context, outcome: 'duplicate', durationMs: Math.round(performance.now() - startedAt) });
@@ -109,7 +117,14 @@ export class NotificationDelivery {
         await this.#release(notification, target, claim, budget);
         throw error;
       }
-      counts = await this.#deliverClaimed(frame, refs, claim, context, budget);
+      try {
+        counts = await this.#deliverClaimed(positioned, refs, claim, context, budget);
+      } catch (error) {
+        // Posts may have been made: the claim stays, but its lease is given up, so that
+        // the record's retry takes it over at once instead of meeting a live lease.
+        await this.#yieldLease(messageId, claim, context, budget);
+        throw error;
+      }
     }
     log.info('notification delivered', { ...context, outcome: 'delivered', durationMs: Math.round(performance.now() - startedAt), ...counts });
     return { status: 'delivered', messageId, target, ...counts };
@@ -190,8 +205,12 @@ export class NotificationDelivery {
       throw new DeliveryInProgressError(`another run took over ${frame.messageId}`);
     }
     // The history is what makes every in-doubt post recoverable: make sure it is there,
-    // as the first run accepted it.
-    const original: NotificationFrame = { ...frame, timestamp: taken.acceptedAt };
+    // as the first run accepted it, at the place it took.
+    const original: NotificationFrame = {
+      ...frame,
+      timestamp: taken.acceptedAt,
+      ...(taken.position ? { stream: taken.position.stream, epoch: taken.position.epoch, offset: taken.position.offset } : {}),
+    };
     await storeCall(() => notifications.append({ messageId: frame.messageId, acceptedAt: taken.acceptedAt, frame: original }, [target], historyTtlSeconds));
     let counts: NotificationCounts;
     const job = planned ? await planned.find(frame.messageId, budget) : undefined;
@@ -222,10 +241,36 @@ export class NotificationDelivery {
   async #release(notification: StoredNotification, target: Target, claim: LedgerClaim, budget: TimeBudget): Promise<void> {
     try {
       await this.#storeCall(budget)(() => this.#options.ledger.release(notification, [target], claim.owner));
+      const place = positionOf(notification.frame);
+      // The redelivery takes another offset: this one will never hold the notification.
+      if (place) await this.#storeCall(budget)(() => this.#options.notifications.skip(place.stream, place, this.#options.historyTtlSeconds));
     } catch (error) {
       // The claim then lapses with its lease; the retry takes it over, finds nothing
       // posted but cannot know it, and counts the audience in doubt (recoverable).
       this.#options.log.warn('could not release a claim', { messageId: notification.messageId, error: error instanceof Error ? error.name : String(error) });
+    }
+  }
+
+  /** A tombstone for an offset that will never hold a notification; recovery passes it at once (else after the settle time). */
+  async #skip(stream: string, place: StreamPosition, context: Record<string, unknown>, budget: TimeBudget): Promise<void> {
+    try {
+      await this.#storeCall(budget)(() => this.#options.notifications.skip(stream, place, this.#options.historyTtlSeconds));
+    } catch (error) {
+      this.#options.log.warn('could not mark a skipped offset; recovery passes it after the settle time', {
+        ...context,
+        offset: place.offset,
+        error: error instanceof Error ? error.name : String(error),
+      });
+    }
+  }
+
+  /** Ends this run's lease now (it failed after posting may have begun), so the retry takes over without waiting. */
+  async #yieldLease(messageId: string, claim: LedgerClaim, context: Record<string, unknown>, budget: TimeBudget): Promise<void> {
+    try {
+      await this.#storeCall(budget)(() => this.#options.ledger.extend(messageId, claim.owner, 0));
+    } catch (error) {
+      // The lease then ends by itself; the retry waits for it.
+      this.#options.log.warn('could not give the lease up after a failure', { ...context, error: error instanceof Error ? error.name : String(error) });
     }
   }
 

@@ -1,0 +1,57 @@
+import type { StreamPosition } from '../../protocol/frames.js';
+import type { Connection } from './model.js';
+import { EMPTY_POSITION, streamsOfConnection } from './notification-streams.js';
+import type { Clock, ConnectionStore, Log, NotificationLog } from './ports.js';
+
+/**
+ * The heads of the streams a connection holds, for `welcome` and `heartbeat` answers
+ * (docs/protocol.md section 11): a client behind a head has missed something even when
+ * nothing newer follows. One BatchGetItem of the head items (half a read unit each).
+ */
+export class StreamHeads {
+  constructor(
+    private readonly options: {
+      readonly notifications: Pick<NotificationLog, 'heads'>;
+      readonly connections: Pick<ConnectionStore, 'get'>;
+      readonly clock: Clock;
+      readonly log: Log;
+    },
+  ) {}
+
+  /** The heads for a `heartbeat` answer: the stored connection's streams; undefined when they cannot be read now. */
+  async ofConnectionId(connectionId: string): Promise<Record<string, StreamPosition> | undefined> {
+    let connection: Connection | undefined;
+    try {
+      connection = await this.options.connections.get(connectionId);
+    } catch (error) {
+      this.options.log.warn('answer without stream heads: the connection could not be read', { connectionId, error: error instanceof Error ? error.name : String(error) });
+      return undefined;
+    }
+    return connection ? this.tryOf(connection) : undefined;
+  }
+
+  /** Every stream the connection holds, `{ epoch: "", offset: 0 }` for those with nothing yet. */
+  async of(connection: Pick<Connection, 'connectionId' | 'userId' | 'channels'>): Promise<Record<string, StreamPosition>> {
+    const streams = streamsOfConnection(connection.userId, connection.channels);
+    const heads = await this.options.notifications.heads(streams, this.options.clock.now().getTime());
+    const answer: Record<string, StreamPosition> = {};
+    for (const stream of streams) {
+      const head = heads.get(stream);
+      answer[stream] = head ? { epoch: head.epoch, offset: head.offset } : { ...EMPTY_POSITION };
+    }
+    return answer;
+  }
+
+  /** As {@link of}, or undefined when the heads cannot be read now: the answer goes out without them. */
+  async tryOf(connection: Pick<Connection, 'connectionId' | 'userId' | 'channels'>): Promise<Record<string, StreamPosition> | undefined> {
+    try {
+      return await this.of(connection);
+    } catch (error) {
+      this.options.log.warn('answer without stream heads: they could not be read', {
+        connectionId: connection.connectionId,
+        error: error instanceof Error ? error.name : String(error),
+      });
+      return undefined;
+    }
+  }
+}
