@@ -318,7 +318,13 @@ async function connect(): Promise<void> {
   const userId = String(data.get('userId') ?? '').trim();
   const roles = data.getAll('role').map(String);
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
-  const created = new NotificationClient({ url, getToken: () => mintToken(userId, roles) });
+  const created = new NotificationClient({
+    url,
+    getToken: () => mintToken(userId, roles),
+    // A reload resumes where this tab's client stood (per user: the page can switch users).
+    storage: sessionStorage,
+    storageKey: `notifications:positions:${userId}`,
+  });
   client = created;
   setConnectedControls(true);
   created.on('state', ({ state, error }) => {

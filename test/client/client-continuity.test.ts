@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NotificationClient, type NotificationClientOptions, type PositionStorage } from '../../client/index.js';
 import type { NotificationFrame } from '../../protocol/types.js';
 import { ClientEvents, step } from './client-events.js';
-import { EPOCH, FakeNotificationServer, type FakeConnection } from './fake-server.js';
+import { EPOCH, FakeNotificationServer, type FakeConnection, type ReceivedFrame } from './fake-server.js';
 
 /** A `sessionStorage` stand-in. */
 class MemoryStorage implements PositionStorage {
@@ -274,6 +274,67 @@ describe('NotificationClient continuity (fake server)', () => {
     expect(events.of('notification')).toHaveLength(1);
     expect(recoverRequests(connection)).toEqual([]);
     expect(client.positions['channel#booking-updates']).toEqual({ epoch: EPOCH, offset: 2 });
+  });
+
+  /** Answers every `recover { streams }` on `connection` with `answer(asked, round)` instead of the fake's own. */
+  const answerRecover = (
+    connection: FakeConnection,
+    answer: (asked: Record<string, { epoch: string; offset: number }>, round: number) => Record<string, unknown>,
+  ) => {
+    connection.unanswered.add('recover');
+    let round = 0;
+    const times: number[] = [];
+    connection.socket.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as ReceivedFrame;
+      if (frame.type !== 'recover') return;
+      round += 1;
+      times.push(Date.now());
+      connection.reply(frame, 'recovered', answer(frame.payload.streams as Record<string, { epoch: string; offset: number }>, round));
+    });
+    return times;
+  };
+
+  it('waits retryAfterMs before asking again for a stream whose next notification is still being stored', async () => {
+    const { client, events } = createClient();
+    await client.connect();
+    const connection = await server.connection(0);
+    const times = answerRecover(connection, (asked, round) => {
+      const from = asked['user#alice']!;
+      if (round === 1) return { count: 0, complete: false, streams: { 'user#alice': { ...from, retryAfterMs: 150 } } };
+      // Then offset 2 is old enough to be passed over: it was never filled.
+      return { count: 0, complete: true, streams: { 'user#alice': { epoch: EPOCH, offset: 3 } } };
+    });
+
+    server.publish('user-alice', 'one');
+    server.skipOffset('user-alice');
+    server.publish('user-alice', 'three');
+    await step(events, 'recovered', events.once('recovered'));
+
+    expect(times).toHaveLength(2);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(140);
+    expect(events.of('notification').map((frame) => frame.offset)).toEqual([1, 3]);
+    expect(client.positions['user#alice']).toEqual({ epoch: EPOCH, offset: 3 });
+  });
+
+  it('stops after 50 rounds that leave a stream behind, with RECOVERY_INCOMPLETE, until the next heads', async () => {
+    const { client, events } = createClient();
+    await client.connect();
+    const connection = await server.connection(0);
+    // An answer that never moves: the stream stays behind its head.
+    answerRecover(connection, (asked) => ({ count: 0, complete: false, streams: asked }));
+
+    server.publish('user-alice', 'one');
+    server.publish('user-alice', 'two', []);
+    server.publish('user-alice', 'three');
+    const recovered = await step(events, 'recovered', events.once('recovered'));
+    // Another live frame of the stream does not start another 50 rounds.
+    server.publish('user-alice', 'four');
+    await client.presence(['bob']);
+
+    expect(recovered).toMatchObject({ complete: false });
+    expect(connection.received.filter((frame) => frame.type === 'recover')).toHaveLength(50);
+    expect(events.of('error').map((error) => error.code)).toEqual(['RECOVERY_INCOMPLETE']);
+    expect(events.of('notification').map((frame) => frame.offset)).toEqual([1]);
   });
 
   it("counts a recovered notification to the user once: not when the welcome's count has it, yes when it came after", async () => {
