@@ -1,11 +1,12 @@
-import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { createFailureQueue } from './failure-queue.js';
+import { CFN_GUARD_PLUGIN } from './policy-validation.js';
 
 /** Amazon MSK with IAM authentication. */
 export interface MskKafkaSource {
@@ -54,19 +55,41 @@ export interface KafkaTriggerProps {
   readonly minimumPollers?: number;
   /** @default 2 */
   readonly maximumPollers?: number;
+  /**
+   * How long a discarded batch stays in the parked-records bucket (and a replayed one,
+   * as a noncurrent version, a day more).
+   * @default Duration.days(14) - the on-failure queue's retention
+   */
+  readonly parkedRecordRetention?: Duration;
+  /**
+   * What happens to the parked-records bucket when it leaves the stack.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 const STARTING_POSITIONS = [lambda.StartingPosition.LATEST, lambda.StartingPosition.TRIM_HORIZON];
 
 /**
- * The Kafka trigger of the fan-out function: an event source mapping per topic, batches
- * that keep failing set aside in an encrypted SQS queue (with its own dead-letter queue), partial batch responses, and an
- * IAM policy limited to this cluster, its topics and this consumer group. It does not use
- * `ManagedKafkaEventSource`, which attaches the AWS managed `AWSLambdaMSKExecutionRole`.
+ * The Kafka trigger of the fan-out function: an event source mapping per topic, partial
+ * batch responses, batches that still fail after their retries kept whole in an S3 bucket
+ * (Lambda's invocation record with the event, so every record's value: `npm run replay`
+ * publishes them again), and an IAM policy limited to this cluster, its topics and this
+ * consumer group. It does not use `ManagedKafkaEventSource`, which attaches the AWS
+ * managed `AWSLambdaMSKExecutionRole`.
  */
 export class KafkaTrigger extends Construct {
-  /** Where batches that cannot be processed go (the event source's on-failure destination). */
+  /**
+   * The service's failure queue (encrypted, with its own dead-letter queue): the fan-out's
+   * letters (invalid records, failed posts) and worker invocations that failed for good.
+   */
   readonly onFailureQueue: sqs.Queue;
+  /**
+   * The event source mappings' on-failure destination: per discarded batch, one object
+   * holding Lambda's invocation record and, in `payload`, the whole event. An SQS or SNS
+   * destination would get the metadata only, and the records' values would be lost.
+   */
+  readonly parkedRecords: s3.Bucket;
   readonly mappings: readonly lambda.EventSourceMapping[];
 
   constructor(scope: Construct, id: string, props: KafkaTriggerProps) {
@@ -87,12 +110,13 @@ export class KafkaTrigger extends Construct {
     const grantee = props.target;
 
     this.onFailureQueue = createFailureQueue(this, 'OnFailureQueue');
+    this.parkedRecords = createParkedRecordsBucket(this, 'ParkedRecords', props);
 
     const common: lambda.EventSourceMappingOptions = {
       batchSize: props.batchSize ?? 100,
       maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(0),
       startingPosition,
-      onFailure: new SqsDlq(this.onFailureQueue),
+      onFailure: new ParkedRecordsDestination(this.parkedRecords),
       reportBatchItemFailures: true,
       bisectBatchOnError: true,
       retryAttempts: props.retryAttempts ?? 3,
@@ -143,6 +167,15 @@ export class KafkaTrigger extends Construct {
       if (source.subnetIds) this.grantNetworkInterfaces(grantee);
     }
     this.mappings = mappings;
+  }
+
+  /** Lets `grantee` (an operator's role) run `npm run replay` against the bucket: list, read and delete what was parked. */
+  grantReplay(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket', 's3:GetObject', 's3:DeleteObject'],
+      resourceArns: [this.parkedRecords.bucketArn, this.parkedRecords.arnForObjects('*')],
+    });
   }
 
   private grantMsk(grantee: iam.IGrantable, clusterArn: string, topics: readonly string[], prefix: string): void {
@@ -204,4 +237,72 @@ export class KafkaTrigger extends Construct {
       });
     }
   }
+}
+
+/**
+ * The mappings' on-failure destination with only what Lambda needs (s3:PutObject and
+ * s3:ListBucket, https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html), limited to
+ * buckets of this account, rather than `S3OnFailureDestination`'s `grantReadWrite`.
+ */
+class ParkedRecordsDestination implements lambda.IEventSourceDlq {
+  constructor(private readonly bucket: s3.IBucket) {}
+
+  bind(_target: lambda.IEventSourceMapping, targetHandler: lambda.IFunction): lambda.DlqDestinationConfig {
+    const principal = targetHandler.grantPrincipal;
+    // A deleted bucket's name can be taken by another account: never write there.
+    const conditions = { StringEquals: { 's3:ResourceAccount': Aws.ACCOUNT_ID } };
+    principal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ParkedRecordsWrite', actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects('*')], conditions }),
+    );
+    principal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ParkedRecordsList', actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions }),
+    );
+    if (principal instanceof Construct) {
+      const bucketId = Stack.of(this.bucket).getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket);
+      Validations.of(principal).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/*]`,
+        reason: 'Lambda names each failure record object itself (aws/lambda/{mapping}/...); the grant is PutObject on this one bucket.',
+      });
+    }
+    return { destination: this.bucket.bucketArn };
+  }
+}
+
+/**
+ * Where discarded batches are kept: KMS-encrypted (the AWS managed key, which Lambda may
+ * use without a key grant), versioned, with object lock available (no default retention,
+ * so the replay can delete), public access blocked, TLS only, EventBridge notified of
+ * each new object, and a lifecycle that expires what nobody replayed.
+ */
+function createParkedRecordsBucket(scope: Construct, id: string, props: KafkaTriggerProps): s3.Bucket {
+  const retention = props.parkedRecordRetention ?? Duration.days(14);
+  if (retention.toDays({ integral: false }) < 1) {
+    throw new Error(`KafkaTrigger: parkedRecordRetention ${retention.toHumanString()} is too short (allowed: 1 day or more)`);
+  }
+  const bucket = new s3.Bucket(scope, id, {
+    encryption: s3.BucketEncryption.KMS_MANAGED,
+    bucketKeyEnabled: true,
+    enforceSSL: true,
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    versioned: true,
+    objectLockEnabled: true,
+    removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    lifecycleRules: [
+      {
+        id: 'expire-parked-records',
+        expiration: Duration.days(Math.ceil(retention.toDays({ integral: false }))),
+        noncurrentVersionExpiration: Duration.days(1),
+        abortIncompleteMultipartUploadAfter: Duration.days(1),
+      },
+    ],
+  });
+  // Set on the resource: `eventBridgeEnabled` would add a custom resource (a function and
+  // a role) only to write this one property.
+  (bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = { eventBridgeConfiguration: { eventBridgeEnabled: true } };
+  const reason =
+    'Server access logs need a target bucket, and S3 delivers them only to one encrypted with SSE-S3 (against CT.S3.PR.10) that would need logs of its own; reads and deletes of parked records are S3 data events for CloudTrail.';
+  Validations.of(bucket).acknowledge({ id: 'AwsSolutions-S1', reason });
+  Validations.of(bucket).acknowledge({ id: `${CFN_GUARD_PLUGIN}::s3_bucket_logging_enabled_check`, reason });
+  return bucket;
 }

@@ -81,7 +81,11 @@ export class NotificationStack extends Stack {
     if (this.service.kafkaTrigger) {
       new CfnOutput(this, 'OnFailureQueueUrl', {
         value: this.service.kafkaTrigger.onFailureQueue.queueUrl,
-        description: 'Kafka batches set aside after retries',
+        description: 'Dead letters: invalid records, failed posts, worker invocations that failed for good',
+      });
+      new CfnOutput(this, 'ParkedRecordsBucket', {
+        value: this.service.kafkaTrigger.parkedRecords.bucketName,
+        description: 'Kafka batches discarded after their retries, kept whole: npm run replay -- --source <this> --server-api-url <ServerApiUrl>',
       });
     }
     new CfnOutput(this, 'AlarmTopicArn', {

@@ -220,6 +220,7 @@ export class NotificationWebSocketApi extends Construct {
       this.kafkaTrigger = new KafkaTrigger(this, 'KafkaTrigger', {
         target: functions[FANOUT.id].function,
         topics: config.kafka.topics,
+        removalPolicy,
         ...props.kafka,
       });
     }
