@@ -170,6 +170,8 @@ describe('the client package', () => {
       'package/dist/index.js',
       'package/dist/types/client/backoff.d.ts',
       'package/dist/types/client/close-codes.d.ts',
+      // ContinuityLost, the `continuityLost` event's value, is declared there.
+      'package/dist/types/client/continuity.d.ts',
       'package/dist/types/client/errors.d.ts',
       'package/dist/types/client/index.d.ts',
       'package/dist/types/client/notification-client.d.ts',
