@@ -79,6 +79,7 @@ async function start(): Promise<void> {
   say(`Management API  ${runtime.httpUrl}/@connections/{connectionId}`);
   say(`Producer        POST ${runtime.httpUrl}/_local/topics/{topic}   (topics: ${config.notification_service.kafka.topics.join(', ')})`);
   say(`Dead letters    GET ${runtime.httpUrl}/_local/dead-letters`);
+  say(`Parked batches  GET ${runtime.httpUrl}/_local/parked   (Kafka batches given up after their retries; npm run replay)`);
   say(
     `Server API      ${runtime.serverApiUrl}/{publish | users/{userId}/disconnect | users/{userId}/presence | stats}   (SigV4: execute-api, ${LOCAL_REGION})`,
   );

@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { messageIdForPosition } from '../../lambdas/domain/fanout/message-id.js';
 import { PARKED_KEY_PREFIX, readParkedRecords, UnreadableFailureRecordError, type ParkedObject, type ParkedRecord } from '../kafka/parked-records.js';
 import { EXIT, runIfMain, type CommandOutput } from './command-line.js';
 import { signedRequest } from './send.js';
@@ -11,9 +10,9 @@ export const REPLAY_USAGE = `Usage: npm run replay -- [--dry-run] [--source loca
 Reads the Kafka batches the trigger parked after its retries (Lambda's invocation
 records, with each record's value), shows each record's topic, partition, offset and
 reason, publishes each value again the way a producer does, and removes what it
-replayed. A record keeps its messageId (one that named none gets the one the fan-out
-gave it, from its topic, partition and offset), so a replay of something that was in
-fact delivered is a duplicate, not a second delivery.
+replayed. Each value goes out exactly as it was parked, so it keeps its duplicate key
+(its messageId, or the one derived from its target and notificationId): a replay of
+something that was in fact delivered is a duplicate, not a second delivery.
 
   --source local   (default) the local runtime's parked batches (GET {url}/_local/parked);
                    values go to its producer endpoint (POST {url}/_local/topics/{topic})
@@ -181,23 +180,6 @@ function decodeXml(text: string): string {
   return text.replace(/&(lt|gt|amp|quot|apos);/g, (_entity, name: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[name]!);
 }
 
-/**
- * The value to publish again: a JSON object keeps its messageId, or gets the one the
- * fan-out derived from the record's position, so that a replay is deduplicated against
- * the first delivery. Anything else goes as it was.
- */
-export function replayValue(record: ParkedRecord): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(record.value);
-  } catch {
-    return record.value;
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return record.value;
-  if (typeof (parsed as { messageId?: unknown }).messageId === 'string') return record.value;
-  return JSON.stringify({ messageId: messageIdForPosition(record), ...parsed });
-}
-
 export async function main(argv: string[], output: CommandOutput, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const request = parseReplayArguments(argv, env);
   if (typeof request === 'string') {
@@ -236,7 +218,7 @@ export async function main(argv: string[], output: CommandOutput, env: NodeJS.Pr
         output.out(`${position}  ${record.reason}\n    ${record.value}`);
         continue;
       }
-      const result = await source.publish(record, replayValue(record));
+      const result = await source.publish(record, record.value);
       output.out(`${position}  ${record.reason}  -> ${result.outcome}`);
       if (result.kept) kept = true;
       else replayed += 1;
