@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { PresenceReplyPayload, StatsReplyPayload } from '../../protocol/frames.js';
 import { USER_ID } from '../../protocol/channels.js';
 import { producerRecord, type ProducerRecord, type Target } from '../../protocol/records.js';
@@ -15,7 +14,9 @@ import {
   type ServerApiRoute,
 } from '../../protocol/server-api.js';
 import { ADMIN_ROLE } from './access-policy.js';
+import { targetOf } from './fanout/audience.js';
 import { DeliveryInProgressError, InvalidNotificationError, type NotificationOutcome } from './fanout/fanout-service.js';
+import { messageIdOf } from './fanout/message-id.js';
 import type { Log, TimeBudget } from './ports.js';
 import type { PresenceAsker } from './presence-service.js';
 import type { UserDisconnectOutcome } from './user-disconnect-service.js';
@@ -124,8 +125,12 @@ export class ServerApi {
   private async publishOne(index: number, item: unknown, budget: TimeBudget | undefined): Promise<PublishResult> {
     const parsed = producerRecord.safeParse(item);
     if (!parsed.success) return { index, status: 'invalid', reason: describeIssues(parsed.error) };
-    // The id is fixed here, so that a record that fails can be retried under the same id.
-    const messageId = parsed.data.messageId ?? randomUUID();
+    const target = targetOf(parsed.data, undefined);
+    if (typeof target === 'string') return { index, status: 'invalid', reason: target };
+    // The key is the record's own, or derived from its target and notificationId: a
+    // producer's retry of this publish, with or without the messageId answered here,
+    // is the same notification and is answered `duplicate`.
+    const messageId = messageIdOf(parsed.data, target);
     if (budget && budget.remainingMs() < PUBLISH_TIME_RESERVE_MS) {
       return { index, status: 'failed', messageId, reason: 'not started: the request ran out of time; send it again with the same messageId' };
     }
