@@ -94,7 +94,7 @@ describe('NotificationClient against the local runtime', () => {
       expect(deleted.status).toBe(204);
       expect(recovery).toMatchObject({ complete: true });
       const shown = notificationIds(events);
-      const ids = (records: typeof live) => records.map((record) => record.payload.notificationId);
+      const ids = (records: typeof live): string[] => records.map((record) => record.payload.notificationId);
       // Each once; in order within a stream. Across streams nothing is promised: the user
       // stream is recovered from the welcome's heads, the channel once it is restored.
       expect([...shown].sort()).toEqual(ids([...live, ...missed, after]).sort());
