@@ -47,9 +47,11 @@ export const MAX_RECOVER_STREAMS = 102;
 export const recoverPayload = z.union([
   z.strictObject({ since: z.union([messageId, isoTimestamp]) }),
   z.strictObject({
-    streams: z.record(streamName, streamPosition).check(
-      z.refine((streams) => Object.keys(streams).length >= 1 && Object.keys(streams).length <= MAX_RECOVER_STREAMS, `1 to ${MAX_RECOVER_STREAMS} streams`),
-    ),
+    streams: z
+      .record(streamName, streamPosition)
+      .check(
+        z.refine((streams) => Object.keys(streams).length >= 1 && Object.keys(streams).length <= MAX_RECOVER_STREAMS, `1 to ${MAX_RECOVER_STREAMS} streams`),
+      ),
   }),
 ]);
 export const statsPayload = z.object({});

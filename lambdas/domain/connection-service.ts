@@ -61,7 +61,12 @@ export class ConnectionService {
    * Registers a connection that the authorizer let through: the per-user limit, the
    * automatic subscriptions, then a welcome scheduled for just after the handshake.
    */
-  async connect(connectionId: string, identity: Identity, offeredSubprotocols: readonly string[] = []): Promise<ConnectOutcome> {
+  async connect(
+    connectionId: string,
+    identity: Identity,
+    offeredSubprotocols: readonly string[] = [],
+    client: { readonly dedupe?: boolean } = {},
+  ): Promise<ConnectOutcome> {
     const { config, connections, clock, log } = this.options;
     const protocol = this.chooseSubprotocol(offeredSubprotocols);
     if (!protocol.ok) {
@@ -81,6 +86,7 @@ export class ConnectionService {
       channels: automaticChannels(identity.userId),
       ...(identity.tokenExpiresAt !== undefined ? { tokenExpiresAt: identity.tokenExpiresAt } : {}),
       ...(protocol.chosen ? { subprotocol: protocol.chosen } : {}),
+      ...(client.dedupe ? { dedupe: true } : {}),
     };
     try {
       await connections.open(connection, {

@@ -27,6 +27,8 @@ export interface Connection {
    * by token (opened without one), only by API Gateway's two-hour limit.
    */
   readonly tokenExpiresAt?: string;
+  /** The client drops duplicates by stream position (`?dedupe=1` at connect, docs/protocol.md section 11). */
+  readonly dedupe?: boolean;
 }
 
 /** Enough of a connection to post to it and to attribute the post. */

@@ -21,7 +21,9 @@ export function streamKey(target: Target): string {
 
 /** The streams a connection holds: its user's, broadcast, and one per channel it holds. */
 export function streamsOfConnection(userId: string, channels: readonly string[]): string[] {
-  return [...new Set([streamKey({ kind: 'user', userId }), streamKey({ kind: 'broadcast' }), ...channels.map((channel) => streamKey({ kind: 'channel', channel }))])];
+  return [
+    ...new Set([streamKey({ kind: 'user', userId }), streamKey({ kind: 'broadcast' }), ...channels.map((channel) => streamKey({ kind: 'channel', channel }))]),
+  ];
 }
 
 /** A stream with nothing in it yet: offset 0, no epoch. */

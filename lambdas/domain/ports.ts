@@ -1,7 +1,7 @@
 import type { NotificationFrame, StreamPosition } from '../../protocol/frames.js';
 import type { Target } from '../../protocol/records.js';
 import type { DeadLetter } from './fanout/dead-letters.js';
-import type { LedgerClaim, LedgerEntry, NotificationCounts } from './fanout/delivery-ledger.js';
+import type { LedgerClaim, LedgerEntry, LedgerHandover, NotificationCounts } from './fanout/delivery-ledger.js';
 import type { DeliveryJob, NextClaim, ShardCounts, ShardKey, ShardRequest, ShardState } from './fanout/shard-plan.js';
 import type { InboxMarkResult, InboxPage, InboxPageRequest } from './inbox-state.js';
 import type { Connection, ConnectionRef, ConnectionSummary, UserPresence } from './model.js';
@@ -285,6 +285,13 @@ export interface DeliveryLedger {
 
   /** Extends `owner`'s lease. False when another run owns the entry now. */
   extend(messageId: string, owner: string, leaseUntilMs: number): Promise<boolean>;
+
+  /**
+   * Ends `owner`'s lease now, so that a retry takes the entry over at once; with
+   * `handover`, what this run did (its counts) and the connection ids it never attempted,
+   * for the takeover to post. False when another run owns the entry now.
+   */
+  giveUp(messageId: string, owner: string, handover?: LedgerHandover): Promise<boolean>;
 
   /** Marks it done with its counts. False when another run owns the entry now. */
   finish(messageId: string, owner: string, counts: NotificationCounts): Promise<boolean>;

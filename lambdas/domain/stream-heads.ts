@@ -24,7 +24,10 @@ export class StreamHeads {
     try {
       connection = await this.options.connections.get(connectionId);
     } catch (error) {
-      this.options.log.warn('answer without stream heads: the connection could not be read', { connectionId, error: error instanceof Error ? error.name : String(error) });
+      this.options.log.warn('answer without stream heads: the connection could not be read', {
+        connectionId,
+        error: error instanceof Error ? error.name : String(error),
+      });
       return undefined;
     }
     return connection ? this.tryOf(connection) : undefined;

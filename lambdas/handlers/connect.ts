@@ -16,7 +16,9 @@ export async function handler(event: WebSocketEvent, context?: Context): Promise
     .split(',')
     .map((protocol) => protocol.trim())
     .filter(Boolean);
-  const outcome = await connections.connect(connectionId, identity, offered);
+  // `?dedupe=1`: the client drops duplicates by stream position (docs/protocol.md section 11).
+  const dedupe = event.queryStringParameters?.dedupe === '1';
+  const outcome = await connections.connect(connectionId, identity, offered, { dedupe });
   if (outcome.status === 'refused') {
     services.logger.info('connect refused', { connectionId, userId: identity.userId, status: outcome.httpStatus });
     return { statusCode: outcome.httpStatus, body: outcome.reason };

@@ -14,6 +14,7 @@ export interface WebSocketEvent {
     readonly authorizer?: Readonly<Record<string, unknown>> | null;
   };
   readonly headers?: Readonly<Record<string, string | undefined>> | null;
+  readonly queryStringParameters?: Readonly<Record<string, string | undefined>> | null;
   readonly body?: string | null;
   readonly isBase64Encoded?: boolean;
 }

@@ -504,7 +504,7 @@ describe('FanoutService: what is never posted twice', () => {
     expect(kept.notifications).toHaveLength(1);
   });
 
-  it('starts no attempt that could end after the lease: the rest of the audience is left in doubt', async () => {
+  it('starts no attempt that could end after the lease, and hands the targets it never attempted to the retry, which posts them', async () => {
     // Prepare: each post takes 300 ms of a fake clock; the lease is 1 s.
     for (let index = 0; index < 6; index += 1) await world.connect(`c${index}`, `u${index}`, ['slow']);
     let nowMs = NOW.getTime();
@@ -517,20 +517,68 @@ describe('FanoutService: what is never posted twice', () => {
       },
       close: async () => {},
     };
-
+    const clock = { now: () => new Date(nowMs) };
     // A lease that cannot be renewed (another run is about to take it).
     const stuck = withOverrides(world.ledger, { extend: async () => false });
+    const batch = [sourceRecord({ channel: 'slow' })];
 
     // Act
-    const { summary } = await world
-      .service({ sender: slow, ledger: stuck, clock: { now: () => new Date(nowMs) }, leaseMs: 1000, concurrency: 1, reserveMs: 0 })
-      .fanOut([sourceRecord({ channel: 'slow' })]);
+    const first = await world.service({ sender: slow, ledger: stuck, clock, leaseMs: 1000, concurrency: 1, reserveMs: 0 }).fanOut(batch);
+    const attempted = deadlines.length;
+    const retry = await world.service({ clock }).fanOut(batch);
 
-    // Assess: every attempt's deadline is inside the lease (less its margin); what did not fit is in doubt.
+    // Assess: every attempt's deadline is inside the lease (less its margin); what did not
+    // fit was never attempted, so it is not in doubt: the retry took the entry over at once
+    // and posted exactly those, each connection once.
     const fence = NOW.getTime() + 1000 - LEASE_MARGIN_MS;
-    expect(deadlines.length).toBeGreaterThan(0);
+    expect(attempted).toBeGreaterThan(0);
+    expect(attempted).toBeLessThan(6);
     expect(Math.max(...deadlines)).toBeLessThanOrEqual(fence);
-    expect(summary).toMatchObject({ targets: 6, delivered: deadlines.length, inDoubt: 6 - deadlines.length });
+    expect(first.failedRecords).toEqual([expect.objectContaining({ error: expect.stringContaining('not attempted yet') })]);
+    expect(retry.failedRecords).toEqual([]);
+    // The retry's counts are the whole notification's: the first run's handed over, and its own.
+    expect(retry.summary).toMatchObject({ targets: 6, delivered: 6, inDoubt: 0 });
+    expect(world.sender.posts).toHaveLength(6);
+    const perConnection = new Map<string, number>();
+    for (const post of world.sender.posts) perConnection.set(post.connectionId, (perConnection.get(post.connectionId) ?? 0) + 1);
+    expect([...perConnection.values()]).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+
+  it('posts a taken-over delivery again only to connections that drop duplicates by position; the others are in doubt', async () => {
+    // Prepare: two connections of dora, one of them an SDK that said `?dedupe=1`.
+    await world.connect('dora-raw', 'dora');
+    await world.connections.open(
+      { connectionId: 'dora-sdk', userId: 'dora', roles: [], connectedAt: NOW.toISOString(), lastSeenAt: NOW.toISOString(), channels: [], dedupe: true },
+      { limit: 10, staleBefore: '2000-01-01T00:00:00.000Z' },
+    );
+    let nowMs = NOW.getTime();
+    const clock = { now: () => new Date(nowMs) };
+    // The first run dies after storing it, before its first post: no write of its lands after that.
+    const dying = withOverrides(world.ledger, {
+      giveUp: async () => {
+        throw new Error('the process died');
+      },
+      finish: async () => {
+        throw new Error('the process died');
+      },
+    });
+    const crashing: MessageSender = {
+      post: async () => {
+        throw new Error('the process died');
+      },
+      close: async () => {},
+    };
+    const batch = [sourceRecord({ targetUserId: 'dora', messageId: '99999999-9999-4999-8999-999999999999' })];
+    await world.service({ ledger: dying, sender: crashing, clock, leaseMs: 2_000 }).fanOut(batch);
+    expect(world.sender.posts).toHaveLength(0);
+
+    // Act: the redelivery after the lease ended.
+    nowMs += 3_000;
+    const late = await world.service({ clock }).fanOut(batch);
+
+    // Assess
+    expect(late.summary).toMatchObject({ targets: 2, delivered: 1, inDoubt: 1 });
+    expect(world.sender.posts.map((post) => post.connectionId)).toEqual(['dora-sdk']);
   });
 
   it('gives its lease up when it fails after posting may have begun, so the redelivery takes over at once', async () => {
@@ -567,7 +615,7 @@ describe('FanoutService: what is never posted twice', () => {
       finish: async () => {
         throw new Error('the process died');
       },
-      extend: async () => {
+      giveUp: async () => {
         throw new Error('the process died');
       },
     });

@@ -1,10 +1,10 @@
-import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoDbNotificationLog } from '../../lambdas/adapters/dynamodb/notification-log.js';
 import type { ServerFrame } from '../../protocol/frames.js';
 import { notificationRecord } from '../support/records.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
-import { TestClient } from '../support/ws-client.js';
+import { mintToken, TestClient } from '../support/ws-client.js';
 
 /**
  * Stream positions as a raw client sees them (docs/protocol.md section 11): the local
@@ -34,7 +34,8 @@ describe('continuity: stream positions, heads and recover by positions', () => {
     const welcome = opened.client.frames.find((frame) => frame.type === 'welcome')!;
     return { ...opened, welcome: welcome.payload as { streams?: Record<string, { epoch: string; offset: number }> } };
   };
-  const toUser = (userId: string, count: number) => Array.from({ length: count }, (_, index) => notificationRecord({ targetUserId: userId }, { title: `n${index + 1}` }));
+  const toUser = (userId: string, count: number) =>
+    Array.from({ length: count }, (_, index) => notificationRecord({ targetUserId: userId }, { title: `n${index + 1}` }));
   const offsets = (frames: ServerFrame[]) => frames.map((frame) => (frame as { offset?: number }).offset);
   const recover = (client: TestClient, streams: Record<string, { epoch: string; offset: number }>) => client.request('recover', { streams });
 
@@ -132,6 +133,25 @@ describe('continuity: stream positions, heads and recover by positions', () => {
 
     expect(answer.payload).toEqual({ count: 0, complete: true, streams: { 'user#pos-snoop': { epoch: '', offset: 0 } } });
     expect(client.notifications()).toEqual([]);
+  });
+
+  it('keeps that a client drops duplicates by position (`?dedupe=1`), for a takeover to post to it again', async () => {
+    const token = await mintToken('pos-gina');
+    const sdkLike = await TestClient.open(`${runtime.wsUrl}/?dedupe=1&token=${encodeURIComponent(token)}`);
+    const raw = await TestClient.open(runtime.wsUrl, { token });
+    clients.push(sdkLike, raw);
+    const ids = await Promise.all(
+      [sdkLike, raw].map(async (client) => ((await client.next((frame) => frame.type === 'welcome')).payload as { connectionId: string }).connectionId),
+    );
+
+    const items = await Promise.all(
+      ids.map(
+        async (connectionId) =>
+          (await runtime.tables.client.send(new GetCommand({ TableName: runtime.tables.tables.Connections, Key: { connectionId } }))).Item,
+      ),
+    );
+
+    expect(items.map((item) => item?.dedupe)).toEqual([true, undefined]);
   });
 
   it('answers NOT_REGISTERED to a request on a connection the service no longer holds', async () => {

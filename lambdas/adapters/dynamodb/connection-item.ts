@@ -35,6 +35,8 @@ export interface ConnectionItem {
    * absent, the connection is not listed there); moved only by `refresh`.
    */
   readonly tokenExpiresAt?: string;
+  /** True when the client drops duplicates by stream position (`?dedupe=1`); read only by a takeover. */
+  readonly dedupe?: boolean;
   /** Partition of the activity index and of the token-expiry index. */
   readonly shard: number;
   /** Epoch seconds; the table's TTL attribute. */
@@ -68,6 +70,7 @@ export function toConnectionItem(connection: Connection): ConnectionItem {
     ...(connection.channels.length > 0 ? { channels: new Set(connection.channels) } : {}),
     ...(connection.subprotocol !== undefined ? { subprotocol: connection.subprotocol } : {}),
     ...(connection.tokenExpiresAt !== undefined ? { tokenExpiresAt: connection.tokenExpiresAt } : {}),
+    ...(connection.dedupe ? { dedupe: true } : {}),
     shard: activityShard(connection.connectionId),
     expiresAt: connectionExpiresAt(connection.connectedAt),
   };
@@ -83,6 +86,7 @@ export function fromConnectionItem(item: Record<string, unknown>): Connection {
     channels: sortedChannels(item.channels),
     ...(typeof item.subprotocol === 'string' ? { subprotocol: item.subprotocol } : {}),
     ...(typeof item.tokenExpiresAt === 'string' ? { tokenExpiresAt: item.tokenExpiresAt } : {}),
+    ...(item.dedupe === true ? { dedupe: true } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { TransientError } from '../../domain/errors.js';
-import type { LedgerClaim, LedgerEntry, NotificationCounts } from '../../domain/fanout/delivery-ledger.js';
+import type { LedgerClaim, LedgerEntry, LedgerHandover, NotificationCounts } from '../../domain/fanout/delivery-ledger.js';
 import type { DeliveryLedger, StoredNotification } from '../../domain/ports.js';
 import type { Target } from '../../../protocol/records.js';
 import { instantKey, positionOf } from '../../domain/notification-streams.js';
@@ -107,12 +107,28 @@ export class DynamoDbDeliveryLedger implements DeliveryLedger {
     );
   }
 
+  async giveUp(messageId: string, owner: string, handover?: LedgerHandover): Promise<boolean> {
+    return (
+      (await this.conditionalUpdate(messageId, {
+        UpdateExpression: handover ? 'SET leaseUntilMs = :zero, handover = :handover' : 'SET leaseUntilMs = :zero',
+        ConditionExpression: '#owner = :owner AND #status = :posting',
+        ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':owner': owner,
+          ':posting': 'posting',
+          ':zero': 0,
+          ...(handover ? { ':handover': { counts: { ...handover.counts }, pending: [...handover.pending] } } : {}),
+        },
+      })) !== undefined
+    );
+  }
+
   async finish(messageId: string, owner: string, counts: NotificationCounts): Promise<boolean> {
     const values: Record<string, unknown> = { ':owner': owner, ':done': 'done', ':zero': 0 };
     for (const name of COUNT_NAMES) values[`:${name}`] = counts[name];
     return (
       (await this.conditionalUpdate(messageId, {
-        UpdateExpression: `SET #status = :done, leaseUntilMs = :zero, ${COUNT_NAMES.map((name) => `#${name} = :${name}`).join(', ')}`,
+        UpdateExpression: `SET #status = :done, leaseUntilMs = :zero, ${COUNT_NAMES.map((name) => `#${name} = :${name}`).join(', ')} REMOVE handover`,
         // A retried finish whose first attempt landed finds it done by its own owner.
         ConditionExpression: '#owner = :owner',
         ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', ...Object.fromEntries(COUNT_NAMES.map((name) => [`#${name}`, name])) },
@@ -163,6 +179,11 @@ export class DynamoDbDeliveryLedger implements DeliveryLedger {
   }
 }
 
+function isHandover(value: unknown): value is LedgerHandover {
+  const handover = value as Partial<LedgerHandover> | undefined;
+  return typeof handover === 'object' && handover !== null && Array.isArray(handover.pending) && typeof handover.counts === 'object';
+}
+
 /** Whether `existing` keeps its notification in the stream item this call wrote (then it is not removed). */
 function samePlace(existing: LedgerEntry, acceptedAt: string, position: ReturnType<typeof positionOf>): boolean {
   if (position || existing.position) return existing.position?.epoch === position?.epoch && existing.position?.offset === position?.offset;
@@ -178,6 +199,7 @@ function toEntry(messageId: string, item: Record<string, unknown>): LedgerEntry 
     status: item.status === undefined ? 'done' : status,
     owner: typeof item.owner === 'string' ? item.owner : '',
     leaseUntilMs: Number(item.leaseUntilMs ?? 0),
+    ...(isHandover(item.handover) ? { handover: item.handover } : {}),
     ...(typeof item.stream === 'string' && typeof item.epoch === 'string'
       ? { position: { stream: item.stream, epoch: item.epoch, offset: Number(item.offset) } }
       : {}),

@@ -237,7 +237,11 @@ export class DynamoDbNotificationLog implements NotificationLog {
       ExpressionAttributeValues: { ':pk': stream, ':from': from },
     })) {
       for (const item of page) {
-        found.push({ messageId: item.messageId as string, acceptedAt: item.acceptedAt as string, frame: JSON.parse(item.frame as string) as NotificationFrame });
+        found.push({
+          messageId: item.messageId as string,
+          acceptedAt: item.acceptedAt as string,
+          frame: JSON.parse(item.frame as string) as NotificationFrame,
+        });
       }
       if (found.length >= wanted) break;
     }

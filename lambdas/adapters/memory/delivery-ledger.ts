@@ -1,4 +1,10 @@
-import { emptyNotificationCounts, type LedgerClaim, type LedgerEntry, type NotificationCounts } from '../../domain/fanout/delivery-ledger.js';
+import {
+  emptyNotificationCounts,
+  type LedgerClaim,
+  type LedgerEntry,
+  type LedgerHandover,
+  type NotificationCounts,
+} from '../../domain/fanout/delivery-ledger.js';
 import { instantKey, positionOf, storedSortKey, streamKey } from '../../domain/notification-streams.js';
 import type { DeliveryLedger, StoredNotification } from '../../domain/ports.js';
 import type { Target } from '../../../protocol/records.js';
@@ -52,10 +58,18 @@ export class MemoryDeliveryLedger implements DeliveryLedger {
     return true;
   }
 
+  async giveUp(messageId: string, owner: string, handover?: LedgerHandover): Promise<boolean> {
+    const entry = this.state.ledger.get(messageId);
+    if (!entry || entry.owner !== owner || entry.status !== 'posting') return false;
+    this.state.ledger.set(messageId, { ...entry, leaseUntilMs: 0, ...(handover ? { handover: structuredClone(handover) } : {}) });
+    return true;
+  }
+
   async finish(messageId: string, owner: string, counts: NotificationCounts): Promise<boolean> {
     const entry = this.state.ledger.get(messageId);
     if (!entry || entry.owner !== owner) return false;
-    this.state.ledger.set(messageId, { ...entry, status: 'done', leaseUntilMs: 0, counts: { ...emptyNotificationCounts(), ...counts } });
+    const { handover: _handover, ...rest } = entry;
+    this.state.ledger.set(messageId, { ...rest, status: 'done', leaseUntilMs: 0, counts: { ...emptyNotificationCounts(), ...counts } });
     return true;
   }
 

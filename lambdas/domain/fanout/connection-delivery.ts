@@ -23,6 +23,11 @@ export interface PostFailure {
 
 export interface DeliveryReport extends DeliveryCounts {
   readonly failures: PostFailure[];
+  /**
+   * Targets never attempted: the lease or the time ran out before their first attempt.
+   * Counted in no outcome (nothing was posted to them); a later run posts them.
+   */
+  readonly unattempted: ConnectionRef[];
 }
 
 export interface ConnectionDeliveryOptions extends RetryOptions {
@@ -113,7 +118,7 @@ export async function forEachBounded<T>(
 }
 
 type PostOutcome =
-  | { readonly status: 'delivered' | 'gone' | 'inDoubt'; readonly retried: number; readonly throttled: number }
+  | { readonly status: 'delivered' | 'gone' | 'inDoubt' | 'unattempted'; readonly retried: number; readonly throttled: number }
   | { readonly status: 'failed'; readonly retried: number; readonly throttled: number; readonly failure: PostFailure };
 
 /**
@@ -139,7 +144,7 @@ export class ConnectionDelivery {
     data: string,
     limits: DeliveryLimits = {},
   ): Promise<DeliveryReport> {
-    const report: DeliveryReport = { targets: 0, delivered: 0, gone: 0, failed: 0, inDoubt: 0, retried: 0, throttled: 0, failures: [] };
+    const report: DeliveryReport = { targets: 0, delivered: 0, gone: 0, failed: 0, inDoubt: 0, retried: 0, throttled: 0, failures: [], unattempted: [] };
     // A connection listed twice (pages of a changing index) still gets the frame once.
     const seen = new Set<string>();
     await forEachBounded(audience, this.#options.concurrency, async (ref) => {
@@ -147,7 +152,8 @@ export class ConnectionDelivery {
       seen.add(ref.connectionId);
       report.targets += 1;
       const outcome = await this.#postOne(ref, data, limits);
-      report[outcome.status] += 1;
+      if (outcome.status === 'unattempted') report.unattempted.push(ref);
+      else report[outcome.status] += 1;
       report.retried += outcome.retried;
       report.throttled += outcome.throttled;
       if (outcome.status === 'failed') report.failures.push(outcome.failure);
@@ -169,10 +175,10 @@ export class ConnectionDelivery {
         // lease, or another run (the lease's next owner) could find this post in flight.
         const timeoutMs = Math.min(budget.remainingMs() - this.#reserveMs, (limits.postUntilMs?.() ?? Number.POSITIVE_INFINITY) - nowMs());
         if (timeoutMs < MIN_ATTEMPT_MS) {
-          // Posting late could race the lease's next owner. Never attempted: not posted,
-          // recoverable (counted with the in-doubt). Attempted and refused every time: failed.
+          // Posting late could race the lease's next owner. Never attempted: not posted, left
+          // for a later run to post (not in doubt). Attempted and refused every time: failed.
           log.warn('post not attempted: the lease or the time ran out', { ...limits.context, connectionId: ref.connectionId, attempts: retried });
-          if (retried === 0) return { status: 'inDoubt', retried, throttled };
+          if (retried === 0) return { status: 'unattempted', retried, throttled };
           const reason = "the lease or the invocation's time ran out before another attempt";
           return { status: 'failed', retried, throttled, failure: { connectionId: ref.connectionId, userId: ref.userId, reason, attempts: retried } };
         }

@@ -29,8 +29,20 @@ export interface LedgerEntry {
   readonly leaseUntilMs: number;
   /** Present once done. */
   readonly counts?: NotificationCounts;
+  /** What a run that gave the entry up alive had done, and what it never attempted. */
+  readonly handover?: LedgerHandover;
   /** The stream position the first run took for it (docs/protocol.md section 11); absent for an entry without one. */
   readonly position?: { readonly stream: string; readonly epoch: string; readonly offset: number };
+}
+
+/**
+ * A live run's handover of a lean delivery it could not finish (its time or lease ran
+ * out): the outcomes of what it attempted, and the connection ids it never attempted,
+ * certainly not posted, which the takeover posts.
+ */
+export interface LedgerHandover {
+  readonly counts: ShardCounts;
+  readonly pending: readonly string[];
 }
 
 /** A run's hold on a messageId. */

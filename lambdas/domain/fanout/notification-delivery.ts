@@ -17,7 +17,7 @@ import type {
 } from '../ports.js';
 import { retryWithinBudget, type RetryTiming } from '../retry.js';
 import { audienceOf, describeTarget, readAudience } from './audience.js';
-import type { ConnectionDelivery, DeliveryReport } from './connection-delivery.js';
+import { forEachBounded, type ConnectionDelivery, type DeliveryReport } from './connection-delivery.js';
 import type { PostDeadLetter } from './dead-letters.js';
 import { emptyNotificationCounts, type LedgerClaim, type LedgerEntry, type NotificationCounts } from './delivery-ledger.js';
 import type { PlannedDelivery } from './planned-delivery.js';
@@ -173,13 +173,22 @@ export class NotificationDelivery {
       }),
     );
     const counts = addShardCounts({ ...emptyNotificationCounts(), targets: refs.length, shards: 1 }, report);
-    if (!lease.held()) {
-      // Another run may own it now and count it in doubt: no dead letters from this one.
-      log.warn('lease ran out mid-delivery; no dead letters sent', { ...context, failed: report.failed });
-      return counts;
+    if (lease.held()) await this.#deadLetter(frame.messageId, report, budget);
+    // Another run may own it now and count it in doubt: no dead letters from this one.
+    else log.warn('lease ran out mid-delivery; no dead letters sent', { ...context, failed: report.failed, unattempted: report.unattempted.length });
+    if (report.unattempted.length === 0) return counts;
+    // Certainly not posted: handed to the record's retry, which takes the entry over at
+    // once (the lease is given up) and posts them, rather than counting them in doubt. The
+    // write is conditional on this run still owning the entry, whatever its lease says.
+    const pending = report.unattempted.map((ref) => ref.connectionId);
+    const { targets: _targets, shards: _shards, ...done } = counts;
+    const handed = await this.#storeCall(budget)(() => ledger.giveUp(frame.messageId, claim.owner, { counts: done, pending })).catch(() => false);
+    if (handed) {
+      log.warn('time or lease ran out before every post; the retry posts the rest', { ...context, unattempted: pending.length });
+      throw new DeliveryInProgressError(`${pending.length} of ${refs.length} targets of ${frame.messageId} not attempted yet; the retry posts them`);
     }
-    await this.#deadLetter(frame.messageId, report, budget);
-    return counts;
+    // Another run owns it now and cannot know what this one attempted: in doubt to it too.
+    return { ...counts, inDoubt: counts.inDoubt + pending.length };
   }
 
   /** A run found the entry: done, still someone else's, or left behind by a run that stopped. */
@@ -218,16 +227,57 @@ export class NotificationDelivery {
       log.info('resuming a planned delivery', { ...context, planId: job.planId, shards: job.shardCount });
       counts = await planned.resume(job, budget, context);
     } else {
-      // A lean run stopped mid-way (crashed, or its time ran out): any of its posts may
-      // have reached its socket. None is posted again; `recover` returns it.
-      const refs = await storeCall(() => readAudience(audienceOf(target, this.#options)));
-      counts = { ...emptyNotificationCounts(), targets: refs.length, shards: refs.length > 0 ? 1 : 0, inDoubt: refs.length };
-      log.warn('took over a delivery left mid-way; its audience is in doubt and recoverable', { ...context, inDoubt: refs.length });
+      counts = await this.#resumeLean(taken, original, target, claim, context, budget);
     }
     if (!(await storeCall(() => ledger.finish(frame.messageId, claim.owner, counts)))) {
       log.warn('lost the notification to another run before marking it done', context);
     }
     return counts;
+  }
+
+  /**
+   * Takes over a lean delivery another run left mid-way. A run that handed it over alive
+   * said which targets it never attempted: those are posted now. A run that stopped
+   * without a word (crashed, stalled past its lease) may have posted to anyone, so the
+   * notification is posted again only to connections that drop duplicates by position
+   * (`?dedupe=1`, the SDK): they get it now, once on screen; the rest are in doubt, never
+   * posted twice, and heal by position (docs/protocol.md section 11).
+   */
+  async #resumeLean(
+    taken: LedgerEntry,
+    frame: NotificationFrame,
+    target: Target,
+    claim: LedgerClaim,
+    context: Record<string, unknown>,
+    budget: TimeBudget,
+  ): Promise<NotificationCounts> {
+    const { log, connections } = this.#options;
+    const storeCall = this.#storeCall(budget);
+    const refs = await storeCall(() => readAudience(audienceOf(target, this.#options)));
+    if (taken.handover) {
+      // A live run handed it over: it knows what it attempted. Its never-attempted targets
+      // still connected are posted now; the rest is as it counted.
+      const pending = new Set(taken.handover.pending);
+      const toPost = refs.filter((ref) => pending.has(ref.connectionId));
+      log.info('took over a delivery handed over mid-way', { ...context, pending: pending.size, stillConnected: toPost.length });
+      const posted = toPost.length > 0 ? await this.#postHere(frame, toPost, claim, context, budget) : emptyNotificationCounts();
+      const handed = { ...emptyNotificationCounts(), ...taken.handover.counts };
+      const counts = addShardCounts({ ...handed, targets: 0, shards: 1 }, posted);
+      return { ...counts, targets: outcomeSum(handed) + pending.size };
+    }
+    const dedupers: ConnectionRef[] = [];
+    await forEachBounded([refs], 25, async (ref) => {
+      const connection = await storeCall(() => connections.get(ref.connectionId)).catch(() => undefined);
+      if (connection?.dedupe) dedupers.push(ref);
+    });
+    const inDoubt = refs.length - dedupers.length;
+    log.warn('took over a delivery left mid-way: posted again to clients that drop duplicates, the rest in doubt', {
+      ...context,
+      postedAgain: dedupers.length,
+      inDoubt,
+    });
+    const posted = dedupers.length > 0 ? await this.#postHere(frame, dedupers, claim, context, budget) : emptyNotificationCounts();
+    return { ...posted, targets: refs.length, shards: refs.length > 0 ? 1 : 0, inDoubt: posted.inDoubt + inDoubt };
   }
 
   #claim(budget: TimeBudget): LedgerClaim {
@@ -267,7 +317,7 @@ export class NotificationDelivery {
   /** Ends this run's lease now (it failed after posting may have begun), so the retry takes over without waiting. */
   async #yieldLease(messageId: string, claim: LedgerClaim, context: Record<string, unknown>, budget: TimeBudget): Promise<void> {
     try {
-      await this.#storeCall(budget)(() => this.#options.ledger.extend(messageId, claim.owner, 0));
+      await this.#storeCall(budget)(() => this.#options.ledger.giveUp(messageId, claim.owner));
     } catch (error) {
       // The lease then ends by itself; the retry waits for it.
       this.#options.log.warn('could not give the lease up after a failure', { ...context, error: error instanceof Error ? error.name : String(error) });
@@ -285,3 +335,7 @@ export class NotificationDelivery {
 
 /** The record's delivery is still going on (another run, or shards); retrying the record resumes it. */
 export class DeliveryInProgressError extends TransientError {}
+
+function outcomeSum(counts: NotificationCounts): number {
+  return counts.delivered + counts.gone + counts.failed + counts.inDoubt;
+}

@@ -225,7 +225,10 @@ function countsOf(report: DeliveryReport): ShardCounts {
     delivered: report.delivered,
     gone: report.gone,
     failed: report.failed,
-    inDoubt: report.inDoubt,
+    // A shard's chunk is done once completed: targets its run never attempted (the lease
+    // or the time ran out) are not posted again by a later run, so they count in doubt;
+    // their clients heal by position (docs/protocol.md section 11).
+    inDoubt: report.inDoubt + report.unattempted.length,
     retried: report.retried,
     throttled: report.throttled,
   };
