@@ -42,6 +42,9 @@ export interface ContinuityOptions {
   readonly unpositionedCapacity?: number;
 }
 
+/** Offsets just below a head a stream starts from that are still shown when they arrive live (in flight when the head was read). */
+const ADOPTED_HEAD_WINDOW = 32;
+
 /** Most streams one `recover` names (protocol `MAX_RECOVER_STREAMS`). */
 export const MAX_RECOVER_STREAMS = 102;
 
@@ -165,7 +168,12 @@ export class Continuity<F extends ContinuityFrame> {
       if (!isPosition(head)) continue;
       const state = this.#streams.get(stream);
       if (!state) {
-        this.#create(stream, head);
+        const created = this.#create(stream, head);
+        // A head is read when the answer is made; a notification stored just before it may
+        // still be on its way live (its audience was read before this client took the
+        // stream). The last offsets below the head were never shown here: one that arrives
+        // live is shown once (as an offset recovery passed over would be).
+        for (let offset = Math.max(1, head.offset - ADOPTED_HEAD_WINDOW + 1); offset <= head.offset; offset += 1) created.skipped.add(offset);
         continue;
       }
       if (!isBehind(state, head)) continue;

@@ -657,6 +657,8 @@ export class NotificationClient {
         for (let start = 0; start < channels.length; start += chunkSize) {
           const frame = await this.#request(type, { channels: channels.slice(start, start + chunkSize) }, { session });
           const answer = frame.payload as SubscriptionPayload;
+          // Restored channels: those with a position behind their head are recovered; new ones start at it.
+          if (answer.streams) this.#observeHeads(answer.streams, { start: true });
           if (answer.rejected.length > 0) {
             // The server's word is final: the refused channels are no longer wanted.
             const refused = new Set(answer.rejected.map((rejection) => rejection.channel));
@@ -683,8 +685,10 @@ export class NotificationClient {
     for (const channel of before) if (!answer.channels.includes(channel)) this.#continuity.forget(`channel#${channel}`);
     let check = false;
     for (const channel of answer.accepted) if (!before.includes(channel) && this.#continuity.check(`channel#${channel}`)) check = true;
+    // The heads of the channels taken: where a new one starts, so the next notification it misses shows as a gap.
+    if (answer.streams) this.#continuity.observeHeads(answer.streams);
     this.#positionsMoved();
-    if (check) void this.#recover();
+    if (check || this.#continuity.needsRecovery) void this.#recover();
     return answer;
   }
 

@@ -98,6 +98,7 @@ export function createApplication(services: Services): Application {
           access,
           config: config.channels,
           presenceChannels: presenceChannelService(),
+          heads: streamHeadsOf(services),
         }),
         presence: new PresenceService({ presence: services.presence, connections: services.connections, access }),
         presenceChannels: presenceChannelService(),

@@ -52,7 +52,8 @@ export const FUNCTION_ACCESS: Readonly<Record<string, FunctionAccess>> = {
   Disconnect: { tables: CONNECTION_LIFECYCLE, managesConnections: true },
   Default: { tables: CLIENT_ROUTE, managesConnections: false },
   // Keep presence channel members (Subscriptions, `presence#` partitions) and post `join` / `leave`.
-  Subscribe: { tables: { ...CLIENT_ROUTE, Subscriptions: 'readWrite' }, managesConnections: true },
+  // Reads the heads of the accepted channels' streams for its answer (docs/protocol.md section 11).
+  Subscribe: { tables: { ...CLIENT_ROUTE, Subscriptions: 'readWrite', Notifications: 'read' }, managesConnections: true },
   Unsubscribe: { tables: { ...CLIENT_ROUTE, Subscriptions: 'readWrite' }, managesConnections: true },
   // Reads a presence channel's members (Subscriptions, `presence#` partition).
   Members: { tables: { ...CLIENT_ROUTE, Subscriptions: 'read' }, managesConnections: false },

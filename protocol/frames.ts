@@ -125,6 +125,8 @@ export const subscriptionPayload = z.object({
   channels: z.array(z.string()),
   accepted: z.array(z.string()),
   rejected: z.array(z.object({ channel: z.string(), code: z.enum(REJECTION_CODES), reason: z.string() })),
+  /** `subscribe` only: the head of each accepted channel's stream (section 11), where the client starts. */
+  streams: z.optional(z.record(z.string(), streamPosition)),
 });
 export const heartbeatReplyPayload = z.object({
   connectionId: z.string(),

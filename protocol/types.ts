@@ -61,6 +61,8 @@ export interface SubscriptionPayload {
   channels: string[];
   accepted: string[];
   rejected: { channel: string; code: RejectionCode; reason: string }[];
+  /** `subscribe` only: the head of each accepted channel's stream, where the client starts. */
+  streams?: Record<string, StreamPosition>;
 }
 
 /** What a producer published (protocol section 6). */

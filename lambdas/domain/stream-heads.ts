@@ -1,6 +1,6 @@
 import type { StreamPosition } from '../../protocol/frames.js';
 import type { Connection } from './model.js';
-import { EMPTY_POSITION, streamsOfConnection } from './notification-streams.js';
+import { EMPTY_POSITION, streamKey, streamsOfConnection } from './notification-streams.js';
 import type { Clock, ConnectionStore, Log, NotificationLog } from './ports.js';
 
 /**
@@ -43,6 +43,28 @@ export class StreamHeads {
       answer[stream] = head ? { epoch: head.epoch, offset: head.offset } : { ...EMPTY_POSITION };
     }
     return answer;
+  }
+
+  /**
+   * The heads of `channels`' streams, for a `subscription` answer: a client that just took a
+   * channel learns where it starts, so a notification whose live post it misses next is
+   * found as a gap. Undefined when they cannot be read now.
+   */
+  async ofChannels(connectionId: string, channels: readonly string[]): Promise<Record<string, StreamPosition> | undefined> {
+    if (channels.length === 0) return undefined;
+    const streams = channels.map((channel) => streamKey({ kind: 'channel', channel }));
+    try {
+      const heads = await this.options.notifications.heads(streams, this.options.clock.now().getTime());
+      return Object.fromEntries(
+        streams.map((stream) => [stream, heads.has(stream) ? { epoch: heads.get(stream)!.epoch, offset: heads.get(stream)!.offset } : { ...EMPTY_POSITION }]),
+      );
+    } catch (error) {
+      this.options.log.warn('subscription answer without stream heads: they could not be read', {
+        connectionId,
+        error: error instanceof Error ? error.name : String(error),
+      });
+      return undefined;
+    }
   }
 
   /** As {@link of}, or undefined when the heads cannot be read now: the answer goes out without them. */

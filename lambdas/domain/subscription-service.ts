@@ -5,6 +5,7 @@ import { ProtocolError } from './errors.js';
 import type { Identity } from './model.js';
 import type { ConnectionStore, SubscriptionStore } from './ports.js';
 import type { PresenceChannelService } from './presence-channel-service.js';
+import type { StreamHeads } from './stream-heads.js';
 import { isValidChannelName } from '../../protocol/channels.js';
 
 type Rejection = SubscriptionPayload['rejected'][number];
@@ -16,6 +17,8 @@ export interface SubscriptionServiceOptions {
   readonly config: Pick<ChannelsConfig, 'max_per_connection' | 'max_per_request'>;
   /** Told of every channel added or removed; sends `join` / `leave` for presence channels. */
   readonly presenceChannels?: Pick<PresenceChannelService, 'entered' | 'left'>;
+  /** Heads of the accepted channels' streams in the answer (docs/protocol.md section 11). @default none */
+  readonly heads?: Pick<StreamHeads, 'ofChannels'>;
 }
 
 /** Subscribes and unsubscribes connections, channel by channel, under the access rules. */
@@ -29,7 +32,7 @@ export class SubscriptionService {
   async subscribe(connectionId: string, identity: Identity, requested: readonly string[]): Promise<SubscriptionPayload> {
     const channels = this.checkRequestSize(requested);
     const connection = await this.options.connections.get(connectionId);
-    if (!connection) throw new ProtocolError('INTERNAL', 'this connection is no longer registered; reconnect');
+    if (!connection) throw new ProtocolError('NOT_REGISTERED', 'this connection is no longer registered; reconnect');
     const held = new Set(connection.channels);
     const accepted: string[] = [];
     const rejected: Rejection[] = [];
@@ -54,7 +57,8 @@ export class SubscriptionService {
     const toAdd = accepted.filter((channel) => !held.has(channel));
     const current = toAdd.length > 0 ? await this.options.subscriptions.subscribe({ connectionId, userId: identity.userId }, toAdd) : [...held].sort();
     if (toAdd.length > 0) await this.options.presenceChannels?.entered({ connectionId, userId: identity.userId }, toAdd);
-    return { connectionId, channels: current, accepted, rejected };
+    const streams = await this.options.heads?.ofChannels(connectionId, accepted);
+    return { connectionId, channels: current, accepted, rejected, ...(streams ? { streams } : {}) };
   }
 
   async unsubscribe(connectionId: string, requested: readonly string[]): Promise<SubscriptionPayload> {

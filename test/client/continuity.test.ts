@@ -365,15 +365,28 @@ describe('Continuity', () => {
             };
 
             // A stream must be known before a head can show it behind: the first live frame or the start positions do that.
+            // One that a head told first starts at the head; a live frame at or below it (in flight when the head was
+            // read) is still shown, once, when it arrives.
+            const startedBy = new Map<string, 'frame' | 'head'>();
+            const lateBelowHead = new Map<string, number[]>();
             for (const step of actions) {
               if (step.kind === 'live') {
-                if (!tombstones.has(step.offset)) out.push(...continuity.receive(frame(streams[step.stream], step.offset)));
+                const stream = streams[step.stream]!;
+                if (!tombstones.has(step.offset)) {
+                  if (!startedBy.has(stream)) startedBy.set(stream, 'frame');
+                  const late = lateBelowHead.get(stream) ?? [];
+                  if (startedBy.get(stream) === 'head' && !late.includes(step.offset)) lateBelowHead.set(stream, [...late, step.offset]);
+                  out.push(...continuity.receive(frame(stream, step.offset)));
+                }
               } else if (step.kind === 'startRecover') start(step.page);
               else if (step.kind === 'replayOne') {
                 const replay = pending?.replays.shift();
                 if (replay) out.push(...continuity.receive(replay));
               } else if (step.kind === 'answer') answer();
-              else continuity.observeHeads(heads());
+              else {
+                for (const stream of streams) if (!startedBy.has(stream)) startedBy.set(stream, 'head');
+                continuity.observeHeads(heads());
+              }
             }
             // Then the heads of a heartbeat, and recovery until nothing is missing.
             answer();
@@ -385,8 +398,12 @@ describe('Continuity', () => {
 
             for (const stream of streams) {
               const offsets = out.flatMap((emission) => (emission.type === 'notification' && emission.frame.stream === stream ? [emission.frame.offset!] : []));
+              if (!startKnown && startedBy.get(stream) === 'head') {
+                expect(offsets).toEqual(lateBelowHead.get(stream) ?? []);
+                continue;
+              }
               const first = offsets[0];
-              // Without a start position, a stream begins at its first frame (or at the head, when a heartbeat told it first).
+              // Without a start position, a stream begins at its first frame.
               const from = startKnown ? 1 : (first ?? head + 1);
               const expected = Array.from({ length: head - from + 1 }, (_, index) => from + index).filter((offset) => !tombstones.has(offset));
               expect(offsets).toEqual(expected);
