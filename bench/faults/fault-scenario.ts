@@ -11,12 +11,16 @@ import type { PostDeadLetter, DeadLetter } from '../../lambdas/domain/fanout/dea
 import { useLocalAwsIdentity } from '../../local/aws-identity.js';
 import { createTables } from '../../local/dynamodb-local.js';
 import { sendJson } from '../../local/http-messages.js';
+import { LOCAL_RETRY_DELAY_MS, MAPPING_ERROR_HANDLING, runEventSourceMapping, type MappingRun } from '../../local/kafka/event-source-mapping.js';
 import { LOCAL_BOOTSTRAP_SERVERS, LOCAL_CLUSTER_ARN, type MskEvent, type MskRecord } from '../../local/kafka/msk-event.js';
+import { readParkedRecords, type KafkaFailureRecord } from '../../local/kafka/parked-records.js';
 import { createLambdaContext } from '../../local/lambda/context.js';
-import { LocalFunctions } from '../../local/lambda/functions.js';
+import { LocalFunctions, type InvocationOutcome } from '../../local/lambda/functions.js';
+import { toFunctionError } from '../../local/lambda/invocation.js';
 import { handleInvokeRequest, INVOKE_PATH, type DeadLetter as FailedInvocation } from '../../local/lambda/invoke-api.js';
 import { PROJECT_ROOT } from '../../local/project-root.js';
 import { handleQueueRequest, isQueueRequest, localQueueUrl, type QueuedMessage } from '../../local/sqs/queue-api.js';
+import { AppClient, ClientSockets, headsOf, healClients, judgeClients, type AppVerdict } from './app-clients.js';
 import { CONNECTIONS_PATH, type AcceptedPost } from './faulty-management-api.js';
 import { startFaultyManagementApi } from './management-api-host.js';
 import { startDynamoDbThrottlingProxy } from './dynamodb-throttling-proxy.js';
@@ -66,6 +70,16 @@ export interface FaultScenarioOptions {
   readonly workerTimeoutMs?: number;
   /** The fan-out's timeout. @default 60000 */
   readonly fanoutTimeoutMs?: number;
+  /**
+   * A DynamoDB outage (every data-plane request refused: AccessDeniedException) that starts mid-delivery of
+   * the last notification and lasts until the event source mapping discards its batch:
+   * the batch is parked, then replayed as `npm run replay` does. @default true
+   */
+  readonly outage?: boolean;
+  /** Share of the recovery's posts whose outcome is unknown (half delivered, half not). @default 0.02 */
+  readonly replayInDoubtRate?: number;
+  /** Clients recovering at once after the faults. @default 32 */
+  readonly healConcurrency?: number;
   /** @default 1 */
   readonly seed?: number;
 }
@@ -93,7 +107,9 @@ export interface Reconciliation {
   readonly leaseViolations: number;
   /** Targets dead-lettered although the Management API accepted a post for them (in doubt is not failed). */
   readonly deadLetteredDelivered: number;
-  /** For a failing run: one line per duplicate, lease violation or wrong dead letter. */
+  /** What the apps showed: every notification once, in order, at every client whose socket stayed open. */
+  readonly app: AppVerdict;
+  /** For a failing run: one line per duplicate, lease violation or wrong dead letter, and per client that showed something wrong. */
   readonly problems: string[];
   /** What happened on the way, for a failing run's diagnosis (stderr). */
   readonly details: Record<string, unknown>;
@@ -101,16 +117,24 @@ export interface Reconciliation {
 
 /** The one line `npm run faults` prints. */
 export function reconciliationLine(result: Reconciliation): string {
-  const { targets, delivered, gone, recoverable, deadlettered, indoubt, lost, duplicates, extra } = result;
-  return `targets=${targets} delivered=${delivered} gone=${gone} recoverable=${recoverable} deadlettered=${deadlettered} indoubt=${indoubt} lost=${lost} duplicates=${duplicates} extra=${extra}`;
+  const { targets, delivered, gone, recoverable, deadlettered, indoubt, lost, duplicates, extra, app } = result;
+  return (
+    `targets=${targets} delivered=${delivered} gone=${gone} recoverable=${recoverable} deadlettered=${deadlettered} indoubt=${indoubt} lost=${lost} duplicates=${duplicates} extra=${extra}` +
+    ` shown=${app.shown} missing=${app.missing} twice=${app.twice} disorder=${app.disorder} heal_p50=${app.healP50Ms} heal_p99=${app.healP99Ms}`
+  );
 }
 
 /**
  * Nothing lost, nothing twice, every count accounted for, order kept, every unknown
- * outcome counted in doubt, nothing posted or dead-lettered past a lease.
+ * outcome counted in doubt, nothing posted or dead-lettered past a lease; and at every
+ * client, every notification shown once, in order.
  */
 export function reconciles(result: Reconciliation): boolean {
   return (
+    result.app.missing === 0 &&
+    result.app.twice === 0 &&
+    result.app.disorder === 0 &&
+    result.app.unexpected === 0 &&
     result.lost === 0 &&
     result.duplicates === 0 &&
     result.outOfOrder === 0 &&
@@ -122,6 +146,7 @@ export function reconciles(result: Reconciliation): boolean {
 }
 
 const TOPIC = 'booking-updates';
+const FANOUT_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:Fanout';
 /** Lambda retries a failed asynchronous invocation twice. */
 const ASYNC_RETRIES = 2;
 /**
@@ -155,6 +180,15 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
   const writeTimeoutMs = writeTimeoutSeconds * 1000;
   const concurrency = options.concurrency ?? 50;
   const startedAtMs = Date.now();
+  const at = (ms: number) => `+${((ms - startedAtMs) / 1000).toFixed(3)}s`;
+  const messageIds: string[] = Array.from({ length: options.records }, () => randomUUID());
+  // The outage, and the recovery's unknown outcomes, draw from their own sequence: the
+  // faults of the delivery stay those of the same seed without them.
+  const healRandom = seededRandom(seed + 3);
+  const outageAfter =
+    (options.outage ?? true) && messageIds.length > 0
+      ? { messageId: messageIds.at(-1)!, posts: Math.max(1, Math.floor(options.connections * (0.02 + 0.08 * healRandom()))) }
+      : undefined;
 
   // Tables, and the connections subscribed to the channel.
   useLocalAwsIdentity(process.env);
@@ -181,7 +215,8 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
   await batchWriteAll(documents, tables.Subscriptions, subscriptionItems);
 
   // The fakes: DynamoDB throttling, the Management API (its own thread), Lambda's Invoke API, SQS.
-  const proxy = await startDynamoDbThrottlingProxy(options.dynamodbEndpoint, options.dynamoDbThrottleRate ?? 0.03, seededRandom(seed + 1));
+  let outageDue = () => false;
+  const proxy = await startDynamoDbThrottlingProxy(options.dynamodbEndpoint, options.dynamoDbThrottleRate ?? 0.03, seededRandom(seed + 1), () => outageDue());
   const managementApi = await startFaultyManagementApi({
     gone,
     broken,
@@ -197,8 +232,10 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
       writeTimeoutMs,
       // Mid-chunk: half the posts a worker has in flight at once.
       crashAfterPosts: Math.max(1, Math.floor(concurrency / 2)),
+      ...(outageAfter ? { outageAfter } : {}),
     },
   });
+  outageDue = managementApi.outageDue;
   const queued: QueuedMessage[] = [];
   const failedInvocations: FailedInvocation[] = [];
   const background = new Set<Promise<unknown>>();
@@ -302,11 +339,20 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
 
   try {
     const { handler: fanout } = await import('../../lambdas/handlers/fanout.js');
+    const { getServices } = await import('../../lambdas/composition.js');
+    const { RecoveryService } = await import('../../lambdas/domain/recovery-service.js');
+    const services = getServices();
+
+    // The apps: one SDK client per connection whose socket stays open, welcomed before
+    // anything is published (the welcome's heads: every stream still empty).
+    const clients = new Map<string, AppClient>();
+    for (const [index, connectionId] of audience.entries())
+      if (!gone.has(connectionId)) clients.set(connectionId, new AppClient(connectionId, `u${index}`, [channel]));
+    for (const [client, heads] of await headsOf([...clients.values()], services.notifications)) client.observeHeads(heads);
     proxy.enable(true);
 
     // The producer: `records` notifications to the channel (the topic maps to it), and
     // one value that is not JSON, in one partition.
-    const messageIds: string[] = Array.from({ length: options.records }, () => randomUUID());
     const values = [
       ...messageIds.map((messageId, index) =>
         JSON.stringify({
@@ -323,55 +369,142 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
       ),
       '{not json',
     ];
-    const records: MskRecord[] = values.map((value, offset) => ({
-      topic: TOPIC,
-      partition: 0,
-      offset,
-      timestamp: Date.now(),
-      timestampType: 'CREATE_TIME',
-      value: Buffer.from(value, 'utf8').toString('base64'),
-      headers: [],
-    }));
-    const deliverFrom = (offset: number): MskEvent => ({
+    // The partition: the producer's records, then what the replay publishes again.
+    const records: MskRecord[] = [];
+    const append = (value: string): MskRecord => {
+      const record: MskRecord = {
+        topic: TOPIC,
+        partition: 0,
+        offset: records.length,
+        timestamp: Date.now(),
+        timestampType: 'CREATE_TIME',
+        value: Buffer.from(value, 'utf8').toString('base64'),
+        headers: [],
+      };
+      records.push(record);
+      return record;
+    };
+    for (const value of values) append(value);
+    const batchOf = (batch: readonly MskRecord[]): MskEvent => ({
       eventSource: 'aws:kafka',
       eventSourceArn: LOCAL_CLUSTER_ARN,
       bootstrapServers: LOCAL_BOOTSTRAP_SERVERS,
-      records: { [`${TOPIC}-0`]: records.filter((record) => record.offset >= offset).map((record) => structuredClone(record)) },
+      records: { [`${TOPIC}-0`]: batch.map((record) => structuredClone(record)) },
     });
 
-    // The event source mapping: retry from the failed offset until the batch goes through.
-    let redeliveries = 0;
-    let from = 0;
+    // The event source mapping as lib/kafka-trigger.ts configures it, played by the local
+    // stand-in: retries from the failed record, bisects a batch failed whole, and discards
+    // (parks) what still fails when its retries are spent. The outage ends once a batch is
+    // parked (it outlasted the retries), or once the trigger is past the batch at the latest.
     let indoubt = 0;
-    for (let round = 0; round < 200; round += 1) {
-      const context = createLambdaContext({ functionName: 'Fanout', timeoutMs: options.fanoutTimeoutMs ?? 60_000 });
-      let failedOffset: number | undefined;
+    const parked: KafkaFailureRecord[] = [];
+    let parkedAtMs: number | undefined;
+    const mappingRuns: MappingRun[] = [];
+    const fanoutInvocations: string[] = [];
+    const invokeFanout = async (event: MskEvent): Promise<InvocationOutcome> => {
+      const invokedAtMs = Date.now();
+      const offsets = Object.values(event.records)
+        .flat()
+        .map((record) => record.offset);
       try {
-        const answer = await fanout(deliverFrom(from) as never, context);
+        const answer = await fanout(event as never, createLambdaContext({ functionName: 'Fanout', timeoutMs: options.fanoutTimeoutMs ?? 60_000 }));
         indoubt += answer.inDoubt ?? 0;
-        failedOffset = answer.batchItemFailures[0]?.itemIdentifier.offset;
-      } catch {
-        failedOffset = from;
+        return { ok: true, result: answer };
+      } catch (error) {
+        return { ok: false, error: toFunctionError(error) };
+      } finally {
+        fanoutInvocations.push(`${offsets.join(',')} ${at(invokedAtMs)}..${at(Date.now())}`);
       }
-      if (failedOffset === undefined) break;
-      redeliveries += 1;
-      from = failedOffset;
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    };
+    const trigger = async (batch: readonly MskRecord[]) => {
+      const run = await runEventSourceMapping(batchOf(batch), {
+        retryAttempts: MAPPING_ERROR_HANDLING.defaultRetryAttempts,
+        bisectBatchOnError: MAPPING_ERROR_HANDLING.bisectBatchOnError,
+        retryDelayMs: LOCAL_RETRY_DELAY_MS,
+        invoke: invokeFanout,
+        discard: (failure) => {
+          parkedAtMs ??= Date.now();
+          parked.push(failure);
+          proxy.endOutage();
+        },
+        functionArn: FANOUT_ARN,
+      });
+      mappingRuns.push(run);
+      return run;
+    };
+    await trigger(records);
+    proxy.endOutage();
+    const outageEndedAtMs = Date.now();
+    const outage = { due: managementApi.outageDue(), answered: proxy.outageAnswered(), parked: parked.flatMap(parkedOffsets) };
+    while (background.size > 0) await Promise.allSettled([...background]);
+
+    // `npm run replay`: each parked value published again as it was produced (so with its
+    // messageId), a new record of the partition; what fails again is parked again.
+    const replayed: { offset: number; as: number; outcome: string }[] = [];
+    for (let pass = 0; pass < 5 && parked.length > 0; pass += 1) {
+      for (const failure of parked.splice(0)) {
+        for (const record of readParkedRecords(JSON.stringify(failure))) {
+          const copy = append(record.value);
+          const run = await trigger([copy]);
+          replayed.push({
+            offset: record.offset,
+            as: copy.offset,
+            outcome: run.parked.length > 0 ? 'parked again' : (run.invocations.at(-1)?.outcome ?? 'none'),
+          });
+        }
+      }
+      while (background.size > 0) await Promise.allSettled([...background]);
     }
-    // At least once: the whole batch arrives again; nothing may reach anyone twice.
-    const again = await fanout(deliverFrom(0) as never, createLambdaContext({ functionName: 'Fanout', timeoutMs: 60_000 }));
+    // At least once: the producer's whole batch arrives again; nothing may reach anyone twice.
+    const again = await fanout(batchOf(records.slice(0, values.length)) as never, createLambdaContext({ functionName: 'Fanout', timeoutMs: 60_000 }));
     indoubt += again.inDoubt ?? 0;
     while (background.size > 0) await Promise.allSettled([...background]);
     proxy.enable(false);
+    const faultsEndedAtMs = Date.now();
 
     // Reconcile against what the Management API accepted.
     const api = await managementApi.report();
+
+    // The apps: each socket's frames, in the order API Gateway accepted them, through the
+    // SDK's continuity; then each heals as the SDK does at its next heartbeat, by the
+    // service's own RecoveryService over the same tables, its replays posted to the socket.
+    for (const post of api.accepted) {
+      const { messageId, stream, offset, epoch } = post;
+      clients.get(post.connectionId)?.receive({ messageId, stream, offset, epoch });
+    }
+    const missingAtEnd = new Map<AppClient, Set<string>>();
+    for (const client of clients.values()) {
+      const seen = new Set(client.shown.map((item) => item.messageId));
+      missingAtEnd.set(client, new Set(messageIds.filter((messageId) => !seen.has(messageId))));
+    }
+    const replayRate = options.replayInDoubtRate ?? 0.02;
+    const sockets = new ClientSockets(clients, { deliveredInDoubtRate: replayRate / 2, lostInDoubtRate: replayRate / 2, random: healRandom });
+    const recovery = new RecoveryService({
+      // As lambdas/application.ts composes it for the `recover` route, posting to the sockets.
+      connections: services.connections,
+      notifications: services.notifications,
+      sender: sockets,
+      clock: services.clock,
+      log: services.logger,
+      historyTtlSeconds: services.config.websocket.history_ttl,
+      settleMs: services.config.delivery.lease_seconds * 1000,
+    });
+    const healStartedAtMs = Date.now();
+    await healClients([...clients.values()], {
+      notifications: services.notifications,
+      recovery,
+      concurrency: options.healConcurrency ?? 32,
+      heartbeats: 5,
+      heartbeatIntervalMs: 1000,
+    });
+    const app = judgeClients([...clients.values()], messageIds, missingAtEnd, faultsEndedAtMs);
+    // Offsets the channel's stream took beyond its notifications: the tombstones of duplicates.
+    const channelHead = (await services.notifications.heads([`channel#${channel}`], Date.now())).get(`channel#${channel}`);
     const letters = queued.map((message) => JSON.parse(message.body) as DeadLetter);
     const postLetters = new Set(
       letters.filter((letter): letter is PostDeadLetter => letter.kind === 'post').map((letter) => `${letter.messageId}|${letter.connectionId}`),
     );
-    const { getServices } = await import('../../lambdas/composition.js');
-    const history = await getServices().notifications.readSince([{ kind: 'channel', channel }], '2000-01-01T00:00:00.000Z', options.records + 10);
+    const history = await services.notifications.readSince([{ kind: 'channel', channel }], '2000-01-01T00:00:00.000Z', options.records + 10);
     const kept = new Set(history.notifications.map((notification) => notification.messageId));
     const answeredGone = new Set(api.answeredGone);
     const acceptedByConnection = new Map<string, AcceptedPost[]>();
@@ -395,7 +528,6 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
       const ordered = [...posts].sort((a, b) => withoutAnswer(a) - withoutAnswer(b));
       for (const post of ordered.slice(answeredPosts.get(key) ?? 0)) unanswered.add(post);
     }
-    const at = (ms: number) => `+${((ms - startedAtMs) / 1000).toFixed(3)}s`;
     const describe = (post: AcceptedPost) =>
       `${post.stage} attempt ${post.attempt} arrived ${at(post.receivedAtMs)}${post.acceptedAtMs !== post.receivedAtMs ? ` accepted ${at(post.acceptedAtMs)}` : ''}${post.fault ? ` (${post.fault})` : ''}${unanswered.has(post) ? ' unanswered' : ''}`;
     const problems: string[] = [];
@@ -490,16 +622,34 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
       outOfOrder,
       leaseViolations,
       deadLetteredDelivered,
-      problems,
+      app,
+      problems: [...problems, ...app.problems],
       details: {
         seed,
+        clients: {
+          ...app.details,
+          missingAtEnd: [...missingAtEnd.values()].reduce((sum, missing) => sum + missing.size, 0),
+          healed: app.healed,
+          unexpected: app.unexpected,
+          replayInDoubt: sockets.inDoubt,
+          // Clients that had every notification yet were behind a head (a duplicate's tombstone) and asked.
+          askedWithNothingMissing: [...clients.values()].filter((client) => client.rounds > 0 && missingAtEnd.get(client)!.size === 0).length,
+          faultsEnded: at(faultsEndedAtMs),
+          healStartedAfterMs: healStartedAtMs - faultsEndedAtMs,
+          healSeconds: Math.round((Date.now() - healStartedAtMs) / 100) / 10,
+        },
+        channelHead: channelHead ? { epoch: channelHead.epoch, offset: channelHead.offset } : null,
+        outage: { ...outage, parkedAt: parkedAtMs === undefined ? null : at(parkedAtMs), triggerDoneAt: at(outageEndedAtMs) },
+        replayed,
+        triggerInvocations: mappingRuns.flatMap((run) => run.invocations.map((invocation) => `${invocation.offsets.join('-')}:${invocation.outcome}`)),
+        fanoutInvocations,
         answers: api.answers,
         unknownOutcomes,
         leaseViolations,
         deadLetteredDelivered,
         stall: stalledAtMs === undefined ? null : { atPost: stallAtPost, at: at(stalledAtMs), ms: stallMs },
         dynamoDbThrottled: proxy.throttled(),
-        kafkaRedeliveries: redeliveries,
+        kafkaRedeliveries: mappingRuns.reduce((sum, run) => sum + run.invocations.length, 0) - mappingRuns.length,
         finalRedelivery: { duplicates: again.duplicates, delivered: again.delivered, failed: again.batchItemFailures.length },
         workerCrashed: managementApi.crashed(),
         workerInvocations: workers.invocations.map((invocation) => ({
@@ -529,4 +679,9 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<R
     await managementApi.stop();
     await proxy.stop();
   }
+}
+
+/** The offsets of a parked batch. */
+function parkedOffsets(failure: KafkaFailureRecord): number[] {
+  return readParkedRecords(JSON.stringify(failure)).map((record) => record.offset);
 }

@@ -38,6 +38,12 @@ export interface ManagementFaults {
   readonly crashAfterPosts: number;
   /** Called once, when the victim dies. */
   readonly onCrash: (stage: string, atMs: number) => void;
+  /**
+   * Posts of this messageId that arrive (whatever their answer) before {@link onOutage}
+   * is called once: the moment a DynamoDB outage starts, mid-delivery of that notification.
+   */
+  readonly outageAfter?: { readonly messageId: string; readonly posts: number };
+  readonly onOutage?: (atMs: number) => void;
   readonly random: () => number;
 }
 
@@ -57,6 +63,10 @@ export interface AcceptedPost {
   /** When it was recorded as delivered (later than arrival for a held post). */
   readonly acceptedAtMs: number;
   readonly fault?: PostFault;
+  /** The frame's place (docs/protocol.md section 11), as posted: what the client model is fed. */
+  readonly stream?: string;
+  readonly offset?: number;
+  readonly epoch?: string;
 }
 
 /** A post that arrived, whatever its answer: what the lease check reads. */
@@ -117,6 +127,7 @@ export class FaultyManagementApi {
   readonly #dead = new Set<string>();
   #posts = 0;
   #spikeUntilMs = 0;
+  #outagePosts = 0;
 
   constructor(private readonly faults: ManagementFaults) {}
 
@@ -133,6 +144,9 @@ export class FaultyManagementApi {
       return;
     }
     const arrived = (status: number | 'dropped') => this.arrived.push({ connectionId, stage, receivedAtMs, status });
+    const frame = readFrame(body);
+    const outage = this.faults.outageAfter;
+    if (outage && frame.messageId === outage.messageId && (this.#outagePosts += 1) === outage.posts) this.faults.onOutage?.(receivedAtMs);
     if (this.#dead.has(stage)) {
       // A dead process sends nothing: what its zombie code still writes never arrives.
       this.answers.droppedAfterCrash += 1;
@@ -178,9 +192,10 @@ export class FaultyManagementApi {
       return answer(response, 500, 'InternalServerErrorException', 'Internal server error');
     }
     arrived(200);
-    const messageId = (JSON.parse(body) as { messageId?: string }).messageId ?? '(none)';
+    const { messageId = '(none)', stream, offset, epoch } = frame;
+    const place = typeof stream === 'string' && typeof offset === 'number' && typeof epoch === 'string' ? { stream, offset, epoch } : {};
     const record = (fault: PostFault | undefined, acceptedAtMs = receivedAtMs) =>
-      this.accepted.push({ connectionId, messageId, stage, attempt, receivedAtMs, acceptedAtMs, ...(fault ? { fault } : {}) });
+      this.accepted.push({ connectionId, messageId, stage, attempt, receivedAtMs, acceptedAtMs, ...(fault ? { fault } : {}), ...place });
     if (this.#dead.has(stage)) {
       // The post that killed the victim: it reached API Gateway, the victim never learns it.
       record(undefined);
@@ -226,6 +241,16 @@ export class FaultyManagementApi {
 
   report(): ManagementApiReport {
     return { accepted: this.accepted, arrived: this.arrived, answeredGone: [...this.answeredGone], answers: this.answers };
+  }
+}
+
+/** What the ground truth reads of a posted frame: its messageId and place. */
+function readFrame(body: string): { messageId?: string; stream?: unknown; offset?: unknown; epoch?: unknown } {
+  try {
+    const frame = JSON.parse(body) as unknown;
+    return typeof frame === 'object' && frame !== null ? (frame as { messageId?: string }) : {};
+  } catch {
+    return {};
   }
 }
 

@@ -6,7 +6,7 @@ import type { ManagementApiReport, ManagementFaults } from './faulty-management-
 import type { ManagementApiThreadData, ManagementApiThreadMessage } from './management-api-thread.js';
 
 export interface FaultyManagementApiOptions {
-  readonly faults: Omit<ManagementFaults, 'gone' | 'broken' | 'random' | 'onCrash'>;
+  readonly faults: Omit<ManagementFaults, 'gone' | 'broken' | 'random' | 'onCrash' | 'onOutage'>;
   readonly gone: ReadonlySet<string>;
   readonly broken: ReadonlySet<string>;
   readonly seed: number;
@@ -18,6 +18,8 @@ export interface FaultyManagementApiThread {
   readonly url: string;
   /** True from the moment the victim died (set by the API thread, read synchronously). */
   readonly crashed: () => boolean;
+  /** True from the moment `faults.outageAfter` was met (set by the API thread, read synchronously). */
+  readonly outageDue: () => boolean;
   /** Resolves when the victim dies. */
   readonly crash: Promise<{ readonly stage: string; readonly atMs: number }>;
   /** Everything the API saw so far. */
@@ -30,7 +32,7 @@ export interface FaultyManagementApiThread {
  * through tsx's API, so this works under `tsx` (npm run faults) and under vitest alike.
  */
 export async function startFaultyManagementApi(options: FaultyManagementApiOptions): Promise<FaultyManagementApiThread> {
-  const crashFlag = new SharedArrayBuffer(4);
+  const crashFlag = new SharedArrayBuffer(8);
   const flag = new Int32Array(crashFlag);
   const data: ManagementApiThreadData = {
     faults: options.faults,
@@ -59,6 +61,7 @@ export async function startFaultyManagementApi(options: FaultyManagementApiOptio
   return {
     url: `http://127.0.0.1:${port}`,
     crashed: () => Atomics.load(flag, 0) === 1,
+    outageDue: () => Atomics.load(flag, 1) === 1,
     crash,
     report: () =>
       new Promise<ManagementApiReport>((resolve) => {

@@ -12,11 +12,11 @@ import { seededRandom } from './seeded-random.js';
 
 /** What the host hands the thread. */
 export interface ManagementApiThreadData {
-  readonly faults: Omit<ManagementFaults, 'gone' | 'broken' | 'random' | 'onCrash'>;
+  readonly faults: Omit<ManagementFaults, 'gone' | 'broken' | 'random' | 'onCrash' | 'onOutage'>;
   readonly gone: string[];
   readonly broken: string[];
   readonly seed: number;
-  /** Int32Array over it: [0] becomes 1 when the victim dies (read synchronously by the host). */
+  /** Int32Array over it: [0] becomes 1 when the victim dies, [1] when the outage starts (read synchronously by the host). */
   readonly crashFlag: SharedArrayBuffer;
 }
 
@@ -38,6 +38,7 @@ const api = new FaultyManagementApi({
     Atomics.store(crashFlag, 0, 1);
     port.postMessage({ type: 'crashed', stage, atMs } satisfies ManagementApiThreadMessage);
   },
+  onOutage: () => Atomics.store(crashFlag, 1, 1),
 });
 const server = createServer((request, response) => {
   const path = new URL(request.url ?? '/', 'http://localhost').pathname;
