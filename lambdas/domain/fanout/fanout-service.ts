@@ -19,6 +19,7 @@ import type {
 import { retryTimingOf, retryWithinBudget, UNLIMITED_TIME, type RetryOptions } from '../retry.js';
 import { targetOf } from './audience.js';
 import { runBatch } from './batch.js';
+import { ChunkPoster } from './chunk-poster.js';
 import { ConnectionDelivery } from './connection-delivery.js';
 import { DEAD_LETTER_VALUE_LIMIT, type RecordDeadLetter } from './dead-letters.js';
 import { messageIdForPosition } from './message-id.js';
@@ -164,14 +165,14 @@ export class FanoutService {
   constructor(options: FanoutServiceOptions) {
     this.#options = options;
     this.#retry = retryTimingOf(options);
-    const { worker, delivery, chunkSize } = createShardWorker(options);
+    const { worker, poster, chunkSize } = createShardWorker(options);
     const { timing, reserveMs } = this.#retry;
     this.#notification = new NotificationDelivery({
       ledger: options.ledger,
       notifications: options.notifications,
       connections: options.connections,
       subscriptions: options.subscriptions,
-      delivery,
+      poster,
       planned:
         worker && options.progress
           ? new PlannedDelivery({
@@ -188,7 +189,6 @@ export class FanoutService {
               ...(options.redispatchAfterMs !== undefined ? { redispatchAfterMs: options.redispatchAfterMs } : {}),
             })
           : undefined,
-      ...(options.deadLetters ? { deadLetters: options.deadLetters } : {}),
       clock: options.clock,
       log: options.log,
       timing,
@@ -337,7 +337,7 @@ export type ShardWorkerParts = Pick<
  * The worker a fan-out and a worker invocation share: the same delivery and store.
  * `worker` is undefined without a progress store.
  */
-export function createShardWorker(options: ShardWorkerParts): { worker: ShardWorker | undefined; delivery: ConnectionDelivery; chunkSize: number } {
+export function createShardWorker(options: ShardWorkerParts): { worker: ShardWorker | undefined; poster: ChunkPoster; chunkSize: number } {
   const { timing, reserveMs } = retryTimingOf(options);
   const delivery = new ConnectionDelivery({
     sender: options.sender,
@@ -349,12 +349,13 @@ export function createShardWorker(options: ShardWorkerParts): { worker: ShardWor
     random: timing.random,
     reserveMs,
   });
+  // The lean path and the shard worker post a chunk the same way, with the same letters.
+  const poster = new ChunkPoster({ delivery, ...(options.deadLetters ? { deadLetters: options.deadLetters } : {}), clock: options.clock, timing, reserveMs });
   const chunkSize = Math.max(options.concurrency, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
-  if (!options.progress) return { worker: undefined, delivery, chunkSize };
+  if (!options.progress) return { worker: undefined, poster, chunkSize };
   const worker = new ShardWorker({
     progress: options.progress,
-    delivery,
-    deadLetters: options.deadLetters ?? { send: async () => {} },
+    poster,
     ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
     clock: options.clock,
     log: options.log,
@@ -363,7 +364,7 @@ export function createShardWorker(options: ShardWorkerParts): { worker: ShardWor
     reserveMs,
     leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
   });
-  return { worker, delivery, chunkSize };
+  return { worker, poster, chunkSize };
 }
 
 /** A notification that can never be delivered as it stands; retrying will not help. */

@@ -4,21 +4,11 @@ import { positionOf, streamKey } from '../notification-streams.js';
 import type { Target } from '../../../protocol/records.js';
 import { TransientError } from '../errors.js';
 import type { ConnectionRef } from '../model.js';
-import type {
-  Clock,
-  ConnectionStore,
-  DeadLetterSink,
-  DeliveryLedger,
-  Log,
-  NotificationLog,
-  StoredNotification,
-  SubscriptionStore,
-  TimeBudget,
-} from '../ports.js';
+import type { Clock, ConnectionStore, DeliveryLedger, Log, NotificationLog, StoredNotification, SubscriptionStore, TimeBudget } from '../ports.js';
 import { retryWithinBudget, type RetryTiming } from '../retry.js';
 import { audienceOf, describeTarget, readAudience } from './audience.js';
-import { forEachBounded, type ConnectionDelivery, type DeliveryReport } from './connection-delivery.js';
-import type { PostDeadLetter } from './dead-letters.js';
+import type { ChunkPoster } from './chunk-poster.js';
+import { forEachBounded } from './connection-delivery.js';
 import { emptyNotificationCounts, type LedgerClaim, type LedgerEntry, type NotificationCounts } from './delivery-ledger.js';
 import type { PlannedDelivery } from './planned-delivery.js';
 import { TokenBucket, UNLIMITED_POSTS } from './post-quota.js';
@@ -31,10 +21,10 @@ export interface NotificationDeliveryOptions {
   readonly notifications: NotificationLog;
   readonly connections: ConnectionStore;
   readonly subscriptions: SubscriptionStore;
-  readonly delivery: ConnectionDelivery;
+  /** Posts a chunk under this run's lease and dead-letters its failures. */
+  readonly poster: ChunkPoster;
   /** Large audiences; undefined without a progress store (every audience is posted here, a chunk at a time). */
   readonly planned: PlannedDelivery | undefined;
-  readonly deadLetters?: DeadLetterSink;
   readonly clock: Clock;
   readonly log: Log;
   readonly timing: RetryTiming;
@@ -161,21 +151,13 @@ export class NotificationDelivery {
     context: Record<string, unknown>,
     budget: TimeBudget,
   ): Promise<NotificationCounts> {
-    const { delivery, clock, postsPerSecond, log, ledger, leaseMs } = this.#options;
+    const { poster, clock, postsPerSecond, log, ledger, leaseMs } = this.#options;
     const lease = new Lease(claim.leaseUntilMs, { clock, log, budget, leaseMs, renew: (untilMs) => ledger.extend(frame.messageId, claim.owner, untilMs) });
-    const report = await lease.during(() =>
-      delivery.deliver([refs], JSON.stringify(frame), {
-        context,
-        budget,
-        quota: postsPerSecond > 0 ? new TokenBucket({ ratePerSecond: postsPerSecond }) : UNLIMITED_POSTS,
-        postUntilMs: () => lease.fenceMs(),
-        nowMs: () => clock.now().getTime(),
-      }),
-    );
+    const quota = postsPerSecond > 0 ? new TokenBucket({ ratePerSecond: postsPerSecond }) : UNLIMITED_POSTS;
+    const { report, leaseHeld } = await poster.post({ messageId: frame.messageId, data: JSON.stringify(frame), refs, lease, quota, budget, context });
     const counts = addShardCounts({ ...emptyNotificationCounts(), targets: refs.length, shards: 1 }, report);
-    if (lease.held()) await this.#deadLetter(frame.messageId, report, budget);
     // Another run may own it now and count it in doubt: no dead letters from this one.
-    else log.warn('lease ran out mid-delivery; no dead letters sent', { ...context, failed: report.failed, unattempted: report.unattempted.length });
+    if (!leaseHeld) log.warn('lease ran out mid-delivery; no dead letters sent', { ...context, failed: report.failed, unattempted: report.unattempted.length });
     if (report.unattempted.length === 0) return counts;
     // Certainly not posted: handed to the record's retry, which takes the entry over at
     // once (the lease is given up) and posts them, rather than counting them in doubt. The
@@ -322,14 +304,6 @@ export class NotificationDelivery {
       // The lease then ends by itself; the retry waits for it.
       this.#options.log.warn('could not give the lease up after a failure', { ...context, error: error instanceof Error ? error.name : String(error) });
     }
-  }
-
-  async #deadLetter(messageId: string, report: DeliveryReport, budget: TimeBudget): Promise<void> {
-    const { deadLetters, clock } = this.#options;
-    if (!deadLetters || report.failures.length === 0) return;
-    const at = clock.now().toISOString();
-    const letters: PostDeadLetter[] = report.failures.map((failure) => ({ kind: 'post', messageId, at, ...failure }));
-    await this.#storeCall(budget)(() => deadLetters.send(letters));
   }
 }
 

@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { ConnectionDelivery, DeliveryReport } from './connection-delivery.js';
+import type { ChunkPoster } from './chunk-poster.js';
+import type { DeliveryReport } from './connection-delivery.js';
 import { DEFAULT_LEASE_MS, Lease } from './lease.js';
-import type { PostDeadLetter } from './dead-letters.js';
 import { DEFAULT_TIME_RESERVE_MS, retryWithinBudget, type RetryTiming } from '../retry.js';
 import { addShardCounts, emptyShardCounts, type ShardCounts, type ShardKey, type ShardRequest, type ShardState } from './shard-plan.js';
 import { TokenBucket, UNLIMITED_POSTS, type PostQuota } from './post-quota.js';
-import type { Clock, DeadLetterSink, DeliveryProgressStore, Log, ShardDispatcher, TimeBudget } from '../ports.js';
+import type { Clock, DeliveryProgressStore, Log, ShardDispatcher, TimeBudget } from '../ports.js';
 
 export interface ShardWorkerOptions {
   readonly progress: DeliveryProgressStore;
-  readonly delivery: ConnectionDelivery;
-  readonly deadLetters: DeadLetterSink;
+  /** Posts a chunk under the shard's lease and dead-letters its failures. */
+  readonly poster: ChunkPoster;
   /** Starts a fresh invocation for what this one has no time left for. @default - none: the caller resumes */
   readonly dispatcher?: ShardDispatcher;
   readonly clock: Clock;
@@ -20,7 +20,7 @@ export interface ShardWorkerOptions {
    * one progress write (completing it claims the next).
    */
   readonly chunkSize: number;
-  /** Retries of the progress store and the dead-letter queue. */
+  /** Retries of the progress store. */
   readonly timing: RetryTiming;
   /** @default DEFAULT_TIME_RESERVE_MS */
   readonly reserveMs?: number;
@@ -140,24 +140,21 @@ export class ShardWorker {
         }
         lease.movedTo(extendedUntilMs);
       }
-      // Posts are fenced on the lease: none is attempted, or still running, once another
-      // run may have taken the shard over. A chunk that outlasts half the lease renews it.
-      const report = await lease.during(() =>
-        this.#options.delivery.deliver([targets.slice(from, until)], planned.data, {
-          context: { messageId: key.messageId, shard: key.index },
-          budget,
-          quota: posts,
-          postUntilMs: () => lease.fenceMs(),
-          nowMs: () => clock.now().getTime(),
-        }),
-      );
-      if (!lease.held()) {
+      const { report, leaseHeld } = await this.#options.poster.post({
+        messageId: key.messageId,
+        data: planned.data,
+        refs: targets.slice(from, until),
+        lease,
+        quota: posts,
+        budget,
+        context: { messageId: key.messageId, shard: key.index },
+      });
+      if (!leaseHeld) {
         // The lease may have passed to another run, which counts this chunk as in doubt:
         // record nothing, dead-letter nothing, post nothing more.
         log.warn('lease ran out mid-chunk; stopping', { ...context, from, until });
         return { status: 'busy', counts };
       }
-      await this.#deadLetter(key.messageId, report, storeCall, lease);
       const chunkCounts = countsOf(report);
       const last = until === shard.total;
       // Completing this chunk claims the next one in the same write, when there is time to
@@ -208,15 +205,6 @@ export class ShardWorker {
   async #confirm(key: ShardKey, owner: string, holds: (shard: ShardState) => boolean, storeCall: <T>(work: () => Promise<T>) => Promise<T>): Promise<boolean> {
     const current = await storeCall(() => this.#options.progress.getShard(key));
     return current !== undefined && current.owner === owner && holds(current);
-  }
-
-  async #deadLetter(messageId: string, report: DeliveryReport, storeCall: <T>(work: () => Promise<T>) => Promise<T>, lease: Lease): Promise<void> {
-    if (report.failures.length === 0) return;
-    // A run that may have lost its shard sends nothing: the next owner counts the chunk.
-    if (!lease.held()) return;
-    const at = this.#options.clock.now().toISOString();
-    const letters: PostDeadLetter[] = report.failures.map((failure) => ({ kind: 'post', messageId, at, ...failure }));
-    await storeCall(() => this.#options.deadLetters.send(letters));
   }
 }
 
