@@ -6,7 +6,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { createFailureQueue } from './failure-queue.js';
-import { CFN_GUARD_PLUGIN } from './policy-validation.js';
+import { acknowledgeControl } from './policy-validation.js';
 
 /** Amazon MSK with IAM authentication. */
 export interface MskKafkaSource {
@@ -303,6 +303,6 @@ function createParkedRecordsBucket(scope: Construct, id: string, props: KafkaTri
   const reason =
     'Server access logs need a target bucket, and S3 delivers them only to one encrypted with SSE-S3 (against CT.S3.PR.10) that would need logs of its own; reads and deletes of parked records are S3 data events for CloudTrail.';
   Validations.of(bucket).acknowledge({ id: 'AwsSolutions-S1', reason });
-  Validations.of(bucket).acknowledge({ id: `${CFN_GUARD_PLUGIN}::s3_bucket_logging_enabled_check`, reason });
+  acknowledgeControl(bucket, 'bucketLogging', reason);
   return bucket;
 }

@@ -27,6 +27,8 @@ export const CONTROL_TOWER_RULES = {
   functionInVpc: 'lambda_inside_vpc_check',
   /** CT.CLOUDWATCH.PR.2: log groups are kept for at least 365 days. */
   logRetention: 'cloudwatch_log_group_retention_period_check',
+  /** CT.S3.PR.2: every bucket has server access logging. */
+  bucketLogging: 's3_bucket_logging_enabled_check',
 } as const;
 
 export type ControlTowerRule = keyof typeof CONTROL_TOWER_RULES;

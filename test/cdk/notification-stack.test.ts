@@ -108,7 +108,9 @@ describe('NotificationStack (shipped Config.toml)', () => {
         acknowledged.set(violation.ruleName, reasons);
       }
       // The account is known here, so every service permission carries a literal SourceAccount.
-      expect([...acknowledged.keys()].sort()).toEqual([CONTROL_TOWER_RULES.routeAuthorization, CONTROL_TOWER_RULES.functionInVpc].sort());
+      expect([...acknowledged.keys()].sort()).toEqual(
+        [CONTROL_TOWER_RULES.routeAuthorization, CONTROL_TOWER_RULES.functionInVpc, CONTROL_TOWER_RULES.bucketLogging].sort(),
+      );
       expect(guard.violations).toEqual([]);
     });
 
@@ -398,7 +400,8 @@ describe('NotificationStack (shipped Config.toml)', () => {
           BisectBatchOnFunctionError: true,
           FunctionResponseTypes: ['ReportBatchItemFailures'],
           ProvisionedPollerConfig: { MinimumPollers: 1, MaximumPollers: 2 },
-          DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('OnFailureQueue'), 'Arn'] } } },
+          // Discarded batches are parked whole in S3 (docs/delivery.md section 4), not as metadata in the queue.
+          DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('ParkedRecords'), 'Arn'] } } },
         });
       },
     );
