@@ -163,10 +163,19 @@ const LEASE_ARRIVAL_ALLOWANCE_MS = 100;
  * client's timeout and has latency spikes, the local Lambda Invoke API (asynchronous
  * worker invocations, Lambda's retries emulated) and the local SQS stand-in as
  * on-failure queue. One worker crashes mid-chunk, the posting process stalls once for
- * longer than `write_timeout`, and the lease is a second long. The event source mapping
- * is played here: a batch is redelivered from each failed record until none fails, then
- * once more whole (Kafka delivers at least once). What the Management API accepted is
- * the ground truth the result is counted from.
+ * longer than `write_timeout`, and the lease is a second long. The trigger is the local
+ * stand-in of the event source mapping (local/kafka/event-source-mapping.ts: retries from
+ * the failed record, bisects, parks what its retries could not deliver); an outage of
+ * DynamoDB mid-delivery of the last notification outlasts those retries, so its batch is
+ * parked, then published again as `npm run replay` does; then the producer's whole batch
+ * arrives once more (Kafka delivers at least once). What the Management API accepted is
+ * the ground truth the server's books are counted from.
+ *
+ * Behind every connection whose socket stays open is an app: the SDK's continuity module
+ * fed that connection's accepted posts in the order API Gateway accepted them. After the
+ * faults each heals as the SDK does (heartbeat heads, `recover` by positions through the
+ * real RecoveryService), and the verdict is what the apps showed: every notification
+ * once, in order, at every client (app-clients.ts).
  */
 export async function runFaultScenario(options: FaultScenarioOptions): Promise<Reconciliation> {
   const seed = options.seed ?? 1;
