@@ -1,4 +1,5 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { COUNT_NAMES, type CountName, type OutcomeCounts } from '../domain/fanout/outcome-counts.js';
 
 /** The fan-out's metrics (namespace `Notifications`; the CDK alarms read `FanoutFailed`). */
 export const deliveryMetrics = new Metrics({
@@ -7,22 +8,21 @@ export const deliveryMetrics = new Metrics({
 });
 
 /** What became of the posts of one invocation, fan-out or worker alike. */
-export interface PostCounts {
-  readonly delivered: number;
-  readonly gone: number;
-  readonly retried: number;
-  readonly throttled: number;
-  readonly failed: number;
-  readonly inDoubt: number;
+export interface PostCounts extends Readonly<OutcomeCounts> {
   readonly deadLettered: number;
 }
 
+/** The metric of each count; the CDK alarms read `FanoutFailed`. */
+const METRIC_NAMES: Readonly<Record<CountName, string>> = {
+  delivered: 'Delivered',
+  gone: 'Gone',
+  failed: 'FanoutFailed',
+  inDoubt: 'InDoubt',
+  retried: 'Retried',
+  throttled: 'Throttled',
+};
+
 export function addPostMetrics(counts: PostCounts): void {
-  deliveryMetrics.addMetric('Delivered', MetricUnit.Count, counts.delivered);
-  deliveryMetrics.addMetric('Gone', MetricUnit.Count, counts.gone);
-  deliveryMetrics.addMetric('Retried', MetricUnit.Count, counts.retried);
-  deliveryMetrics.addMetric('Throttled', MetricUnit.Count, counts.throttled);
-  deliveryMetrics.addMetric('FanoutFailed', MetricUnit.Count, counts.failed);
-  deliveryMetrics.addMetric('InDoubt', MetricUnit.Count, counts.inDoubt);
+  for (const name of COUNT_NAMES) deliveryMetrics.addMetric(METRIC_NAMES[name], MetricUnit.Count, counts[name]);
   deliveryMetrics.addMetric('DeadLettered', MetricUnit.Count, counts.deadLettered);
 }

@@ -1,15 +1,20 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { TransientError } from '../../domain/errors.js';
-import type { LedgerClaim, LedgerEntry, LedgerHandover, NotificationCounts } from '../../domain/fanout/delivery-ledger.js';
+import {
+  NOTIFICATION_COUNT_NAMES,
+  type LedgerClaim,
+  type LedgerEntry,
+  type LedgerHandover,
+  type NotificationCounts,
+} from '../../domain/fanout/delivery-ledger.js';
 import type { DeliveryLedger, StoredNotification } from '../../domain/ports.js';
 import type { Target } from '../../../protocol/records.js';
+import { countsFrom } from '../../domain/fanout/outcome-counts.js';
 import { instantKey, positionOf } from '../../domain/notification-streams.js';
 import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import { messageKey, streamItems } from './notification-log.js';
 import type { DynamoDbStoreProps } from './store-props.js';
 import type { TableNames } from '../../../protocol/tables.js';
-
-const COUNT_NAMES = ['targets', 'shards', 'delivered', 'gone', 'failed', 'inDoubt', 'retried', 'throttled'] as const;
 
 /**
  * {@link DeliveryLedger} in the Notifications table: the entry is the `message#{id}` item
@@ -125,13 +130,13 @@ export class DynamoDbDeliveryLedger implements DeliveryLedger {
 
   async finish(messageId: string, owner: string, counts: NotificationCounts): Promise<boolean> {
     const values: Record<string, unknown> = { ':owner': owner, ':done': 'done', ':zero': 0 };
-    for (const name of COUNT_NAMES) values[`:${name}`] = counts[name];
+    for (const name of NOTIFICATION_COUNT_NAMES) values[`:${name}`] = counts[name];
     return (
       (await this.conditionalUpdate(messageId, {
-        UpdateExpression: `SET #status = :done, leaseUntilMs = :zero, ${COUNT_NAMES.map((name) => `#${name} = :${name}`).join(', ')} REMOVE handover`,
+        UpdateExpression: `SET #status = :done, leaseUntilMs = :zero, ${NOTIFICATION_COUNT_NAMES.map((name) => `#${name} = :${name}`).join(', ')} REMOVE handover`,
         // A retried finish whose first attempt landed finds it done by its own owner.
         ConditionExpression: '#owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', ...Object.fromEntries(COUNT_NAMES.map((name) => [`#${name}`, name])) },
+        ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', ...Object.fromEntries(NOTIFICATION_COUNT_NAMES.map((name) => [`#${name}`, name])) },
         ExpressionAttributeValues: values,
       })) !== undefined
     );
@@ -203,8 +208,6 @@ function toEntry(messageId: string, item: Record<string, unknown>): LedgerEntry 
     ...(typeof item.stream === 'string' && typeof item.epoch === 'string'
       ? { position: { stream: item.stream, epoch: item.epoch, offset: Number(item.offset) } }
       : {}),
-    ...(item.status === 'done' || item.status === undefined
-      ? { counts: Object.fromEntries(COUNT_NAMES.map((name) => [name, Number(item[name] ?? 0)])) as unknown as NotificationCounts }
-      : {}),
+    ...(item.status === 'done' || item.status === undefined ? { counts: countsFrom(NOTIFICATION_COUNT_NAMES, item) } : {}),
   };
 }

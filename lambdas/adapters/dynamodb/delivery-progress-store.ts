@@ -1,5 +1,6 @@
 import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ThrottledError, TransientError } from '../../domain/errors.js';
+import { COUNT_NAMES, countsFrom, emptyCounts } from '../../domain/fanout/outcome-counts.js';
 import { assertNextClaim, type DeliveryJob, type NextClaim, type ShardCounts, type ShardKey, type ShardState } from '../../domain/fanout/shard-plan.js';
 import type { ConnectionRef } from '../../domain/model.js';
 import type { DeliveryProgressStore } from '../../domain/ports.js';
@@ -10,8 +11,6 @@ import type { TableNames } from '../../../protocol/tables.js';
 
 /** Most connections in one shard: its targets must fit one item (400 KB) at the longest ids. */
 export const MAX_SHARD_SIZE = 2000;
-
-const COUNT_NAMES = ['delivered', 'gone', 'failed', 'inDoubt', 'retried', 'throttled'] as const;
 
 /** Every attribute of a progress item: what the fan-out polls. */
 const PROGRESS_ATTRIBUTES = ['messageId', 'planId', 'idx', 'total', 'cursor', 'claimedUntil', 'owner', 'leaseUntilMs', 'done', ...COUNT_NAMES];
@@ -85,7 +84,7 @@ export class DynamoDbDeliveryProgressStore implements DeliveryProgressStore {
                 claimedUntil: 0,
                 leaseUntilMs: 0,
                 done: false,
-                ...Object.fromEntries(COUNT_NAMES.map((name) => [name, 0])),
+                ...emptyCounts(),
                 expiresAt,
               },
             },
@@ -293,13 +292,6 @@ function toShardState(item: Record<string, unknown>): ShardState {
     ...(typeof item.owner === 'string' ? { owner: item.owner } : {}),
     leaseUntilMs: item.leaseUntilMs as number,
     done: item.done === true,
-    counts: {
-      delivered: Number(item.delivered ?? 0),
-      gone: Number(item.gone ?? 0),
-      failed: Number(item.failed ?? 0),
-      inDoubt: Number(item.inDoubt ?? 0),
-      retried: Number(item.retried ?? 0),
-      throttled: Number(item.throttled ?? 0),
-    },
+    counts: countsFrom(COUNT_NAMES, item),
   };
 }

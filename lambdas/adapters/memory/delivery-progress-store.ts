@@ -1,13 +1,5 @@
-import {
-  addShardCounts,
-  assertNextClaim,
-  emptyShardCounts,
-  type DeliveryJob,
-  type NextClaim,
-  type ShardCounts,
-  type ShardKey,
-  type ShardState,
-} from '../../domain/fanout/shard-plan.js';
+import { addCounts, emptyCounts } from '../../domain/fanout/outcome-counts.js';
+import { assertNextClaim, type DeliveryJob, type NextClaim, type ShardCounts, type ShardKey, type ShardState } from '../../domain/fanout/shard-plan.js';
 import type { ConnectionRef } from '../../domain/model.js';
 import type { DeliveryProgressStore } from '../../domain/ports.js';
 
@@ -49,7 +41,7 @@ export class MemoryDeliveryProgressStore implements DeliveryProgressStore {
         claimedUntil: 0,
         leaseUntilMs: 0,
         done: false,
-        counts: emptyShardCounts(),
+        counts: emptyCounts(),
         targets: targets.map((ref) => ({ connectionId: ref.connectionId, userId: ref.userId })),
       });
     });
@@ -114,7 +106,7 @@ export class MemoryDeliveryProgressStore implements DeliveryProgressStore {
     if (done && shard.total !== until) return false;
     shard.cursor = until;
     shard.done = done;
-    addShardCounts(shard.counts, counts);
+    addCounts(shard.counts, counts);
     if (next) {
       shard.claimedUntil = next.until;
       shard.leaseUntilMs = next.leaseUntilMs;

@@ -2,16 +2,10 @@ import { ConnectionGoneError, PostInDoubtError, ThrottledError } from '../errors
 import { isRetryable, retryTimingOf, UNLIMITED_TIME, waitBeforeRetry, type RetryOptions, type RetryTiming } from '../retry.js';
 import type { ConnectionRef } from '../model.js';
 import { UNLIMITED_POSTS, type PostQuota } from './post-quota.js';
-import type { ShardCounts } from './shard-plan.js';
+import { emptyCounts, type OutcomeCounts, type TargetOutcome } from './outcome-counts.js';
 import type { ConnectionStore, Log, MessageSender, TimeBudget } from '../ports.js';
 
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../retry.js';
-
-/** What became of the posts to one audience: the outcome counts of a shard, and how many it was for. */
-export interface DeliveryCounts extends ShardCounts {
-  /** Connections the frame was meant for (each once). */
-  targets: number;
-}
 
 /** One post that failed for good, and why: what a dead letter is made of. */
 export interface PostFailure {
@@ -21,7 +15,10 @@ export interface PostFailure {
   readonly attempts: number;
 }
 
-export interface DeliveryReport extends DeliveryCounts {
+/** What became of the posts to one audience: the outcome counts, how many it was for, and what a caller acts on. */
+export interface DeliveryReport extends OutcomeCounts {
+  /** Connections the frame was meant for (each once). */
+  targets: number;
   readonly failures: PostFailure[];
   /**
    * Targets never attempted: the lease or the time ran out before their first attempt.
@@ -118,7 +115,7 @@ export async function forEachBounded<T>(
 }
 
 type PostOutcome =
-  | { readonly status: 'delivered' | 'gone' | 'inDoubt' | 'unattempted'; readonly retried: number; readonly throttled: number }
+  | { readonly status: Exclude<TargetOutcome, 'failed'> | 'unattempted'; readonly retried: number; readonly throttled: number }
   | { readonly status: 'failed'; readonly retried: number; readonly throttled: number; readonly failure: PostFailure };
 
 /**
@@ -144,7 +141,7 @@ export class ConnectionDelivery {
     data: string,
     limits: DeliveryLimits = {},
   ): Promise<DeliveryReport> {
-    const report: DeliveryReport = { targets: 0, delivered: 0, gone: 0, failed: 0, inDoubt: 0, retried: 0, throttled: 0, failures: [], unattempted: [] };
+    const report: DeliveryReport = { targets: 0, ...emptyCounts(), failures: [], unattempted: [] };
     // A connection listed twice (pages of a changing index) still gets the frame once.
     const seen = new Set<string>();
     await forEachBounded(audience, this.#options.concurrency, async (ref) => {

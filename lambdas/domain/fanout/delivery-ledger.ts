@@ -1,4 +1,4 @@
-import type { ShardCounts } from './shard-plan.js';
+import { COUNT_NAMES, emptyCounts, type OutcomeCounts } from './outcome-counts.js';
 
 /**
  * One entry per messageId: the fan-out's duplicate check and in-progress marker in one
@@ -9,7 +9,7 @@ import type { ShardCounts } from './shard-plan.js';
  */
 
 /** What a delivery came to, as the ledger keeps it once done. */
-export interface NotificationCounts extends ShardCounts {
+export interface NotificationCounts extends OutcomeCounts {
   /** Connections the notification was meant for (each once). */
   targets: number;
   /** Shards its audience was split into (0 when it had none, 1 for the lean path). */
@@ -41,7 +41,7 @@ export interface LedgerEntry {
  * certainly not posted, which the takeover posts.
  */
 export interface LedgerHandover {
-  readonly counts: ShardCounts;
+  readonly counts: OutcomeCounts;
   readonly pending: readonly string[];
 }
 
@@ -51,6 +51,9 @@ export interface LedgerClaim {
   readonly leaseUntilMs: number;
 }
 
+/** Every count a done entry keeps: the outcome counts, and what they were counted over. */
+export const NOTIFICATION_COUNT_NAMES = ['targets', 'shards', ...COUNT_NAMES] as const;
+
 export function emptyNotificationCounts(): NotificationCounts {
-  return { targets: 0, shards: 0, delivered: 0, gone: 0, failed: 0, inDoubt: 0, retried: 0, throttled: 0 };
+  return { targets: 0, shards: 0, ...emptyCounts() };
 }

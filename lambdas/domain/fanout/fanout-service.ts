@@ -24,8 +24,8 @@ import { ConnectionDelivery } from './connection-delivery.js';
 import { DEAD_LETTER_VALUE_LIMIT, type RecordDeadLetter } from './dead-letters.js';
 import { messageIdForPosition } from './message-id.js';
 import { NotificationDelivery, type NotificationOutcome } from './notification-delivery.js';
+import { addCounts, emptyCounts, type OutcomeCounts } from './outcome-counts.js';
 import { PlannedDelivery } from './planned-delivery.js';
-import { addShardCounts, type ShardCounts } from './shard-plan.js';
 import { DEFAULT_LEASE_MS, ShardWorker } from './shard-worker.js';
 import { isReadable, type RecordPosition, type SourceRecord } from './source-record.js';
 
@@ -130,7 +130,7 @@ export interface FailedRecordReport extends RecordPosition {
 }
 
 /** What one batch came to: the post counts (added up over the records) and the records'. */
-export interface FanoutSummary extends ShardCounts {
+export interface FanoutSummary extends OutcomeCounts {
   /** Records in the batch, whatever became of them. */
   records: number;
   /** Connections targeted by the records that were delivered (not duplicates). */
@@ -211,12 +211,7 @@ export class FanoutService {
     const summary: FanoutSummary = {
       records: records.length,
       targets: 0,
-      delivered: 0,
-      gone: 0,
-      failed: 0,
-      inDoubt: 0,
-      retried: 0,
-      throttled: 0,
+      ...emptyCounts(),
       deadLettered: 0,
       duplicates: 0,
       invalid: [],
@@ -248,7 +243,7 @@ export class FanoutService {
           return;
         }
         summary.targets += outcome.targets;
-        addShardCounts(summary, outcome);
+        addCounts(summary, outcome);
         if (this.#options.deadLetters) summary.deadLettered += outcome.failed;
       },
     });

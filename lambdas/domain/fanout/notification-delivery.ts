@@ -12,7 +12,7 @@ import { forEachBounded } from './connection-delivery.js';
 import { emptyNotificationCounts, type LedgerClaim, type LedgerEntry, type NotificationCounts } from './delivery-ledger.js';
 import type { PlannedDelivery } from './planned-delivery.js';
 import { TokenBucket, UNLIMITED_POSTS } from './post-quota.js';
-import { addShardCounts } from './shard-plan.js';
+import { addCounts, sumOfOutcomes } from './outcome-counts.js';
 import type { RecordPosition } from './source-record.js';
 import { Lease } from './lease.js';
 
@@ -155,7 +155,7 @@ export class NotificationDelivery {
     const lease = new Lease(claim.leaseUntilMs, { clock, log, budget, leaseMs, renew: (untilMs) => ledger.extend(frame.messageId, claim.owner, untilMs) });
     const quota = postsPerSecond > 0 ? new TokenBucket({ ratePerSecond: postsPerSecond }) : UNLIMITED_POSTS;
     const { report, leaseHeld } = await poster.post({ messageId: frame.messageId, data: JSON.stringify(frame), refs, lease, quota, budget, context });
-    const counts = addShardCounts({ ...emptyNotificationCounts(), targets: refs.length, shards: 1 }, report);
+    const counts = addCounts({ ...emptyNotificationCounts(), targets: refs.length, shards: 1 }, report);
     // Another run may own it now and count it in doubt: no dead letters from this one.
     if (!leaseHeld) log.warn('lease ran out mid-delivery; no dead letters sent', { ...context, failed: report.failed, unattempted: report.unattempted.length });
     if (report.unattempted.length === 0) return counts;
@@ -244,8 +244,8 @@ export class NotificationDelivery {
       log.info('took over a delivery handed over mid-way', { ...context, pending: pending.size, stillConnected: toPost.length });
       const posted = toPost.length > 0 ? await this.#postHere(frame, toPost, claim, context, budget) : emptyNotificationCounts();
       const handed = { ...emptyNotificationCounts(), ...taken.handover.counts };
-      const counts = addShardCounts({ ...handed, targets: 0, shards: 1 }, posted);
-      return { ...counts, targets: outcomeSum(handed) + pending.size };
+      const counts = addCounts({ ...handed, targets: 0, shards: 1 }, posted);
+      return { ...counts, targets: sumOfOutcomes(handed) + pending.size };
     }
     const dedupers: ConnectionRef[] = [];
     await forEachBounded([refs], 25, async (ref) => {
@@ -275,7 +275,7 @@ export class NotificationDelivery {
       await this.#storeCall(budget)(() => this.#options.ledger.release(notification, [target], claim.owner));
       const place = positionOf(notification.frame);
       // The redelivery takes another offset: this one will never hold the notification.
-      if (place) await this.#storeCall(budget)(() => this.#options.notifications.skip(place.stream, place, this.#options.historyTtlSeconds));
+      if (place) await this.#storeCall(budget)(() => this.#options.notifications.giveBack(place.stream, place, this.#options.historyTtlSeconds));
     } catch (error) {
       // The claim then lapses with its lease; the retry takes it over, finds nothing
       // posted but cannot know it, and counts the audience in doubt (recoverable).
@@ -286,7 +286,7 @@ export class NotificationDelivery {
   /** A tombstone for an offset that will never hold a notification; recovery passes it at once (else after the settle time). */
   async #skip(stream: string, place: StreamPosition, context: Record<string, unknown>, budget: TimeBudget): Promise<void> {
     try {
-      await this.#storeCall(budget)(() => this.#options.notifications.skip(stream, place, this.#options.historyTtlSeconds));
+      await this.#storeCall(budget)(() => this.#options.notifications.giveBack(stream, place, this.#options.historyTtlSeconds));
     } catch (error) {
       this.#options.log.warn('could not mark a skipped offset; recovery passes it after the settle time', {
         ...context,
@@ -309,7 +309,3 @@ export class NotificationDelivery {
 
 /** The record's delivery is still going on (another run, or shards); retrying the record resumes it. */
 export class DeliveryInProgressError extends TransientError {}
-
-function outcomeSum(counts: NotificationCounts): number {
-  return counts.delivered + counts.gone + counts.failed + counts.inDoubt;
-}

@@ -7,7 +7,8 @@ import type { Clock, DeliveryProgressStore, Log, ShardDispatcher, TimeBudget } f
 import { retryWithinBudget, type RetryTiming } from '../retry.js';
 import type { NotificationCounts } from './delivery-ledger.js';
 import { TokenBucket, UNLIMITED_POSTS } from './post-quota.js';
-import { sumShardCounts, splitIntoShards, type DeliveryJob, type ShardRequest, type ShardState } from './shard-plan.js';
+import { sumCounts } from './outcome-counts.js';
+import { splitIntoShards, type DeliveryJob, type ShardRequest, type ShardState } from './shard-plan.js';
 import type { ShardWorker } from './shard-worker.js';
 
 export interface PlannedDeliveryOptions {
@@ -80,7 +81,7 @@ export class PlannedDelivery {
       job.shardCount === 1 || !this.#options.dispatcher
         ? await this.#deliverHere(job, budget, context, shards)
         : await this.#deliverByWorkers(job, budget, context, shards);
-    return { targets: job.targetCount, shards: job.shardCount, ...sumShardCounts(states) };
+    return { targets: job.targetCount, shards: job.shardCount, ...sumCounts(states.map((state) => state.counts)) };
   }
 
   /** Without a dispatcher (and for one shard): this invocation posts each shard in turn. */

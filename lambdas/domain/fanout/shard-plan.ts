@@ -1,4 +1,8 @@
 import type { ConnectionRef } from '../model.js';
+import type { OutcomeCounts } from './outcome-counts.js';
+
+// The name the progress store's tests know it by.
+export { emptyCounts as emptyShardCounts } from './outcome-counts.js';
 
 /**
  * A large delivery as durable data (issue 4, "large audiences"): the fan-out snapshots a
@@ -59,24 +63,8 @@ export function assertNextClaim(until: number, done: boolean, next: NextClaim | 
   if (next && (done || next.until <= until)) throw new RangeError(`cannot claim [${until}, ${next.until}) with done=${done}`);
 }
 
-/** What became of the posts of a shard (or of a whole delivery). */
-export interface ShardCounts {
-  delivered: number;
-  /** 410: the connection was gone and has been removed. */
-  gone: number;
-  /** Failed after every retry the time allowed; each one is dead-lettered. */
-  failed: number;
-  /**
-   * In doubt: a post whose outcome is unknown (a timeout or reset after the request was
-   * written), or a target left unposted by a run that stopped mid-chunk (crashed, or lost
-   * its lease). None is posted again; they stay recoverable from history.
-   */
-  inDoubt: number;
-  /** Post attempts that were retries. */
-  retried: number;
-  /** Attempts answered with 429. */
-  throttled: number;
-}
+/** What became of the posts of a shard: the outcome counts, as its progress keeps them. */
+export type ShardCounts = OutcomeCounts;
 
 /** A shard as the progress store holds it. */
 export interface ShardState extends ShardKey {
@@ -93,25 +81,6 @@ export interface ShardState extends ShardKey {
   readonly counts: ShardCounts;
   /** The shard's audience; present on reads for a worker, dropped once the shard is done. */
   readonly targets?: readonly ConnectionRef[];
-}
-
-export function emptyShardCounts(): ShardCounts {
-  return { delivered: 0, gone: 0, failed: 0, inDoubt: 0, retried: 0, throttled: 0 };
-}
-
-export function addShardCounts<T extends ShardCounts>(into: T, more: Readonly<ShardCounts>): T {
-  into.delivered += more.delivered;
-  into.gone += more.gone;
-  into.failed += more.failed;
-  into.inDoubt += more.inDoubt;
-  into.retried += more.retried;
-  into.throttled += more.throttled;
-  return into;
-}
-
-/** The counts of every shard (or run) added up. */
-export function sumShardCounts(parts: readonly { readonly counts: Readonly<ShardCounts> }[]): ShardCounts {
-  return parts.reduce((sum, part) => addShardCounts(sum, part.counts), emptyShardCounts());
 }
 
 /** Splits an audience into shards of at most `shardSize` connections, in listing order. */

@@ -3,7 +3,8 @@ import type { ChunkPoster } from './chunk-poster.js';
 import type { DeliveryReport } from './connection-delivery.js';
 import { DEFAULT_LEASE_MS, Lease } from './lease.js';
 import { DEFAULT_TIME_RESERVE_MS, retryWithinBudget, type RetryTiming } from '../retry.js';
-import { addShardCounts, emptyShardCounts, type ShardCounts, type ShardKey, type ShardRequest, type ShardState } from './shard-plan.js';
+import { addCounts, emptyCounts, type OutcomeCounts } from './outcome-counts.js';
+import type { ShardKey, ShardRequest, ShardState } from './shard-plan.js';
 import { TokenBucket, UNLIMITED_POSTS, type PostQuota } from './post-quota.js';
 import type { Clock, DeliveryProgressStore, Log, ShardDispatcher, TimeBudget } from '../ports.js';
 
@@ -43,7 +44,7 @@ export interface ShardRunOutcome {
    * `missing`: no such job or shard (expired, or a plan that lost).
    */
   readonly status: 'done' | 'busy' | 'handed-over' | 'out-of-time' | 'missing';
-  readonly counts: ShardCounts;
+  readonly counts: OutcomeCounts;
 }
 
 /**
@@ -74,7 +75,7 @@ export class ShardWorker {
     const key: ShardKey = { messageId: request.messageId, planId: request.planId, index: request.index };
     const job = request.job;
     const { progress, clock, log } = this.#options;
-    const counts = emptyShardCounts();
+    const counts = emptyCounts();
     const owner = randomUUID();
     const context = { messageId: key.messageId, planId: key.planId, shard: key.index, owner };
     const storeCall = <T>(work: () => Promise<T>) => retryWithinBudget(work, this.#options.timing, budget, this.#reserveMs);
@@ -168,9 +169,9 @@ export class ShardWorker {
         // Another run took the shard over (our lease had expired) and counts this chunk as
         // in doubt; stop so that only one run ever posts.
         log.warn('lost the shard to another run', { ...context, from, until });
-        return { status: 'busy', counts: addShardCounts(counts, chunkCounts) };
+        return { status: 'busy', counts: addCounts(counts, chunkCounts) };
       }
-      addShardCounts(counts, chunkCounts);
+      addCounts(counts, chunkCounts);
       cursor = until;
       claimedUntil = stored;
       finished = last;
@@ -178,7 +179,7 @@ export class ShardWorker {
     if (!finished) {
       // The in-doubt range reached the end: nothing was left to post, the shard is done.
       const end = shard.total;
-      const completed = await storeCall(() => progress.complete(key, owner, end, end, emptyShardCounts(), true));
+      const completed = await storeCall(() => progress.complete(key, owner, end, end, emptyCounts(), true));
       if (!completed && !(await this.#confirm(key, owner, (s) => s.done, storeCall))) return { status: 'busy', counts };
     }
     log.info('shard delivered', { ...context, ...counts });
@@ -189,7 +190,7 @@ export class ShardWorker {
     return Lease.endFrom(nowMs, this.#options.leaseMs ?? DEFAULT_LEASE_MS, budget);
   }
 
-  async #stop(key: ShardKey, owner: string, counts: ShardCounts, context: Record<string, unknown>): Promise<ShardRunOutcome> {
+  async #stop(key: ShardKey, owner: string, counts: OutcomeCounts, context: Record<string, unknown>): Promise<ShardRunOutcome> {
     const { progress, dispatcher, log } = this.#options;
     await progress.release(key, owner).catch(() => {
       // The lease then simply expires with this invocation.
@@ -208,16 +209,11 @@ export class ShardWorker {
   }
 }
 
-function countsOf(report: DeliveryReport): ShardCounts {
-  return {
-    delivered: report.delivered,
-    gone: report.gone,
-    failed: report.failed,
-    // A shard's chunk is done once completed: targets its run never attempted (the lease
-    // or the time ran out) are not posted again by a later run, so they count in doubt;
-    // their clients heal by position (docs/protocol.md section 11).
-    inDoubt: report.inDoubt + report.unattempted.length,
-    retried: report.retried,
-    throttled: report.throttled,
-  };
+function countsOf(report: DeliveryReport): OutcomeCounts {
+  const counts = addCounts(emptyCounts(), report);
+  // A shard's chunk is done once completed: targets its run never attempted (the lease
+  // or the time ran out) are not posted again by a later run, so they count in doubt;
+  // their clients heal by position (docs/protocol.md section 11).
+  counts.inDoubt += report.unattempted.length;
+  return counts;
 }
