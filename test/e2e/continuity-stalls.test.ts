@@ -24,14 +24,25 @@ describe('npm run continuity, quick form (the service stopped past its lease and
       dynamodbEndpoint: inject('dynamodbEndpoint'),
     });
 
-    // Assess: on failure, the problems name the stream, the offsets, what reached the
-    // client's socket and what the service answered its recovers (and the run's folder).
-    expect({ problems: result.problems, directory: result.directory }).toEqual({ problems: [], directory: result.directory });
-    expect(tallyLine(result)).toMatch(/^clients=8 notifications=204 shown=204 missing=0 twice=0 disorder=0 heal_p50=\d+ms heal_p99=\d+ms$/);
+    // Assess: on failure, the message has the line, the counts, and the problems: each
+    // names the stream and offsets, what reached the client's socket and what the service
+    // answered its recovers; the run's folder keeps the service's log and every frame.
+    const line = tallyLine(result);
+    const seen = `${line}\nstalls=${result.stalls} closes=${result.closes} ${JSON.stringify(result.wire)}\npublishes failed: ${result.publishFailures.slice(0, 3).join(' | ') || 'none'}\n${result.problems.join('\n')}\nrun folder: ${result.directory}`;
+    expect({ missing: result.missing, twice: result.twice, disorder: result.disorder, extra: result.extra, problems: result.problems }, seen).toEqual({
+      missing: 0,
+      twice: 0,
+      disorder: 0,
+      extra: 0,
+      problems: [],
+    });
+    expect(line, seen).toMatch(/^clients=8 notifications=204 shown=204 missing=0 twice=0 disorder=0 heal_p50=\d+ms heal_p99=\d+ms$/);
     // The faults were really met: both stalls, a server-side close, and the SDK recovered.
-    expect(result.stalls).toBe(2);
-    expect(result.closes).toBeGreaterThan(0);
-    expect(result.wire.reconnects).toBeGreaterThanOrEqual(result.closes);
-    expect(result.wire.replayed).toBeGreaterThan(0);
+    expect({ stalls: result.stalls, closed: result.closes > 0, reconnected: result.wire.reconnects > 0, replayed: result.wire.replayed > 0 }, seen).toEqual({
+      stalls: 2,
+      closed: true,
+      reconnected: true,
+      replayed: true,
+    });
   }, 90_000);
 });
