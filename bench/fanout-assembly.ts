@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sourceRecordsFromMskEvent } from '../lambdas/adapters/kafka/msk-event.js';
-import { FanoutService } from '../lambdas/domain/fanout/fanout-service.js';
+import type { FanoutService } from '../lambdas/domain/fanout/fanout-service.js';
 import type { SourceRecord } from '../lambdas/domain/fanout/source-record.js';
 import type {
   ConnectionStore,
@@ -11,12 +11,14 @@ import type {
   NotificationLog,
   SubscriptionStore,
 } from '../lambdas/domain/ports.js';
+import { wireFanout } from '../lambdas/fanout-wiring.js';
 import { MskEventBuilder } from '../local/kafka/msk-event.js';
 
 /**
- * B1, B2 and B5 build the production FanoutService the way lambdas/composition.ts does,
- * with the adapters each benchmark measures, and feed it what the fan-out handler
- * feeds it: records decoded from an MSK event. This is the one place that knows how.
+ * B1, B2 and B5 build the production FanoutService with the wiring
+ * lambdas/composition-fanout.ts uses (wireFanout), over the adapters each benchmark
+ * measures, and feed it what the fan-out handler feeds it: records decoded from an MSK
+ * event. This is the one place that knows how.
  */
 
 export interface FanoutParts {
@@ -39,7 +41,7 @@ const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
 const HISTORY_TTL_SECONDS = 604_800;
 
 export function buildFanout(parts: FanoutParts): FanoutService {
-  return new FanoutService({
+  return wireFanout({
     ...parts,
     clock: { now: () => new Date() },
     log: silentLog,

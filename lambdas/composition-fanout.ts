@@ -5,9 +5,10 @@ import { SqsDeadLetterSink } from './adapters/sqs/dead-letter-sink.js';
 import { derivedOnce, lazy } from './composition-base.js';
 import { createManagementApiSender, getServices, type Services } from './composition.js';
 import { tellingRemovals } from './domain/connection-removal.js';
-import { createShardWorker, FanoutService, type FanoutServiceOptions } from './domain/fanout/fanout-service.js';
+import type { FanoutService } from './domain/fanout/fanout-service.js';
 import type { ShardWorker } from './domain/fanout/shard-worker.js';
 import type { DeadLetterSink, ShardDispatcher } from './domain/ports.js';
+import { wireFanout, wireShardWorker, type FanoutSettings, type ShardWorkerSettings } from './fanout-wiring.js';
 
 /**
  * What the Fanout, FanoutWorker and ServerApi handlers need: the fan-out and the shard
@@ -51,7 +52,7 @@ export function composeFanout(services: Services): FanoutParts {
   // counted in its metrics), so its sender makes one attempt per call.
   const fanoutSender = lazy(() => createManagementApiSender(services, 1));
   // One set of options, shared by the fan-out and the shard worker.
-  const options = lazy((): FanoutServiceOptions => {
+  const options = lazy((): FanoutSettings & ShardWorkerSettings => {
     const letters = parts.deadLetters;
     const dispatcher = parts.shardDispatcher;
     return {
@@ -76,10 +77,10 @@ export function composeFanout(services: Services): FanoutParts {
       chunkSize: config.delivery.chunk_size,
     };
   });
-  const fanout = lazy(() => new FanoutService(options()));
+  const fanout = lazy(() => wireFanout(options()));
   // A worker that runs out of time releases its shard and stops; the fan-out watching
   // the job dispatches it again (a worker cannot name itself without a template cycle).
-  const shardWorker = lazy(() => createShardWorker({ ...options(), dispatcher: undefined }).worker!);
+  const shardWorker = lazy(() => wireShardWorker({ ...options(), dispatcher: undefined }));
   const parts: FanoutParts = {
     services,
     get fanout() {

@@ -4,7 +4,8 @@ import { ConnectionGoneError, PostInDoubtError, ThrottledError, TransientError }
 import { LEASE_MARGIN_MS } from '../../lambdas/domain/fanout/shard-worker.js';
 import { messageIdForPosition } from '../../lambdas/domain/fanout/message-id.js';
 import type { SourceRecord } from '../../lambdas/domain/fanout/source-record.js';
-import { FanoutService, type FanoutServiceOptions } from '../../lambdas/domain/fanout/fanout-service.js';
+import type { FanoutService } from '../../lambdas/domain/fanout/fanout-service.js';
+import { wireFanout, type FanoutSettings } from '../../lambdas/fanout-wiring.js';
 import type { ConnectionRef } from '../../lambdas/domain/model.js';
 import type { DeliveryLedger, Log, MessageSender, StoredNotification } from '../../lambdas/domain/ports.js';
 import { withOverrides } from '../support/overrides.js';
@@ -65,7 +66,7 @@ interface World {
   progress: MemoryDeliveryProgressStore;
   deadLetters: MemoryDeadLetterSink;
   sleeps: number[];
-  service(overrides?: Partial<FanoutServiceOptions>): FanoutService;
+  service(overrides?: Partial<FanoutSettings>): FanoutService;
   connect(connectionId: string, userId: string, channels?: string[]): Promise<void>;
 }
 
@@ -91,7 +92,7 @@ function createWorld(): World {
     deadLetters,
     sleeps,
     service: (overrides = {}) =>
-      new FanoutService({
+      wireFanout({
         connections,
         subscriptions,
         notifications,

@@ -4,7 +4,7 @@ import { MemoryDeliveryProgressStore } from '../../lambdas/adapters/memory/deliv
 import { MemoryConnectionStore, MemoryNotificationLog, MemoryState, MemorySubscriptionStore } from '../../lambdas/adapters/memory/index.js';
 import { ConnectionGoneError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
 import type { SourceRecord } from '../../lambdas/domain/fanout/source-record.js';
-import { createShardWorker, FanoutService, type FanoutServiceOptions } from '../../lambdas/domain/fanout/fanout-service.js';
+import { wireFanout, wireShardWorker, type FanoutSettings } from '../../lambdas/fanout-wiring.js';
 import type { ShardRequest } from '../../lambdas/domain/fanout/shard-plan.js';
 import type { ShardWorker } from '../../lambdas/domain/fanout/shard-worker.js';
 import type { DeliveryProgressStore, Log, MessageSender, ShardDispatcher, TimeBudget } from '../../lambdas/domain/ports.js';
@@ -67,7 +67,7 @@ function world(connectionCount: number) {
   const ledger = new MemoryDeliveryLedger(state);
   let nowMs = NOW.getTime();
   const clock = { now: () => new Date(nowMs) };
-  const options = (overrides: Partial<FanoutServiceOptions> = {}): FanoutServiceOptions => ({
+  const options = (overrides: Partial<FanoutSettings> = {}): FanoutSettings => ({
     connections,
     subscriptions,
     notifications,
@@ -92,7 +92,7 @@ function world(connectionCount: number) {
     reserveMs: 0,
     ...overrides,
   });
-  dispatcher.worker = createShardWorker({ ...options(), dispatcher: undefined }).worker;
+  dispatcher.worker = wireShardWorker({ ...options(), progress, dispatcher: undefined });
   const ids: string[] = [];
   const ready = (async () => {
     for (let index = 0; index < connectionCount; index += 1) {
@@ -133,7 +133,7 @@ describe('FanoutService with shards', () => {
       await w.ready;
 
       // Act
-      const { summary, failedRecords } = await new FanoutService(w.options()).fanOut([record(MESSAGE_1)]);
+      const { summary, failedRecords } = await wireFanout(w.options()).fanOut([record(MESSAGE_1)]);
 
       // Assess
       expect(failedRecords).toEqual([]);
@@ -147,7 +147,7 @@ describe('FanoutService with shards', () => {
       const w = world(20);
       await w.ready;
 
-      const { summary } = await new FanoutService(w.options()).fanOut([record(MESSAGE_1)]);
+      const { summary } = await wireFanout(w.options()).fanOut([record(MESSAGE_1)]);
 
       expect(w.dispatcher.dispatched).toEqual([]);
       expect(summary).toMatchObject({ targets: 20, delivered: 20 });
@@ -157,7 +157,7 @@ describe('FanoutService with shards', () => {
       const w = world(60);
       await w.ready;
 
-      await new FanoutService(w.options()).fanOut([record(MESSAGE_1), record(MESSAGE_2)]);
+      await wireFanout(w.options()).fanOut([record(MESSAGE_1), record(MESSAGE_2)]);
 
       for (const id of w.ids) expect(w.sender.accepted.get(id)).toEqual([MESSAGE_1, MESSAGE_2]);
     });
@@ -167,7 +167,7 @@ describe('FanoutService with shards', () => {
       await w.ready;
       w.dispatcher.drop = 1;
 
-      const { summary } = await new FanoutService(w.options()).fanOut([record(MESSAGE_1)]);
+      const { summary } = await wireFanout(w.options()).fanOut([record(MESSAGE_1)]);
 
       expect(summary).toMatchObject({ targets: 60, delivered: 60 });
       expect(w.dispatcher.dispatched).toHaveLength(4);
@@ -184,9 +184,9 @@ describe('FanoutService with shards', () => {
       const batch = [record(MESSAGE_1)];
 
       // Act
-      const first = await new FanoutService(w.options()).fanOut(batch, budget);
+      const first = await wireFanout(w.options()).fanOut(batch, budget);
       w.dispatcher.drop = 0;
-      const second = await new FanoutService(w.options()).fanOut(batch);
+      const second = await wireFanout(w.options()).fanOut(batch);
 
       // Assess
       expect(first.failedRecords).toEqual([expect.objectContaining({ error: expect.stringContaining('DeliveryInProgressError') })]);
@@ -204,7 +204,7 @@ describe('FanoutService with shards', () => {
       // the write that completes its first chunk and claims the second.
       const w = world(20);
       await w.ready;
-      const service = new FanoutService({ ...w.options(), dispatcher: undefined });
+      const service = wireFanout({ ...w.options(), dispatcher: undefined });
       const progress = w.progress;
       const dying = withOverrides(progress, {
         complete: async (...args: Parameters<DeliveryProgressStore['complete']>) => {
@@ -213,7 +213,7 @@ describe('FanoutService with shards', () => {
           return completed;
         },
       });
-      const crashing = new FanoutService({ ...w.options(), dispatcher: undefined, progress: dying });
+      const crashing = wireFanout({ ...w.options(), dispatcher: undefined, progress: dying });
 
       // Act
       const crashed = await crashing.fanOut([record(MESSAGE_1)]);
@@ -233,7 +233,7 @@ describe('FanoutService with shards', () => {
     it('leaves a shard alone while another run holds its lease', async () => {
       const w = world(20);
       await w.ready;
-      await new FanoutService({ ...w.options(), dispatcher: undefined, progress: w.progress }).fanOut([]); // no-op
+      await wireFanout({ ...w.options(), dispatcher: undefined, progress: w.progress }).fanOut([]); // no-op
       const job = {
         messageId: MESSAGE_1,
         planId: '33333333-3333-4333-8333-333333333333',
@@ -263,7 +263,7 @@ describe('FanoutService with shards', () => {
         Array.from({ length: 10 }, () => new TransientError('HTTP 500')),
       );
 
-      const { summary } = await new FanoutService(w.options({ retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 10 } })).fanOut([record(MESSAGE_1)]);
+      const { summary } = await wireFanout(w.options({ retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 10 } })).fanOut([record(MESSAGE_1)]);
 
       expect(summary).toMatchObject({ delivered: 2, failed: 1, deadLettered: 1, retried: 2 });
       expect(w.deadLetters.letters).toEqual([
@@ -276,7 +276,7 @@ describe('FanoutService with shards', () => {
       await w.ready;
       const unreadable: SourceRecord = { topic: 'booking-updates', partition: 0, offset: 900, reason: 'value is not JSON', value: '{oops' };
 
-      const { summary, failedRecords } = await new FanoutService(w.options()).fanOut([unreadable, record(MESSAGE_1)]);
+      const { summary, failedRecords } = await wireFanout(w.options()).fanOut([unreadable, record(MESSAGE_1)]);
 
       expect(failedRecords).toEqual([]);
       expect(summary).toMatchObject({
@@ -299,7 +299,7 @@ describe('FanoutService with shards', () => {
       // 10 s left, and a backoff ceiling of 20 s: the first retry would not fit.
       const budget: TimeBudget = { remainingMs: () => 10_000 };
 
-      const { summary } = await new FanoutService(w.options({ retry: { attempts: 10, baseDelayMs: 40_000, maxDelayMs: 40_000 }, reserveMs: 1000 })).fanOut(
+      const { summary } = await wireFanout(w.options({ retry: { attempts: 10, baseDelayMs: 40_000, maxDelayMs: 40_000 }, reserveMs: 1000 })).fanOut(
         [record(MESSAGE_1)],
         budget,
       );
@@ -319,7 +319,7 @@ describe('FanoutService with shards', () => {
         },
       });
 
-      const { summary, failedRecords } = await new FanoutService(w.options({ progress: throttling })).fanOut([record(MESSAGE_1)]);
+      const { summary, failedRecords } = await wireFanout(w.options({ progress: throttling })).fanOut([record(MESSAGE_1)]);
 
       expect(failedRecords).toEqual([]);
       expect(summary).toMatchObject({ delivered: 5 });
@@ -330,7 +330,7 @@ describe('FanoutService with shards', () => {
       await w.ready;
       w.sender.gone.add('c025');
 
-      const { summary } = await new FanoutService(w.options()).fanOut([record(MESSAGE_1)]);
+      const { summary } = await wireFanout(w.options()).fanOut([record(MESSAGE_1)]);
 
       expect(summary).toMatchObject({ targets: 30, delivered: 29, gone: 1 });
     });

@@ -9,7 +9,7 @@ import {
   MemorySubscriptionStore,
 } from '../../lambdas/adapters/memory/index.js';
 import { AccessPolicy } from '../../lambdas/domain/access-policy.js';
-import { FanoutService } from '../../lambdas/domain/fanout/fanout-service.js';
+import { wireFanout } from '../../lambdas/fanout-wiring.js';
 import type { Log } from '../../lambdas/domain/ports.js';
 import { PresenceService } from '../../lambdas/domain/presence-service.js';
 import { PUBLISH_TIME_RESERVE_MS, ServerApi } from '../../lambdas/domain/server-api.js';
@@ -37,7 +37,7 @@ function world() {
   const sender = new RecordingSender();
   const clock = { now: () => NOW };
   const notifications = new MemoryNotificationLog(state);
-  const fanout = new FanoutService({
+  const fanout = wireFanout({
     connections,
     subscriptions: new MemorySubscriptionStore(state),
     notifications,

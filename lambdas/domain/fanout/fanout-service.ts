@@ -3,114 +3,44 @@ import { notificationFrame, type NotificationFrame } from '../../../protocol/fra
 import type { ProducerRecord, Target } from '../../../protocol/records.js';
 import { formatZodIssues } from '../../../protocol/zod-issues.js';
 import { NotificationServiceError } from '../errors.js';
-import type {
-  Clock,
-  ConnectionStore,
-  DeadLetterSink,
-  DeliveryLedger,
-  DeliveryProgressStore,
-  Log,
-  MessageSender,
-  NotificationLog,
-  ShardDispatcher,
-  SubscriptionStore,
-  TimeBudget,
-} from '../ports.js';
-import { retryTimingOf, retryWithinBudget, UNLIMITED_TIME, type RetryOptions } from '../retry.js';
+import type { Clock, DeadLetterSink, Log, TimeBudget } from '../ports.js';
+import { retryWithinBudget, UNLIMITED_TIME, type RetryTiming } from '../retry.js';
 import { targetOf } from './audience.js';
 import { runBatch } from './batch.js';
-import { ChunkPoster } from './chunk-poster.js';
-import { ConnectionDelivery } from './connection-delivery.js';
 import { DEAD_LETTER_VALUE_LIMIT, type RecordDeadLetter } from './dead-letters.js';
 import { messageIdForPosition } from './message-id.js';
-import { NotificationDelivery, type NotificationOutcome } from './notification-delivery.js';
+import type { NotificationDelivery, NotificationOutcome } from './notification-delivery.js';
 import { addCounts, emptyCounts, type OutcomeCounts } from './outcome-counts.js';
-import { PlannedDelivery } from './planned-delivery.js';
-import { DEFAULT_LEASE_MS, ShardWorker } from './shard-worker.js';
 import { isReadable, type RecordPosition, type SourceRecord } from './source-record.js';
 
 export { DeliveryInProgressError, type NotificationOutcome } from './notification-delivery.js';
 export type { NotificationCounts } from './delivery-ledger.js';
 
-export interface FanoutServiceOptions extends RetryOptions {
-  readonly connections: ConnectionStore;
-  readonly subscriptions: SubscriptionStore;
-  readonly notifications: NotificationLog;
-  /** The duplicate check and in-progress marker per messageId. */
-  readonly ledger: DeliveryLedger;
-  readonly sender: MessageSender;
+export interface FanoutServiceOptions {
+  /** One notification's delivery: the ledger, the lean path and the shard plan, wired (lambdas/fanout-wiring.ts). */
+  readonly notification: NotificationDelivery;
   readonly clock: Clock;
   readonly log: Log;
-  /** Most posts in flight at once, per record (`kafka.fanout_concurrency`). */
-  readonly concurrency: number;
+  /** Retries of the on-failure queue when a record is set aside. */
+  readonly timing: RetryTiming;
+  readonly reserveMs: number;
   /**
    * Records of a batch delivered at once, where order allows (docs/delivery.md, "Batches").
    * @default DEFAULT_RECORD_CONCURRENCY
    */
   readonly recordConcurrency?: number;
-  /** Seconds a notification stays recoverable (`websocket.history_ttl`). */
-  readonly historyTtlSeconds: number;
   /**
    * Topic -> channel for records that name no target (`kafka.topic_channels`).
    * @default - every topic maps to the channel of its own name
    */
   readonly topicChannels?: Readonly<Record<string, string>>;
   /**
-   * Jobs and shard progress: what lets an audience larger than one chunk go to workers
-   * and resume after a crash rather than restart.
-   * @default - none: every audience is posted by this invocation, a chunk at a time
-   *   (benchmarks); a crash leaves the rest in doubt
-   */
-  readonly progress?: DeliveryProgressStore;
-  /**
-   * Where invalid records and failed posts go (the on-failure queue).
+   * Where invalid records go (the on-failure queue). The notification's delivery sends
+   * failed posts to the same queue, so each failed post counts as dead-lettered too.
    * @default - none: they are logged only
    */
   readonly deadLetters?: DeadLetterSink;
-  /**
-   * Starts worker invocations for the shards of a large audience.
-   * @default - none: every shard is delivered in this invocation, one after the other
-   */
-  readonly dispatcher?: ShardDispatcher;
-  /**
-   * Connections per shard (`delivery.shard_size`).
-   * @default DEFAULT_SHARD_SIZE
-   */
-  readonly shardSize?: number;
-  /**
-   * Posts per second one record's delivery may make, over all its workers: its share of
-   * API Gateway's account quota. 0 for no limit.
-   * @default 0
-   */
-  readonly postsPerSecond?: number;
-  /**
-   * How long a dispatched shard may go without anybody holding its lease before the
-   * fan-out dispatches it again (the invocation was lost or failed for good).
-   * @default 10_000
-   */
-  readonly redispatchAfterMs?: number;
-  /**
-   * Connections claimed, posted and recorded at a time: an audience up to this size takes
-   * the lean path (no plan); a crash leaves at most one chunk in doubt (recoverable, never
-   * posted twice). Never below `concurrency`, so that a chunk keeps every post slot busy.
-   * @default DEFAULT_CHUNK_SIZE
-   */
-  readonly chunkSize?: number;
-  /** How long a lease lasts past each claim, never past the invocation (`delivery.lease_seconds`). @default DEFAULT_LEASE_MS */
-  readonly leaseMs?: number;
 }
-
-/** Connections per shard unless configured. */
-export const DEFAULT_SHARD_SIZE = 1000;
-
-/**
- * Connections per progress write unless configured, and the largest audience the lean
- * path posts: a shard of the default size in one chunk (0.4 s at the default quota
- * share). A crash leaves at most this many in doubt; fewer, larger chunks are what keep
- * a 10,000-subscriber channel under 0.003 requests per delivery. See docs/delivery.md,
- * "What progress costs".
- */
-export const DEFAULT_CHUNK_SIZE = 1000;
 
 /**
  * Records of one batch in flight at once. A user-targeted record spends most of its time
@@ -160,44 +90,10 @@ export interface FanoutOutcome {
 export class FanoutService {
   readonly #options: FanoutServiceOptions;
   readonly #notification: NotificationDelivery;
-  readonly #retry: ReturnType<typeof retryTimingOf>;
 
   constructor(options: FanoutServiceOptions) {
     this.#options = options;
-    this.#retry = retryTimingOf(options);
-    const { worker, poster, chunkSize } = createShardWorker(options);
-    const { timing, reserveMs } = this.#retry;
-    this.#notification = new NotificationDelivery({
-      ledger: options.ledger,
-      notifications: options.notifications,
-      connections: options.connections,
-      subscriptions: options.subscriptions,
-      poster,
-      planned:
-        worker && options.progress
-          ? new PlannedDelivery({
-              progress: options.progress,
-              worker,
-              ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
-              clock: options.clock,
-              log: options.log,
-              timing,
-              reserveMs,
-              historyTtlSeconds: options.historyTtlSeconds,
-              shardSize: options.shardSize ?? DEFAULT_SHARD_SIZE,
-              postsPerSecond: options.postsPerSecond ?? 0,
-              ...(options.redispatchAfterMs !== undefined ? { redispatchAfterMs: options.redispatchAfterMs } : {}),
-            })
-          : undefined,
-      clock: options.clock,
-      log: options.log,
-      timing,
-      reserveMs,
-      historyTtlSeconds: options.historyTtlSeconds,
-      chunkSize,
-      leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
-      postsPerSecond: options.postsPerSecond ?? 0,
-    });
+    this.#notification = options.notification;
   }
 
   /**
@@ -284,7 +180,7 @@ export class FanoutService {
       ...(value !== undefined ? { value: value.slice(0, DEAD_LETTER_VALUE_LIMIT) } : {}),
       at: clock.now().toISOString(),
     };
-    if (deadLetters) await retryWithinBudget(() => deadLetters.send([letter]), this.#retry.timing, budget, this.#retry.reserveMs);
+    if (deadLetters) await retryWithinBudget(() => deadLetters.send([letter]), this.#options.timing, budget, this.#options.reserveMs);
     summary.invalid.push({ ...position, reason });
     if (deadLetters) summary.deadLettered += 1;
     log.warn('record set aside', { ...position, reason, outcome: 'dead-lettered' });
@@ -307,59 +203,6 @@ export class FanoutService {
     }
     return checked.data;
   }
-}
-
-/** What a worker needs: the fan-out's options that concern posting one shard. */
-export type ShardWorkerParts = Pick<
-  FanoutServiceOptions,
-  | 'progress'
-  | 'deadLetters'
-  | 'dispatcher'
-  | 'sender'
-  | 'connections'
-  | 'clock'
-  | 'log'
-  | 'concurrency'
-  | 'chunkSize'
-  | 'leaseMs'
-  | 'retry'
-  | 'sleep'
-  | 'random'
-  | 'reserveMs'
->;
-
-/**
- * The worker a fan-out and a worker invocation share: the same delivery and store.
- * `worker` is undefined without a progress store.
- */
-export function createShardWorker(options: ShardWorkerParts): { worker: ShardWorker | undefined; poster: ChunkPoster; chunkSize: number } {
-  const { timing, reserveMs } = retryTimingOf(options);
-  const delivery = new ConnectionDelivery({
-    sender: options.sender,
-    connections: options.connections,
-    log: options.log,
-    concurrency: options.concurrency,
-    retry: timing.policy,
-    sleep: timing.sleep,
-    random: timing.random,
-    reserveMs,
-  });
-  // The lean path and the shard worker post a chunk the same way, with the same letters.
-  const poster = new ChunkPoster({ delivery, ...(options.deadLetters ? { deadLetters: options.deadLetters } : {}), clock: options.clock, timing, reserveMs });
-  const chunkSize = Math.max(options.concurrency, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
-  if (!options.progress) return { worker: undefined, poster, chunkSize };
-  const worker = new ShardWorker({
-    progress: options.progress,
-    poster,
-    ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
-    clock: options.clock,
-    log: options.log,
-    chunkSize,
-    timing,
-    reserveMs,
-    leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
-  });
-  return { worker, poster, chunkSize };
 }
 
 /** A notification that can never be delivered as it stands; retrying will not help. */
