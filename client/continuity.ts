@@ -40,6 +40,8 @@ export interface ContinuityOptions {
   readonly maxStreams?: number;
   /** messageIds remembered to drop duplicates of frames that carry no position. @default 2000 */
   readonly unpositionedCapacity?: number;
+  /** messageIds of positioned notifications remembered as a backstop against one stored at two offsets. @default 5000 */
+  readonly shownCapacity?: number;
 }
 
 /** Offsets just below a head a stream starts from that are still shown when they arrive live (in flight when the head was read). */
@@ -71,6 +73,8 @@ export class Continuity<F extends ContinuityFrame> {
   /** Streams that need a `recover`: a gap, a head ahead, an answer that left more. */
   readonly #wanted = new Set<string>();
   readonly #unpositioned: SeenMessages;
+  /** messageIds of positioned notifications shown lately ({@link #once}). */
+  readonly #shown: SeenMessages;
   readonly #maxHeld: number;
   readonly #maxSkipped: number;
   readonly #maxStreams: number;
@@ -81,6 +85,7 @@ export class Continuity<F extends ContinuityFrame> {
     this.#maxSkipped = positiveInteger('maxSkippedPerStream', options.maxSkippedPerStream ?? 1000);
     this.#maxStreams = positiveInteger('maxStreams', options.maxStreams ?? 1000);
     this.#unpositioned = new SeenMessages(options.unpositionedCapacity ?? 2000);
+    this.#shown = new SeenMessages(options.shownCapacity ?? 5000);
     for (const [stream, position] of Object.entries(readPositions(options.positions))) this.#create(stream, position);
     this.#version = 0;
   }
@@ -122,6 +127,19 @@ export class Continuity<F extends ContinuityFrame> {
    * from the hold buffer), possibly nothing (a duplicate, or held ahead of a gap).
    */
   receive(frame: F): Emission<F>[] {
+    return this.#once(this.#receive(frame));
+  }
+
+  /**
+   * A backstop behind positions: a notification the service stored at two offsets (a
+   * redelivery's leftover read before its removal) is shown once. Its second offset
+   * still counts as passed.
+   */
+  #once(emissions: Emission<F>[]): Emission<F>[] {
+    return emissions.filter((emission) => emission.type !== 'notification' || !isPositioned(emission.frame) || this.#shown.add(emission.frame.messageId));
+  }
+
+  #receive(frame: F): Emission<F>[] {
     if (!isPositioned(frame)) {
       // Older servers and library sends: no place to check, so once per messageId.
       return this.#unpositioned.add(frame.messageId) ? [{ type: 'notification', frame }] : [];
@@ -247,7 +265,7 @@ export class Continuity<F extends ContinuityFrame> {
       if (retry || more || state.held.size > 0) this.#wanted.add(stream);
       else this.#wanted.delete(stream);
     }
-    return { emissions, retryAfterMs };
+    return { emissions: this.#once(emissions), retryAfterMs };
   }
 
   #advance(stream: string, state: StreamState<F>, from: StreamPosition, to: StreamPosition & { lost?: true }, out: Emission<F>[]): void {

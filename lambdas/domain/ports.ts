@@ -184,8 +184,22 @@ export interface NotificationLog {
   /** Marks an offset that will never hold a notification (a duplicate or a released run took it). */
   skip(stream: string, position: StreamPosition, ttlSeconds: number): Promise<void>;
 
+  /**
+   * Gives back an offset that will never hold a notification: the head moves back when it
+   * still stands there (no later offset was taken: one conditional write), else the offset
+   * gets a tombstone ({@link skip}). Either way no client sees a head ahead of what is kept.
+   */
+  giveBack(stream: string, position: StreamPosition, ttlSeconds: number): Promise<void>;
+
   /** Items of `epoch` at or after `fromOffset`, oldest first, at most `limit`, and the tombstones from there on. */
   readFrom(stream: string, epoch: string, fromOffset: number, limit: number, nowMs: number): Promise<StreamSlice>;
+
+  /**
+   * The stream position each message's ledger entry holds (eventually consistent):
+   * `null` for an entry without one, absent for a message without an entry. A stream
+   * item at another position than its entry's is a duplicate's leftover, on its way out.
+   */
+  placesOf(messageIds: readonly string[]): Promise<Map<string, StreamPosition | null>>;
 }
 
 /** Posts frames to connections and closes them (API Gateway Management API). */

@@ -169,6 +169,7 @@ export class RecoveryService {
       start = { epoch: head.epoch, offset: 0 };
     }
     const replay: PositionedNotification[] = [];
+    const settleMs = this.options.settleMs ?? 60_000;
     const stand = (offset: number, complete: boolean, retryAfterMs?: number): StreamPlan => ({
       replay,
       answer: { epoch: head.epoch, offset, ...(lost ? { lost: true as const } : {}), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
@@ -179,8 +180,17 @@ export class RecoveryService {
     // Read from the asked offset itself: whether it is still known tells expiry from a gap.
     const wanted = room + 1;
     const slice = await this.options.notifications.readFrom(stream, head.epoch, Math.max(start.offset, 1), wanted, nowMs);
-    const byOffset = new Map(slice.notifications.map((notification) => [notification.offset, notification]));
     const later = slice.notifications.filter((notification) => notification.offset > start.offset);
+    // Each item's ledger entry says where its notification lives: an item elsewhere is the
+    // leftover of a redelivery that took an offset, wrote there, and is removing it again
+    // (an offset given back may even hold a leftover beside the item that took it after).
+    const places = await this.options.notifications.placesOf(later.map((notification) => notification.messageId));
+    const byOffset = new Map<number, PositionedNotification>();
+    for (const notification of slice.notifications) {
+      const place = places.get(notification.messageId);
+      const atItsPlace = place === null || (place !== undefined && place.epoch === head.epoch && place.offset === notification.offset);
+      if (!byOffset.has(notification.offset) || atItsPlace) byOffset.set(notification.offset, notification);
+    }
     let anchored = start.offset === 0 || byOffset.has(start.offset) || slice.skipped.has(start.offset);
     let cursor = start.offset;
     let index = 0;
@@ -189,6 +199,18 @@ export class RecoveryService {
       while (later[index] && later[index]!.offset <= next) index += 1;
       const item = byOffset.get(next);
       if (item) {
+        const place = places.get(item.messageId);
+        if (place === undefined && Date.parse(item.acceptedAt) + settleMs > nowMs) {
+          // No entry yet: its claim is still on its way (written beside the item), or it is
+          // being released. Ask again soon: the entry (or the item's removal) is milliseconds away.
+          return stand(cursor, false, Math.max(100, Math.min(1000, Math.ceil(Date.parse(item.acceptedAt) + settleMs - nowMs))));
+        }
+        if (place && (place.epoch !== head.epoch || place.offset !== next)) {
+          // A duplicate's leftover: the notification lives at its entry's offset. Passed over.
+          cursor = next;
+          anchored = true;
+          continue;
+        }
         if (replay.length >= room) return stand(cursor, false);
         replay.push(item);
         cursor = next;
@@ -210,7 +232,7 @@ export class RecoveryService {
         anchored = true;
         continue;
       }
-      const settledAtMs = (after ? Date.parse(after.acceptedAt) : head.takenAtMs) + (this.options.settleMs ?? 60_000);
+      const settledAtMs = (after ? Date.parse(after.acceptedAt) : head.takenAtMs) + settleMs;
       if (settledAtMs > nowMs) return stand(cursor, false, Math.max(100, Math.ceil(settledAtMs - nowMs)));
       cursor = next;
     }

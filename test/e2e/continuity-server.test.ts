@@ -1,7 +1,7 @@
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoDbNotificationLog } from '../../lambdas/adapters/dynamodb/notification-log.js';
-import type { ServerFrame } from '../../protocol/frames.js';
+import type { NotificationFrame, ServerFrame } from '../../protocol/frames.js';
 import { notificationRecord } from '../support/records.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { mintToken, TestClient } from '../support/ws-client.js';
@@ -76,7 +76,7 @@ describe('continuity: stream positions, heads and recover by positions', () => {
     expect(replayed.map((frame) => frame.payload.title)).toEqual(Array.from({ length: 130 }, (_, index) => `n${index + 1}`));
   });
 
-  it('passes at once over the offset a redelivered duplicate took (its tombstone)', async () => {
+  it('gives back the offset a redelivered duplicate took: the next notification takes it, and no head runs ahead', async () => {
     const { client } = await connect('pos-carol');
     const [once] = toUser('pos-carol', 1);
     await runtime.publish('booking-updates', [once]);
@@ -84,12 +84,56 @@ describe('continuity: stream positions, heads and recover by positions', () => {
     expect(again.body).toMatchObject({ duplicates: 1 });
     await runtime.publish('booking-updates', toUser('pos-carol', 1));
     await vi.waitFor(() => expect(client.notifications()).toHaveLength(2));
-    const [first, third] = client.notifications() as (ServerFrame & { epoch: string; offset: number })[];
-    expect([first!.offset, third!.offset]).toEqual([1, 3]);
+    const [first, second] = client.notifications() as (ServerFrame & { epoch: string; offset: number })[];
+    expect([first!.offset, second!.offset]).toEqual([1, 2]);
 
-    const answer = await recover(client, { 'user#pos-carol': { epoch: first!.epoch, offset: 1 } });
+    const beat = await client.request('heartbeat', {});
+    expect((beat.payload as { streams: Record<string, unknown> }).streams['user#pos-carol']).toEqual({ epoch: first!.epoch, offset: 2 });
+  });
 
-    expect(answer.payload).toEqual({ count: 1, complete: true, streams: { 'user#pos-carol': { epoch: first!.epoch, offset: 3 } } });
+  it('passes at once over an offset given back after a later one was taken (its tombstone)', async () => {
+    const { client } = await connect('pos-hana');
+    const log = new DynamoDbNotificationLog({ client: runtime.tables.client, tables: runtime.tables.tables });
+    await runtime.publish('booking-updates', toUser('pos-hana', 1));
+    // A duplicate's run took offset 2, another took 3 before it could give 2 back.
+    const duplicate = await log.takeOffset('user#pos-hana', Date.now(), 3600);
+    const later = await log.takeOffset('user#pos-hana', Date.now(), 3600);
+    await log.giveBack('user#pos-hana', duplicate, 3600);
+    expect([duplicate.offset, later.offset]).toEqual([2, 3]);
+    await log.giveBack('user#pos-hana', later, 3600);
+    await runtime.publish('booking-updates', toUser('pos-hana', 1));
+    await vi.waitFor(() => expect(client.notifications()).toHaveLength(2));
+    expect(offsets(client.notifications())).toEqual([1, 3]);
+
+    const answer = await recover(client, { 'user#pos-hana': { epoch: duplicate.epoch, offset: 1 } });
+
+    expect(answer.payload).toEqual({ count: 1, complete: true, streams: { 'user#pos-hana': { epoch: duplicate.epoch, offset: 3 } } });
+  });
+
+  it("never replays a redelivery's leftover: an item at another offset than its ledger entry's", async () => {
+    const { client } = await connect('pos-ivan');
+    const log = new DynamoDbNotificationLog({ client: runtime.tables.client, tables: runtime.tables.tables });
+    const [original] = toUser('pos-ivan', 1);
+    await runtime.publish('booking-updates', [original]);
+    await vi.waitFor(() => expect(client.notifications()).toHaveLength(1));
+    const first = client.notifications()[0] as ServerFrame & { epoch: string; offset: number; timestamp: string };
+    // A redelivery took offset 2 and wrote the notification there beside its claim, which
+    // found the entry; the item is not removed yet when a recover reads.
+    const taken = await log.takeOffset('user#pos-ivan', Date.now(), 3600);
+    const leftover = { ...first, offset: taken.offset, epoch: taken.epoch } as NotificationFrame;
+    await log.append({ messageId: first.messageId, acceptedAt: first.timestamp, frame: leftover }, [{ kind: 'user', userId: 'pos-ivan' }], 3600);
+    await runtime.publish('booking-updates', toUser('pos-ivan', 1));
+    await vi.waitFor(() => expect(client.notifications()).toHaveLength(2));
+
+    const answer = await recover(client, { 'user#pos-ivan': { epoch: first.epoch, offset: 1 } });
+
+    expect(answer.payload).toEqual({ count: 1, complete: true, streams: { 'user#pos-ivan': { epoch: first.epoch, offset: 3 } } });
+    expect(
+      client
+        .notifications()
+        .map((frame) => frame.messageId)
+        .filter((id) => id === first.messageId),
+    ).toHaveLength(1);
   });
 
   it('holds recovery at an offset taken but never filled until it is older than the settle time, then passes it', async () => {

@@ -154,9 +154,10 @@ export class DynamoDbDeliveryLedger implements DeliveryLedger {
         }),
       );
     } catch (error) {
-      // Already released, or not ours: its stream items belong to whoever owns it.
-      if (isConditionalCheckFailed(error)) return;
-      throw translateSdkError(error, 'DeleteItem');
+      if (!isConditionalCheckFailed(error)) throw translateSdkError(error, 'DeleteItem');
+      // Already released, or not ours: an item without a position shares its key with the
+      // owner's and stays; one at this run's own offset is this run's alone, and goes.
+      if (!positionOf(notification.frame)) return;
     }
     await this.deleteStreamItems(streamItems(notification, streams, 0));
   }

@@ -160,6 +160,25 @@ export class DynamoDbNotificationLog implements NotificationLog {
     );
   }
 
+  async giveBack(stream: string, position: StreamPosition, ttlSeconds: number): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tables.Notifications,
+          Key: headKey(stream),
+          UpdateExpression: 'ADD #offset :minusOne',
+          ConditionExpression: 'epoch = :epoch AND #offset = :offset',
+          ExpressionAttributeNames: { '#offset': 'offset' },
+          ExpressionAttributeValues: { ':minusOne': -1, ':epoch': position.epoch, ':offset': position.offset },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw translateSdkError(error, 'UpdateItem');
+      // A later offset was taken meanwhile: this one stays empty, with a tombstone.
+      await this.skip(stream, position, ttlSeconds);
+    }
+  }
+
   async readFrom(stream: string, epoch: string, fromOffset: number, limit: number, nowMs: number): Promise<StreamSlice> {
     const nowSeconds = Math.floor(nowMs / 1000);
     const range = { ':lo': offsetFloorKey(epoch, fromOffset), ':hi': epochCeilingKey(epoch) };
@@ -200,6 +219,32 @@ export class DynamoDbNotificationLog implements NotificationLog {
     };
     const [notifications, skipped] = await Promise.all([readItems(), readSkips()]);
     return { notifications, skipped };
+  }
+
+  async placesOf(messageIds: readonly string[]): Promise<Map<string, StreamPosition | null>> {
+    const places = new Map<string, StreamPosition | null>();
+    const unique = [...new Set(messageIds)];
+    for (let start = 0; start < unique.length; start += 100) {
+      let keys: Record<string, unknown>[] = unique.slice(start, start + 100).map(messageKey);
+      for (let attempt = 0; keys.length > 0; attempt += 1) {
+        if (attempt === 5) throw translateSdkError(new Error('BatchGetItem left keys unprocessed'), 'BatchGetItem');
+        const output = await translatingErrors('BatchGetItem', () =>
+          this.client.send(
+            new BatchGetCommand({
+              RequestItems: {
+                [this.tables.Notifications]: { Keys: keys, ProjectionExpression: 'pk, epoch, #offset', ExpressionAttributeNames: { '#offset': 'offset' } },
+              },
+            }),
+          ),
+        );
+        for (const item of output.Responses?.[this.tables.Notifications] ?? []) {
+          const messageId = (item.pk as string).slice('message#'.length);
+          places.set(messageId, typeof item.epoch === 'string' ? { epoch: item.epoch, offset: Number(item.offset) } : null);
+        }
+        keys = (output.UnprocessedKeys?.[this.tables.Notifications]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+      }
+    }
+    return places;
   }
 
   async readSince(streams: readonly Target[], since: string, limit: number): Promise<{ notifications: StoredNotification[]; truncated: boolean }> {

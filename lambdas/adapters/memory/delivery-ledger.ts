@@ -75,7 +75,11 @@ export class MemoryDeliveryLedger implements DeliveryLedger {
 
   async release(notification: StoredNotification, streams: readonly Target[], owner: string): Promise<void> {
     const entry = this.state.ledger.get(notification.messageId);
-    if (!entry || entry.owner !== owner || entry.status !== 'posting') return;
+    if (!entry || entry.owner !== owner || entry.status !== 'posting') {
+      // Not ours: an item at this run's own offset is this run's alone, and goes.
+      if (positionOf(notification.frame)) for (const stream of streams) this.state.notifications.get(streamKey(stream))?.delete(storedSortKey(notification));
+      return;
+    }
     this.state.ledger.delete(notification.messageId);
     this.state.acceptedAt.delete(notification.messageId);
     for (const stream of streams) this.state.notifications.get(streamKey(stream))?.delete(storedSortKey(notification));

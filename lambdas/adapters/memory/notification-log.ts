@@ -71,6 +71,21 @@ export class MemoryNotificationLog implements NotificationLog {
     skips.add(`${position.epoch}#${position.offset}`);
   }
 
+  async placesOf(messageIds: readonly string[]): Promise<Map<string, StreamPosition | null>> {
+    const places = new Map<string, StreamPosition | null>();
+    for (const messageId of messageIds) {
+      const entry = this.state.ledger.get(messageId);
+      if (entry) places.set(messageId, entry.position ? { epoch: entry.position.epoch, offset: entry.position.offset } : null);
+    }
+    return places;
+  }
+
+  async giveBack(stream: string, position: StreamPosition, ttlSeconds: number): Promise<void> {
+    const head = this.state.heads.get(stream);
+    if (head && head.epoch === position.epoch && head.offset === position.offset) this.state.heads.set(stream, { ...head, offset: head.offset - 1 });
+    else await this.skip(stream, position, ttlSeconds);
+  }
+
   async readFrom(stream: string, epoch: string, fromOffset: number, limit: number, _nowMs: number): Promise<StreamSlice> {
     const notifications: PositionedNotification[] = [];
     for (const notification of this.state.notifications.get(stream)?.values() ?? []) {
