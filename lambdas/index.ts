@@ -5,7 +5,6 @@
  * connections without going through Kafka. Same rules as the Lambdas: the same access
  * checks, history for `recover`, and duplicate check by messageId.
  */
-import { randomUUID } from 'node:crypto';
 import { createServices, getServices, type Services } from './composition.js';
 // The library connects (welcome) and publishes (fan-out): it composes both.
 import { composeFanout, getFanoutParts, type FanoutParts } from './composition-fanout.js';
@@ -49,7 +48,7 @@ export interface ListInboxOptions {
 }
 
 export interface SendOptions {
-  /** Idempotency key: a second send with the same id delivers nothing. @default - a new UUID */
+  /** Idempotency key: a second send with the same id delivers nothing. @default - a UUID of the target and the payload's notificationId (docs/protocol.md section 6) */
   readonly messageId?: string;
 }
 
@@ -100,7 +99,8 @@ export function createNotificationService(env?: NodeJS.ProcessEnv): Notification
   const publish = (target: Pick<ProducerRecord, 'targetUserId' | 'channel' | 'broadcast'>, notification: NotificationPayload, options: SendOptions = {}) =>
     parts().fanout.fanout.publish(
       producerRecord.parse({
-        messageId: options.messageId ?? randomUUID(),
+        // Without one, the key is the target and the payload's notificationId (messageIdOf): a retry is a duplicate.
+        ...(options.messageId !== undefined ? { messageId: options.messageId } : {}),
         type: 'notification',
         payload: notificationPayload.parse(notification),
         ...target,

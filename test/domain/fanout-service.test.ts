@@ -2,8 +2,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryConnectionStore, MemoryNotificationLog, MemoryState, MemorySubscriptionStore } from '../../lambdas/adapters/memory/index.js';
 import { ConnectionGoneError, PostInDoubtError, ThrottledError, TransientError } from '../../lambdas/domain/errors.js';
 import { LEASE_MARGIN_MS } from '../../lambdas/domain/fanout/shard-worker.js';
-import { messageIdForPosition } from '../../lambdas/domain/fanout/message-id.js';
-import type { SourceRecord } from '../../lambdas/domain/fanout/source-record.js';
+import { messageIdOf } from '../../lambdas/domain/fanout/message-id.js';
+import type { ReadableRecord, SourceRecord } from '../../lambdas/domain/fanout/source-record.js';
 import type { FanoutService } from '../../lambdas/domain/fanout/fanout-service.js';
 import { wireFanout, type FanoutSettings } from '../../lambdas/fanout-wiring.js';
 import type { ConnectionRef } from '../../lambdas/domain/model.js';
@@ -131,10 +131,12 @@ let nextOffset = 0;
 
 /** A readable source record, as the Kafka adapter hands it over. */
 function sourceRecord(fields: Record<string, unknown> = {}, position: { topic?: string; partition?: number; offset?: number } = {}): SourceRecord {
+  const offset = position.offset ?? nextOffset++;
   const record = producerRecord.parse({
     type: 'notification',
     payload: {
-      notificationId: 'n-1',
+      // One notification per offset: without messageId, the key is the target and this.
+      notificationId: `n-${offset}`,
       title: 'Booking Confirmed',
       message: 'Your booking has been confirmed',
       priority: 'medium',
@@ -142,7 +144,7 @@ function sourceRecord(fields: Record<string, unknown> = {}, position: { topic?: 
     },
     ...fields,
   });
-  return { topic: position.topic ?? TOPIC, partition: position.partition ?? 0, offset: position.offset ?? nextOffset++, record };
+  return { topic: position.topic ?? TOPIC, partition: position.partition ?? 0, offset, record };
 }
 
 function connectionIds(frames: Array<{ connectionId: string }>): string[] {
@@ -231,15 +233,16 @@ describe('FanoutService', () => {
       expect(frame).toMatchObject({ messageId, timestamp: NOW.toISOString(), payload: { title: 'Booking Confirmed' } });
     });
 
-    it('derives the same messageId from topic, partition and offset when the record names none', async () => {
+    it('derives the messageId from the target and notificationId when the record names none: a retry at another offset is a duplicate', async () => {
       await world.connect('alice-1', 'alice');
+      const first = sourceRecord({ targetUserId: 'alice' }, { topic: TOPIC, partition: 2, offset: 41 }) as ReadableRecord;
+      const retry = { ...first, offset: 42 };
 
-      await world.service().fanOut([sourceRecord({ targetUserId: 'alice' }, { topic: TOPIC, partition: 2, offset: 41 })]);
+      const { summary } = await world.service().fanOut([first, retry]);
 
-      const expected = messageIdForPosition({ topic: TOPIC, partition: 2, offset: 41 });
-      expect(world.sender.framesTo('alice-1')[0]!.messageId).toBe(expected);
-      expect(expected).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-      expect(messageIdForPosition({ topic: TOPIC, partition: 2, offset: 42 })).not.toBe(expected);
+      const expected = messageIdOf(first.record, { kind: 'user', userId: 'alice' });
+      expect(world.sender.framesTo('alice-1').map((frame) => frame.messageId)).toEqual([expected]);
+      expect(summary.duplicates).toBe(1);
     });
   });
 

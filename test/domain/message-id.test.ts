@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { targetOf } from '../../lambdas/domain/fanout/audience.js';
-import { messageIdForPosition, messageIdOf } from '../../lambdas/domain/fanout/message-id.js';
+import { messageIdOf } from '../../lambdas/domain/fanout/message-id.js';
 import { producerRecord, type ProducerRecord, type Target } from '../../protocol/records.js';
 import { notificationRecord } from '../support/records.js';
 
@@ -85,11 +85,5 @@ describe('messageIdOf', () => {
     // Assess
     expect(fromMappedTopic).toBe(fromTopic);
     expect(fromChannel).toBe(fromTopic);
-  });
-});
-
-describe('messageIdForPosition', () => {
-  it('still gives the ids it gave before producer idempotency', () => {
-    expect(messageIdForPosition({ topic: 'booking-updates', partition: 2, offset: 41 })).toBe('1b4c987f-52c3-5229-bea6-de0898996912');
   });
 });

@@ -205,6 +205,8 @@ describe('notification path', () => {
           { channel: 'Bad Name', code: 'INVALID_CHANNEL', reason: expect.any(String) },
           { channel: 'payroll', code: 'FORBIDDEN', reason: expect.any(String) },
         ],
+        // Where the accepted channel's stream stands (docs/protocol.md section 11).
+        streams: { 'channel#booking-updates': { epoch: expect.any(String), offset: expect.any(Number) } },
       });
       const after = await client.request('unsubscribe', { channels: ['booking-updates'] });
       expect((after.payload as { channels: string[] }).channels).toEqual(['system-announcements', 'user-chan']);

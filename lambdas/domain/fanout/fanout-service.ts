@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { notificationFrame, type NotificationFrame } from '../../../protocol/frames.js';
 import type { ProducerRecord, Target } from '../../../protocol/records.js';
 import { formatZodIssues } from '../../../protocol/zod-issues.js';
@@ -8,7 +7,7 @@ import { retryWithinBudget, UNLIMITED_TIME, type RetryTiming } from '../retry.js
 import { targetOf } from './audience.js';
 import { runBatch } from './batch.js';
 import { DEAD_LETTER_VALUE_LIMIT, type RecordDeadLetter } from './dead-letters.js';
-import { messageIdForPosition } from './message-id.js';
+import { messageIdOf } from './message-id.js';
 import type { NotificationDelivery, NotificationOutcome } from './notification-delivery.js';
 import { addCounts, emptyCounts, type OutcomeCounts } from './outcome-counts.js';
 import { isReadable, type RecordPosition, type SourceRecord } from './source-record.js';
@@ -126,7 +125,7 @@ export class FanoutService {
       run: async ({ source, position, target }) => {
         if (typeof target === 'string') return this.#setAside(summary, position, target, source.value, budget);
         if (!isReadable(source)) return;
-        const messageId = source.record.messageId ?? messageIdForPosition(position);
+        const messageId = messageIdOf(source.record, target);
         let outcome: NotificationOutcome;
         try {
           outcome = await this.#notification.deliver(this.#frameFor(source.record, target, messageId), target, position, budget);
@@ -165,7 +164,7 @@ export class FanoutService {
   async publish(record: ProducerRecord, budget: TimeBudget = UNLIMITED_TIME): Promise<NotificationOutcome> {
     const target = targetOf(record, undefined);
     if (typeof target === 'string') throw new InvalidNotificationError(target);
-    return this.#notification.deliver(this.#frameFor(record, target, record.messageId ?? randomUUID()), target, undefined, budget);
+    return this.#notification.deliver(this.#frameFor(record, target, messageIdOf(record, target)), target, undefined, budget);
   }
 
   // A record that can never be delivered goes to the on-failure queue with its reason, so

@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { ProducerRecord, Target } from '../../../protocol/records.js';
-import type { RecordPosition } from './source-record.js';
 
-// Namespaces of the name-based ids below; fixed forever, or records accepted before a
+// The namespace of the name-based ids below; fixed forever, or records accepted before a
 // change and sent again after it would get new ids and reach clients twice.
-const RECORD_POSITION_NAMESPACE = 'f3b5c9a2-7d4e-4c1b-9a6f-2e8d0b7c5a13';
 const NOTIFICATION_INTENT_NAMESPACE = '8c1e4f7a-2b6d-4e93-a5c0-d7f1b3e9a264';
 
 /**
@@ -18,15 +16,6 @@ const NOTIFICATION_INTENT_NAMESPACE = '8c1e4f7a-2b6d-4e93-a5c0-d7f1b3e9a264';
  */
 export function messageIdOf(record: ProducerRecord, target: Target): string {
   return record.messageId ?? nameBasedUuid(NOTIFICATION_INTENT_NAMESPACE, intentName(target, record.payload.notificationId));
-}
-
-/**
- * The messageId of a record that names none, from its topic, partition and offset: a
- * redelivery keeps it, a producer's retry (a new offset) does not. Superseded by
- * {@link messageIdOf}, which keys by content.
- */
-export function messageIdForPosition(position: RecordPosition): string {
-  return nameBasedUuid(RECORD_POSITION_NAMESPACE, `${position.topic}/${position.partition}/${position.offset}`);
 }
 
 // JSON, not a separator: a notificationId may hold any character, and `["channel","a/b"]`
