@@ -19,6 +19,7 @@ import type { Log, MessageSender } from '../lambdas/domain/ports.js';
 import { DynamoDbPresenceChannelStore } from '../lambdas/adapters/dynamodb/presence-channel-store.js';
 import { PresenceChannelService } from '../lambdas/domain/presence-channel-service.js';
 import { PresenceService } from '../lambdas/domain/presence-service.js';
+import { StreamHeads } from '../lambdas/domain/stream-heads.js';
 import { RecoveryService } from '../lambdas/domain/recovery-service.js';
 import { StatsService } from '../lambdas/domain/stats-service.js';
 import { SubscriptionService } from '../lambdas/domain/subscription-service.js';
@@ -139,6 +140,8 @@ export async function measureConnectionHour(options: ConnectionHourOptions): Pro
         refresh: new TokenRefreshService({ connections, tokens: { check: async () => ({ valid: false, reason: 'not measured' }) } }),
         // Not measured here either: an idle connection reads no inbox.
         inbox: new InboxService({ inbox: new DynamoDbInboxStore(props), connections, sender: noSender, clock, log: silent }),
+        // Measured: every heartbeat answer carries the heads of the connection's streams (reads only).
+        streamHeads: new StreamHeads({ notifications: new DynamoDbNotificationLog(props), connections, clock, log: silent }),
       });
 
     const connectionId = `hour-${randomBytes(6).toString('hex')}`;

@@ -131,6 +131,8 @@ export interface StoredNotification {
   /** ISO; the envelope timestamp, set when the service accepted the record. */
   readonly acceptedAt: string;
   readonly frame: NotificationFrame;
+  /** Epoch ms its run took its stream offset (the clock the head was given); absent on items written without. */
+  readonly takenAtMs?: number;
 }
 
 /** A stream's head: the position its latest notification took, and when (epoch ms). */
@@ -313,9 +315,11 @@ export interface DeliveryLedger {
   /**
    * Gives a claim up when nothing was posted (a store failed before the first post): the
    * entry and the stream items `begin` wrote go, so that the redelivery starts afresh.
-   * Idempotent; does nothing when another run owns the entry.
+   * Idempotent. When another run owns the entry, its items stay, and so does this run's
+   * item if the entry keeps the notification at the same place.
+   * @returns true when the notification's place (its offset) is free again.
    */
-  release(notification: StoredNotification, streams: readonly Target[], owner: string): Promise<void>;
+  release(notification: StoredNotification, streams: readonly Target[], owner: string): Promise<boolean>;
 }
 
 /**

@@ -232,7 +232,8 @@ export class RecoveryService {
         anchored = true;
         continue;
       }
-      const settledAtMs = (after ? Date.parse(after.acceptedAt) : head.takenAtMs) + settleMs;
+      // When the offset after it was taken (later than this one was): no run still storing this one can be that late.
+      const settledAtMs = (after ? (after.takenAtMs ?? Date.parse(after.acceptedAt)) : head.takenAtMs) + settleMs;
       if (settledAtMs > nowMs) return stand(cursor, false, Math.max(100, Math.ceil(settledAtMs - nowMs)));
       cursor = next;
     }

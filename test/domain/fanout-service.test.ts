@@ -585,6 +585,33 @@ describe('FanoutService: what is never posted twice', () => {
     expect(world.sender.posts.map((post) => post.connectionId)).toEqual(['dora-sdk']);
   });
 
+  it('gives an offset up when it stalled past the lease between taking it and storing the notification: the retry stores it afresh', async () => {
+    // Prepare: the first run stalls for 5 s inside its store round trip, with a 2 s lease:
+    // recovery may already have passed over the empty offset.
+    await world.connect('erin-1', 'erin');
+    let nowMs = NOW.getTime();
+    const clock = { now: () => new Date(nowMs) };
+    const stalling = withOverrides(world.ledger, {
+      begin: async (...args: Parameters<DeliveryLedger['begin']>) => {
+        nowMs += 5_000;
+        return world.ledger.begin(...args);
+      },
+    });
+    const batch = [sourceRecord({ targetUserId: 'erin', messageId: 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa' })];
+
+    // Act
+    const first = await world.service({ ledger: stalling, clock, leaseMs: 2_000 }).fanOut(batch);
+    const retry = await world.service({ clock, leaseMs: 2_000 }).fanOut(batch);
+
+    // Assess: nothing posted by the late run, its offset given back; the retry posted once, kept once.
+    expect(first.failedRecords).toEqual([expect.objectContaining({ error: expect.stringContaining('too late') })]);
+    expect(retry.failedRecords).toEqual([]);
+    expect(retry.summary).toMatchObject({ delivered: 1 });
+    expect(world.sender.framesTo('erin-1')).toEqual([expect.objectContaining({ stream: 'user#erin', offset: 1 })]);
+    const kept = await world.notifications.readSince([{ kind: 'user', userId: 'erin' }], '2000-01-01T00:00:00.000Z', 10);
+    expect(kept.notifications).toHaveLength(1);
+  });
+
   it('gives its lease up when it fails after posting may have begun, so the redelivery takes over at once', async () => {
     // Prepare: the first run posts, then its done mark fails (a store error after its retries).
     await world.connect('carol-1', 'carol');

@@ -142,7 +142,7 @@ export class DynamoDbDeliveryLedger implements DeliveryLedger {
     );
   }
 
-  async release(notification: StoredNotification, streams: readonly Target[], owner: string): Promise<void> {
+  async release(notification: StoredNotification, streams: readonly Target[], owner: string): Promise<boolean> {
     try {
       await this.client.send(
         new DeleteCommand({
@@ -155,11 +155,16 @@ export class DynamoDbDeliveryLedger implements DeliveryLedger {
       );
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw translateSdkError(error, 'DeleteItem');
-      // Already released, or not ours: an item without a position shares its key with the
-      // owner's and stays; one at this run's own offset is this run's alone, and goes.
-      if (!positionOf(notification.frame)) return;
+      // Already released, or not ours. An item without a position shares its key with the
+      // owner's: it stays. One at this run's own offset goes, unless the entry keeps the
+      // notification there (a run that took it over posts it from there).
+      const position = positionOf(notification.frame);
+      if (!position) return false;
+      const entry = await this.get(notification.messageId);
+      if (entry?.position && entry.position.epoch === position.epoch && entry.position.offset === position.offset) return false;
     }
     await this.deleteStreamItems(streamItems(notification, streams, 0));
+    return positionOf(notification.frame) !== undefined;
   }
 
   private async deleteStreamItems(items: readonly Record<string, unknown>[]): Promise<void> {

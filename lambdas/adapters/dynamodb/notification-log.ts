@@ -27,6 +27,7 @@ export function streamItems(notification: StoredNotification, streams: readonly 
     acceptedAt,
     frame,
     expiresAt,
+    ...(notification.takenAtMs !== undefined ? { takenAtMs: notification.takenAtMs } : {}),
   }));
 }
 
@@ -198,6 +199,7 @@ export class DynamoDbNotificationLog implements NotificationLog {
             frame: JSON.parse(item.frame as string) as NotificationFrame,
             offset: offsetOfSortKey(item.sk as string),
             expiresAtMs: expiresAt * 1000,
+            ...(typeof item.takenAtMs === 'number' ? { takenAtMs: item.takenAtMs } : {}),
           });
         }
         if (found.length >= limit) break;

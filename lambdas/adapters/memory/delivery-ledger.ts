@@ -73,15 +73,18 @@ export class MemoryDeliveryLedger implements DeliveryLedger {
     return true;
   }
 
-  async release(notification: StoredNotification, streams: readonly Target[], owner: string): Promise<void> {
+  async release(notification: StoredNotification, streams: readonly Target[], owner: string): Promise<boolean> {
     const entry = this.state.ledger.get(notification.messageId);
+    const position = positionOf(notification.frame);
     if (!entry || entry.owner !== owner || entry.status !== 'posting') {
-      // Not ours: an item at this run's own offset is this run's alone, and goes.
-      if (positionOf(notification.frame)) for (const stream of streams) this.state.notifications.get(streamKey(stream))?.delete(storedSortKey(notification));
-      return;
+      // Not ours: an item at this run's own offset goes, unless the entry keeps the notification there.
+      if (!position || (entry?.position?.epoch === position.epoch && entry.position.offset === position.offset)) return false;
+      for (const stream of streams) this.state.notifications.get(streamKey(stream))?.delete(storedSortKey(notification));
+      return true;
     }
     this.state.ledger.delete(notification.messageId);
     this.state.acceptedAt.delete(notification.messageId);
     for (const stream of streams) this.state.notifications.get(streamKey(stream))?.delete(storedSortKey(notification));
+    return position !== undefined;
   }
 }

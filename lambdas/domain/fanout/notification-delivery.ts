@@ -14,7 +14,7 @@ import type { PlannedDelivery } from './planned-delivery.js';
 import { TokenBucket, UNLIMITED_POSTS } from './post-quota.js';
 import { addCounts, sumOfOutcomes } from './outcome-counts.js';
 import type { RecordPosition } from './source-record.js';
-import { Lease } from './lease.js';
+import { LEASE_MARGIN_MS, Lease } from './lease.js';
 
 export interface NotificationDeliveryOptions {
   readonly ledger: DeliveryLedger;
@@ -76,9 +76,10 @@ export class NotificationDelivery {
     // Round trip 1: the stream's next offset (docs/protocol.md section 11), and the audience beside it.
     const audience = readAudience(audienceOf(target, this.#options));
     audience.catch(() => undefined);
-    const place = await storeCall(() => notifications.takeOffset(stream, clock.now().getTime(), historyTtlSeconds));
+    const takenAtMs = clock.now().getTime();
+    const place = await storeCall(() => notifications.takeOffset(stream, takenAtMs, historyTtlSeconds));
     const positioned: NotificationFrame = { ...frame, stream, epoch: place.epoch, offset: place.offset };
-    const notification: StoredNotification = { messageId, acceptedAt: frame.timestamp, frame: positioned };
+    const notification: StoredNotification = { messageId, acceptedAt: frame.timestamp, frame: positioned, takenAtMs };
 
     // Round trip 2: the ledger entry (conditional) and the history item.
     let existing: LedgerEntry | undefined;
@@ -88,6 +89,14 @@ export class NotificationDelivery {
       // Nothing was posted; whatever part of the claim landed is given up for the retry.
       await this.#release(notification, target, claim, budget);
       throw error;
+    }
+    if (!existing && clock.now().getTime() - takenAtMs > this.#options.leaseMs - LEASE_MARGIN_MS) {
+      // Stalled between taking the offset and storing the notification for longer than
+      // recovery waits on an empty offset (docs/protocol.md section 11): a client may
+      // already have passed over it. Nothing was posted: give it up, and let the retry
+      // store it afresh, at a new offset.
+      await this.#release(notification, target, claim, budget);
+      throw new TransientError(`stored ${messageId} too late for its offset ${place.offset} (stalled); the retry takes a new one`);
     }
     let counts: NotificationCounts;
     if (existing) {
@@ -272,10 +281,10 @@ export class NotificationDelivery {
 
   async #release(notification: StoredNotification, target: Target, claim: LedgerClaim, budget: TimeBudget): Promise<void> {
     try {
-      await this.#storeCall(budget)(() => this.#options.ledger.release(notification, [target], claim.owner));
+      const freed = await this.#storeCall(budget)(() => this.#options.ledger.release(notification, [target], claim.owner));
       const place = positionOf(notification.frame);
       // The redelivery takes another offset: this one will never hold the notification.
-      if (place) await this.#storeCall(budget)(() => this.#options.notifications.giveBack(place.stream, place, this.#options.historyTtlSeconds));
+      if (place && freed) await this.#storeCall(budget)(() => this.#options.notifications.giveBack(place.stream, place, this.#options.historyTtlSeconds));
     } catch (error) {
       // The claim then lapses with its lease; the retry takes it over, finds nothing
       // posted but cannot know it, and counts the audience in doubt (recoverable).
