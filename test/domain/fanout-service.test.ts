@@ -603,11 +603,14 @@ describe('FanoutService: what is never posted twice', () => {
     const first = await world.service({ ledger: stalling, clock, leaseMs: 2_000 }).fanOut(batch);
     const retry = await world.service({ clock, leaseMs: 2_000 }).fanOut(batch);
 
-    // Assess: nothing posted by the late run, its offset given back; the retry posted once, kept once.
+    // Assess: nothing posted by the late run; its offset keeps a tombstone (a client may stand
+    // past it already, so it is never reused); the retry posted once, at the next offset, kept once.
     expect(first.failedRecords).toEqual([expect.objectContaining({ error: expect.stringContaining('too late') })]);
     expect(retry.failedRecords).toEqual([]);
     expect(retry.summary).toMatchObject({ delivered: 1 });
-    expect(world.sender.framesTo('erin-1')).toEqual([expect.objectContaining({ stream: 'user#erin', offset: 1 })]);
+    expect(world.sender.framesTo('erin-1')).toEqual([expect.objectContaining({ stream: 'user#erin', offset: 2 })]);
+    const slice = await world.notifications.readFrom('user#erin', (world.sender.framesTo('erin-1')[0] as { epoch: string }).epoch, 1, 10, nowMs);
+    expect([...slice.skipped]).toEqual([1]);
     const kept = await world.notifications.readSince([{ kind: 'user', userId: 'erin' }], '2000-01-01T00:00:00.000Z', 10);
     expect(kept.notifications).toHaveLength(1);
   });

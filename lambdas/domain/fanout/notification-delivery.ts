@@ -101,7 +101,7 @@ export class NotificationDelivery {
     let counts: NotificationCounts;
     if (existing) {
       // Another run has it: the offset this run took will never hold it.
-      await this.#skip(stream, place, context, budget);
+      await this.#skip(stream, place, takenAtMs, context, budget);
       const resumed = await this.#resume(existing, frame, target, context, budget);
       if (resumed === 'duplicate') {
         log.info('notification already delivered', { ...context, outcome: 'duplicate', durationMs: Math.round(performance.now() - startedAt) });
@@ -284,7 +284,7 @@ export class NotificationDelivery {
       const freed = await this.#storeCall(budget)(() => this.#options.ledger.release(notification, [target], claim.owner));
       const place = positionOf(notification.frame);
       // The redelivery takes another offset: this one will never hold the notification.
-      if (place && freed) await this.#storeCall(budget)(() => this.#options.notifications.giveBack(place.stream, place, this.#options.historyTtlSeconds));
+      if (place && freed) await this.#freeOffset(place.stream, place, notification.takenAtMs, budget);
     } catch (error) {
       // The claim then lapses with its lease; the retry takes it over, finds nothing
       // posted but cannot know it, and counts the audience in doubt (recoverable).
@@ -293,9 +293,9 @@ export class NotificationDelivery {
   }
 
   /** A tombstone for an offset that will never hold a notification; recovery passes it at once (else after the settle time). */
-  async #skip(stream: string, place: StreamPosition, context: Record<string, unknown>, budget: TimeBudget): Promise<void> {
+  async #skip(stream: string, place: StreamPosition, takenAtMs: number, context: Record<string, unknown>, budget: TimeBudget): Promise<void> {
     try {
-      await this.#storeCall(budget)(() => this.#options.notifications.giveBack(stream, place, this.#options.historyTtlSeconds));
+      await this.#freeOffset(stream, place, takenAtMs, budget);
     } catch (error) {
       this.#options.log.warn('could not mark a skipped offset; recovery passes it after the settle time', {
         ...context,
@@ -303,6 +303,20 @@ export class NotificationDelivery {
         error: error instanceof Error ? error.name : String(error),
       });
     }
+  }
+
+  /**
+   * An offset this run took and will never fill. Given back to the head (reused by the
+   * next notification) only while no recovery can have passed over it yet: younger than
+   * the settle time (the lease, less its margin). An older one keeps a tombstone: a
+   * client may already stand past it, and would never see what reused it.
+   */
+  async #freeOffset(stream: string, place: StreamPosition, takenAtMs: number | undefined, budget: TimeBudget): Promise<void> {
+    const { notifications, historyTtlSeconds, clock, leaseMs } = this.#options;
+    const young = takenAtMs !== undefined && clock.now().getTime() - takenAtMs < leaseMs - LEASE_MARGIN_MS;
+    await this.#storeCall(budget)(() =>
+      young ? notifications.giveBack(stream, place, historyTtlSeconds) : notifications.skip(stream, place, historyTtlSeconds),
+    );
   }
 
   /** Ends this run's lease now (it failed after posting may have begun), so the retry takes over without waiting. */
