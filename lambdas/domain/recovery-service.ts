@@ -206,7 +206,11 @@ export class RecoveryService {
           return stand(cursor, false, Math.max(100, Math.min(1000, Math.ceil(Date.parse(item.acceptedAt) + settleMs - nowMs))));
         }
         if (place && (place.epoch !== head.epoch || place.offset !== next)) {
-          // A duplicate's leftover: the notification lives at its entry's offset. Passed over.
+          // A duplicate's leftover: the notification lives at its entry's offset. Passed over
+          // once settled, as an empty offset is: until then its run may give the offset
+          // back, and the next notification would be stored where this client stands.
+          const settledAtMs = (item.takenAtMs ?? Date.parse(item.acceptedAt)) + settleMs;
+          if (settledAtMs > nowMs) return stand(cursor, false, Math.max(100, Math.min(1000, Math.ceil(settledAtMs - nowMs))));
           cursor = next;
           anchored = true;
           continue;
