@@ -41,6 +41,23 @@ describe('posts in doubt on the routes', () => {
       expect(posts.attempted()).toBe(1);
     });
 
+    it('tells a connection removed before its welcome (a 410 during its handshake) to reconnect, and closes it', async () => {
+      // Prepare: the connection was registered, then removed while its handshake ran.
+      const world = build();
+      await world.connectionService.connect('conn-removed', { userId: 'neo', roles: [] });
+      world.state.connections.delete('conn-removed');
+
+      // Act
+      const outcome = await world.connectionService.deliverWelcome('conn-removed');
+
+      // Assess: no welcome to a socket that would receive nothing; `disconnect` says why.
+      expect(outcome).toBe('connection-removed');
+      expect(world.sender.framesTo('conn-removed')).toEqual([
+        expect.objectContaining({ type: 'disconnect', payload: { reason: 'unregistered', reconnect: true } }),
+      ]);
+      expect(world.sender.closed).toEqual(['conn-removed']);
+    });
+
     it('stops at a post in doubt after 410s, without another attempt', async () => {
       const world = build();
       await world.connectionService.connect('conn-new', { userId: 'neo', roles: [] });
