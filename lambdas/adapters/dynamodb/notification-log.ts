@@ -1,8 +1,8 @@
-import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { NotificationLog, PositionedNotification, StoredNotification, StreamHead, StreamSlice } from '../../domain/ports.js';
 import type { NotificationFrame, StreamPosition } from '../../../protocol/frames.js';
 import type { Target } from '../../../protocol/records.js';
-import { batchWriteAll } from './batch-operations.js';
+import { batchGetAll, batchWriteAll } from './batch-operations.js';
 import { isConditionalCheckFailed, translateSdkError, translatingErrors } from './error-translation.js';
 import { queryPages } from './query-pages.js';
 import type { DynamoDbStoreProps } from './store-props.js';
@@ -124,24 +124,13 @@ export class DynamoDbNotificationLog implements NotificationLog {
   async heads(streams: readonly string[], nowMs: number): Promise<Map<string, StreamHead>> {
     const heads = new Map<string, StreamHead>();
     const nowSeconds = Math.floor(nowMs / 1000);
-    for (let start = 0; start < streams.length; start += 100) {
-      let keys: Record<string, unknown>[] = streams.slice(start, start + 100).map(headKey);
-      // Unprocessed keys (throttling) are asked again, a bounded number of times.
-      for (let attempt = 0; keys.length > 0; attempt += 1) {
-        if (attempt === 5) throw translateSdkError(new Error('BatchGetItem left keys unprocessed'), 'BatchGetItem');
-        const output = await translatingErrors('BatchGetItem', () =>
-          this.client.send(new BatchGetCommand({ RequestItems: { [this.tables.Notifications]: { Keys: keys } } })),
-        );
-        for (const item of output.Responses?.[this.tables.Notifications] ?? []) {
-          if (Number(item.expiresAt ?? Number.POSITIVE_INFINITY) <= nowSeconds) continue;
-          heads.set((item.pk as string).slice('head#'.length), {
-            epoch: item.epoch as string,
-            offset: Number(item.offset),
-            takenAtMs: Number(item.takenAtMs ?? 0),
-          });
-        }
-        keys = (output.UnprocessedKeys?.[this.tables.Notifications]?.Keys as Record<string, unknown>[] | undefined) ?? [];
-      }
+    for (const item of await batchGetAll(this.client, this.tables.Notifications, [...new Set(streams)].map(headKey))) {
+      if (Number(item.expiresAt ?? Number.POSITIVE_INFINITY) <= nowSeconds) continue;
+      heads.set((item.pk as string).slice('head#'.length), {
+        epoch: item.epoch as string,
+        offset: Number(item.offset),
+        takenAtMs: Number(item.takenAtMs ?? 0),
+      });
     }
     return heads;
   }
@@ -225,26 +214,10 @@ export class DynamoDbNotificationLog implements NotificationLog {
 
   async placesOf(messageIds: readonly string[]): Promise<Map<string, StreamPosition | null>> {
     const places = new Map<string, StreamPosition | null>();
-    const unique = [...new Set(messageIds)];
-    for (let start = 0; start < unique.length; start += 100) {
-      let keys: Record<string, unknown>[] = unique.slice(start, start + 100).map(messageKey);
-      for (let attempt = 0; keys.length > 0; attempt += 1) {
-        if (attempt === 5) throw translateSdkError(new Error('BatchGetItem left keys unprocessed'), 'BatchGetItem');
-        const output = await translatingErrors('BatchGetItem', () =>
-          this.client.send(
-            new BatchGetCommand({
-              RequestItems: {
-                [this.tables.Notifications]: { Keys: keys, ProjectionExpression: 'pk, epoch, #offset', ExpressionAttributeNames: { '#offset': 'offset' } },
-              },
-            }),
-          ),
-        );
-        for (const item of output.Responses?.[this.tables.Notifications] ?? []) {
-          const messageId = (item.pk as string).slice('message#'.length);
-          places.set(messageId, typeof item.epoch === 'string' ? { epoch: item.epoch, offset: Number(item.offset) } : null);
-        }
-        keys = (output.UnprocessedKeys?.[this.tables.Notifications]?.Keys as Record<string, unknown>[] | undefined) ?? [];
-      }
+    const keys = [...new Set(messageIds)].map(messageKey);
+    for (const item of await batchGetAll(this.client, this.tables.Notifications, keys, { projection: ['pk', 'epoch', 'offset'] })) {
+      const messageId = (item.pk as string).slice('message#'.length);
+      places.set(messageId, typeof item.epoch === 'string' ? { epoch: item.epoch, offset: Number(item.offset) } : null);
     }
     return places;
   }
