@@ -166,7 +166,7 @@ describe('bench results', () => {
     const printed = renderResults(results);
     expect(printed).toContain('NOT MET');
     // Issue 10's limits are printed beside the figures they bound.
-    expect(printed).toContain('<= 4 req, <= 3 WCU, <= 2 RT');
+    expect(printed).toContain('<= 5 req, <= 4 WCU, <= 2 RT');
     expect(printed).toContain('<= 0.003 req/delivery');
     expect(printed).toContain('batch ratio 5.50 (limit <= 5), store modelled at 5 ms a request');
     expect(printed).toContain('on DynamoDB Local: 1.00, bounded by the emulator');

@@ -31,8 +31,8 @@ describe('inbox (local runtime)', () => {
 
   it('three sent while offline: welcome says 3, inbox lists them, a read in one window drops the other to 2', async () => {
     const service = createNotificationService(process.env);
-    const payload = notificationPayload.parse(notificationRecord().payload);
-    for (let index = 0; index < 3; index++) await service.sendNotificationToUser('ines', payload);
+    // Three notifications, three notificationIds: without a messageId, one is the duplicate key.
+    for (let index = 0; index < 3; index++) await service.sendNotificationToUser('ines', notificationPayload.parse(notificationRecord().payload));
 
     const phone = await open('ines');
     const laptop = await open('ines');
@@ -53,9 +53,8 @@ describe('inbox (local runtime)', () => {
 
   it('gives backends listInbox and markRead with the same rules, telling every connection of the user', async () => {
     const service = createNotificationService(process.env);
-    const payload = notificationPayload.parse(notificationRecord().payload);
-    await service.sendNotificationToUser('jon', payload);
-    await service.sendNotificationToUser('jon', payload);
+    await service.sendNotificationToUser('jon', notificationPayload.parse(notificationRecord().payload));
+    await service.sendNotificationToUser('jon', notificationPayload.parse(notificationRecord().payload));
     const { client } = await open('jon');
 
     const page = await service.listInbox('jon', { limit: 1 });
