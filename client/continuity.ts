@@ -44,6 +44,11 @@ export interface ContinuityOptions {
   readonly shownCapacity?: number;
 }
 
+/** Bounds one recovery by positions (100 notifications a round): then an error, and nothing until the next heads. */
+export const MAX_RECOVER_ROUNDS = 50;
+/** The longest `retryAfterMs` followed; a longer one waits this long. */
+export const MAX_RETRY_AFTER_MS = 30_000;
+
 /** Offsets just below a head a stream starts from that are still shown when they arrive live (in flight when the head was read). */
 const ADOPTED_HEAD_WINDOW = 32;
 

@@ -26,7 +26,16 @@ import type {
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { CLOSE_CODE, DISCONNECT_REASONS, closeCodeEntry } from './close-codes.js';
 import { Connection } from './connection.js';
-import { Continuity, MAX_RECOVER_STREAMS, isPositioned, readPositions, type ContinuityLost, type Emission } from './continuity.js';
+import {
+  Continuity,
+  MAX_RECOVER_ROUNDS,
+  MAX_RECOVER_STREAMS,
+  MAX_RETRY_AFTER_MS,
+  isPositioned,
+  readPositions,
+  type ContinuityLost,
+  type Emission,
+} from './continuity.js';
 import { NotificationClientError } from './errors.js';
 import { Emitter } from './events.js';
 import { Requests } from './requests.js';
@@ -200,10 +209,6 @@ export interface NotificationClientEvents {
 const RECOVER_PAGE_SIZE = 500;
 /** Without positions: bounds one recovery, 20 pages of 500. */
 const MAX_SINCE_ROUNDS = 20;
-/** Bounds one recovery by positions (100 notifications a round): then an error, and nothing until the next heads. */
-const MAX_RECOVER_ROUNDS = 50;
-/** The longest `retryAfterMs` followed; a longer one waits this long. */
-const MAX_RETRY_AFTER_MS = 30_000;
 /** How long positions may move before they are saved. */
 const SAVE_DELAY_MS = 250;
 const DEFAULT_STORAGE_KEY = 'notifications:positions';

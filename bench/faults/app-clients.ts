@@ -1,16 +1,9 @@
-import { Continuity, MAX_RECOVER_STREAMS, type ContinuityLost, type Emission } from '../../client/continuity.js';
+import { Continuity, MAX_RECOVER_ROUNDS, MAX_RECOVER_STREAMS, MAX_RETRY_AFTER_MS, type ContinuityLost, type Emission } from '../../client/continuity.js';
 import { ConnectionGoneError, PostInDoubtError } from '../../lambdas/domain/errors.js';
 import { EMPTY_POSITION, streamsOfConnection } from '../../lambdas/domain/notification-streams.js';
 import type { MessageSender, NotificationLog } from '../../lambdas/domain/ports.js';
 import type { RecoveryService } from '../../lambdas/domain/recovery-service.js';
 import type { StreamPosition } from '../../protocol/frames.js';
-
-/**
- * The SDK's bounds on one recovery run (client/notification-client.ts, not exported
- * there): 50 rounds of `recover`, and no `retryAfterMs` followed for longer than 30 s.
- */
-const MAX_RECOVER_ROUNDS = 50;
-const MAX_RETRY_AFTER_MS = 30_000;
 
 /** What a client reads of a notification frame: its messageId and place. */
 export interface ClientFrame {
