@@ -44,16 +44,19 @@ export const streamPosition = z.object({
 });
 /** Most streams one `recover` may name: the user's, broadcast and `channels.max_per_connection` (at most 100) channels. */
 export const MAX_RECOVER_STREAMS = 102;
-export const recoverPayload = z.union([
-  z.strictObject({ since: z.union([messageId, isoTimestamp]) }),
-  z.strictObject({
-    streams: z
-      .record(streamName, streamPosition)
-      .check(
+/** `recover`: from a time or messageId (`since`), or from stream positions (`streams`); exactly one. */
+export const recoverPayload = z
+  .object({
+    since: z.optional(z.union([messageId, isoTimestamp])),
+    streams: z.optional(
+      // Keys checked by a refine, not a key schema: an error names the field, never echoes a key the client chose.
+      z.record(z.string(), streamPosition).check(
         z.refine((streams) => Object.keys(streams).length >= 1 && Object.keys(streams).length <= MAX_RECOVER_STREAMS, `1 to ${MAX_RECOVER_STREAMS} streams`),
+        z.refine((streams) => Object.keys(streams).every((name) => STREAM_NAME.test(name)), 'stream names: user#{userId}, channel#{name} or broadcast'),
       ),
-  }),
-]);
+    ),
+  })
+  .check(z.refine((payload) => (payload.since === undefined) !== (payload.streams === undefined), 'give exactly one of since and streams'));
 export const statsPayload = z.object({});
 /** `members`: who is in a presence channel the connection holds (protocol section 9). */
 export const membersPayload = z.object({

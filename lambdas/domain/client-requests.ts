@@ -137,9 +137,9 @@ export class ClientRequests {
       case 'recover': {
         const request = payload as z.infer<typeof clientPayloads.recover>;
         const answer =
-          'streams' in request
+          request.streams !== undefined
             ? await this.options.recovery.recoverStreams(connectionId, identity, request.streams)
-            : await this.options.recovery.recover(connectionId, identity, request.since);
+            : await this.options.recovery.recover(connectionId, identity, request.since!);
         return serverFrame(clock, 'recovered', answer, replyTo);
       }
       case 'stats': {

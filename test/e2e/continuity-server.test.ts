@@ -203,6 +203,18 @@ describe('continuity: stream positions, heads and recover by positions', () => {
     expect(items.map((item) => item?.dedupe)).toEqual([true, undefined]);
   });
 
+  it('refuses a malformed recover with INVALID_MESSAGE naming the field, and the connection stays usable', async () => {
+    const { client } = await connect('pos-olga');
+
+    const badName = await client.request('recover', { streams: { nope: { epoch: '', offset: 0 } } });
+    const both = await client.request('recover', { since: new Date().toISOString(), streams: { broadcast: { epoch: '', offset: 0 } } });
+    const beat = await client.request('heartbeat', {});
+
+    expect(badName).toMatchObject({ type: 'error', payload: { code: 'INVALID_MESSAGE', message: expect.stringContaining('payload.streams: stream names') } });
+    expect(both).toMatchObject({ type: 'error', payload: { code: 'INVALID_MESSAGE', message: expect.stringContaining('exactly one of since and streams') } });
+    expect(beat).toMatchObject({ type: 'heartbeat' });
+  });
+
   it('answers NOT_REGISTERED to a request on a connection the service no longer holds', async () => {
     const { client, connectionId } = await connect('pos-frank');
     await runtime.tables.client.send(new DeleteCommand({ TableName: runtime.tables.tables.Connections, Key: { connectionId } }));
