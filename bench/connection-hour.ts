@@ -141,7 +141,7 @@ export async function measureConnectionHour(options: ConnectionHourOptions): Pro
         // Not measured here either: an idle connection reads no inbox.
         inbox: new InboxService({ inbox: new DynamoDbInboxStore(props), connections, sender: noSender, clock, log: silent }),
         // Measured: every heartbeat answer carries the heads of the connection's streams (reads only).
-        streamHeads: new StreamHeads({ notifications: new DynamoDbNotificationLog(props), connections, clock, log: silent }),
+        streamHeads: new StreamHeads({ notifications: new DynamoDbNotificationLog(props), clock, log: silent }),
       });
 
     const connectionId = `hour-${randomBytes(6).toString('hex')}`;

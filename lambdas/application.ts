@@ -47,7 +47,7 @@ export function createConnectionService(services: Services, welcome: WelcomeSche
 
 /** The heads of a connection's streams, for welcome and heartbeat answers (docs/protocol.md section 11). */
 export function streamHeadsOf(services: Services): StreamHeads {
-  return new StreamHeads({ notifications: services.notifications, connections: services.connections, clock: services.clock, log: services.logger });
+  return new StreamHeads({ notifications: services.notifications, clock: services.clock, log: services.logger });
 }
 
 // The Application's ConnectionService is typed without `connect`, so nothing reaches this.

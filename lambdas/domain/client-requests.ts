@@ -42,7 +42,7 @@ export interface ClientRequestsOptions {
   readonly refresh: TokenRefreshService;
   readonly inbox: InboxService;
   /** Stream heads for `heartbeat` answers (docs/protocol.md section 11); without it, none are sent. */
-  readonly streamHeads?: Pick<StreamHeads, 'ofConnectionId'>;
+  readonly streamHeads?: Pick<StreamHeads, 'tryOf'>;
 }
 
 /**
@@ -83,12 +83,22 @@ export class ClientRequests {
       }
       const now = clock.now();
       // A heartbeat is recorded by the write that takes its token: one write, not two.
-      const heartbeat = request?.type === 'heartbeat' ? this.heartbeatActivity(now) : undefined;
+      // The read that write needs tells the connection's channels, for the answer's heads.
+      let holder: { readonly userId: string; readonly channels: readonly string[] } | undefined;
+      const heartbeat =
+        request?.type === 'heartbeat'
+          ? {
+              ...this.heartbeatActivity(now),
+              read: (connection: { readonly userId: string; readonly channels: readonly string[] }) => {
+                holder = connection;
+              },
+            }
+          : undefined;
       if (!(await this.options.rateLimiter.tryTake(context.connectionId, now.getTime(), heartbeat))) {
         throw new ProtocolError('RATE_LIMITED', 'too many messages; slow down');
       }
       if (request === undefined) throw refusal;
-      return await this.dispatch(context, request, now);
+      return await this.dispatch(context, request, now, holder);
     } catch (error) {
       if (error instanceof ProtocolError) {
         log.info('request refused', { connectionId: context.connectionId, messageId: replyTo, code: error.code, reason: error.message });
@@ -102,7 +112,12 @@ export class ClientRequests {
     }
   }
 
-  private async dispatch(context: ClientRequestContext, request: ParsedRequest, now: Date): Promise<ServerFrame> {
+  private async dispatch(
+    context: ClientRequestContext,
+    request: ParsedRequest,
+    now: Date,
+    holder: { readonly userId: string; readonly channels: readonly string[] } | undefined,
+  ): Promise<ServerFrame> {
     const { clock } = this.options;
     const { connectionId, identity } = context;
     const { type, payload, messageId: replyTo } = request;
@@ -123,7 +138,7 @@ export class ClientRequests {
       case 'heartbeat': {
         // Already recorded: the write that took its token (see handle). The heads let a
         // client find the last notification it missed (docs/protocol.md section 11).
-        const streams = await this.options.streamHeads?.ofConnectionId(connectionId);
+        const streams = holder ? await this.options.streamHeads?.tryOf({ connectionId, ...holder }) : undefined;
         return serverFrame(clock, 'heartbeat', { connectionId, timestamp: now.toISOString(), status: 'alive', ...(streams ? { streams } : {}) }, replyTo);
       }
       case 'presence': {

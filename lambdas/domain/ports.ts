@@ -249,6 +249,11 @@ export interface HeartbeatActivity {
    * when it is before this (ISO): each move costs two index writes.
    */
   readonly indexIfBefore: string;
+  /**
+   * Told what the read the heartbeat needs anyway found of the connection: its user and
+   * channels, for the answer's stream heads, so the answer needs no read of its own.
+   */
+  readonly read?: (connection: { readonly userId: string; readonly channels: readonly string[] }) => void;
 }
 
 /** Per-connection token bucket for client frames. */

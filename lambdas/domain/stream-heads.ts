@@ -1,7 +1,7 @@
 import type { StreamPosition } from '../../protocol/frames.js';
 import type { Connection } from './model.js';
 import { EMPTY_POSITION, streamKey, streamsOfConnection } from './notification-streams.js';
-import type { Clock, ConnectionStore, Log, NotificationLog } from './ports.js';
+import type { Clock, Log, NotificationLog } from './ports.js';
 
 /**
  * The heads of the streams a connection holds, for `welcome` and `heartbeat` answers
@@ -12,26 +12,10 @@ export class StreamHeads {
   constructor(
     private readonly options: {
       readonly notifications: Pick<NotificationLog, 'heads'>;
-      readonly connections: Pick<ConnectionStore, 'get'>;
       readonly clock: Clock;
       readonly log: Log;
     },
   ) {}
-
-  /** The heads for a `heartbeat` answer: the stored connection's streams; undefined when they cannot be read now. */
-  async ofConnectionId(connectionId: string): Promise<Record<string, StreamPosition> | undefined> {
-    let connection: Connection | undefined;
-    try {
-      connection = await this.options.connections.get(connectionId);
-    } catch (error) {
-      this.options.log.warn('answer without stream heads: the connection could not be read', {
-        connectionId,
-        error: error instanceof Error ? error.name : String(error),
-      });
-      return undefined;
-    }
-    return connection ? this.tryOf(connection) : undefined;
-  }
 
   /** Every stream the connection holds, `{ epoch: "", offset: 0 }` for those with nothing yet. */
   async of(connection: Pick<Connection, 'connectionId' | 'userId' | 'channels'>): Promise<Record<string, StreamPosition>> {

@@ -170,46 +170,49 @@ export class DynamoDbNotificationLog implements NotificationLog {
   }
 
   async readFrom(stream: string, epoch: string, fromOffset: number, limit: number, nowMs: number): Promise<StreamSlice> {
-    const nowSeconds = Math.floor(nowMs / 1000);
-    const range = { ':lo': offsetFloorKey(epoch, fromOffset), ':hi': epochCeilingKey(epoch) };
-    const readItems = async (): Promise<PositionedNotification[]> => {
-      const found: PositionedNotification[] = [];
-      for await (const page of queryPages(this.client, limit, {
-        TableName: this.tables.Notifications,
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-        ExpressionAttributeValues: { ':pk': stream, ...range },
-      })) {
-        for (const item of page) {
-          const expiresAt = Number(item.expiresAt ?? Number.POSITIVE_INFINITY);
-          if (expiresAt <= nowSeconds) continue;
-          found.push({
-            messageId: item.messageId as string,
-            acceptedAt: item.acceptedAt as string,
-            frame: JSON.parse(item.frame as string) as NotificationFrame,
-            offset: offsetOfSortKey(item.sk as string),
-            expiresAtMs: expiresAt * 1000,
-            ...(typeof item.takenAtMs === 'number' ? { takenAtMs: item.takenAtMs } : {}),
-          });
-        }
-        if (found.length >= limit) break;
-      }
-      return found.slice(0, limit);
-    };
-    const readSkips = async (): Promise<Set<number>> => {
-      const skipped = new Set<number>();
-      for await (const page of queryPages(this.client, MAX_SKIPS_READ, {
-        TableName: this.tables.Notifications,
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-        ExpressionAttributeValues: { ':pk': skipPartition(stream), ...range },
-        ProjectionExpression: 'sk',
-      })) {
-        for (const item of page) skipped.add(offsetOfSortKey(item.sk as string));
-        if (skipped.size >= MAX_SKIPS_READ) break;
-      }
-      return skipped;
-    };
-    const [notifications, skipped] = await Promise.all([readItems(), readSkips()]);
+    const [notifications, skipped] = await Promise.all([this.readItems(stream, epoch, fromOffset, limit, nowMs), this.readSkips(stream, epoch, fromOffset)]);
     return { notifications, skipped };
+  }
+
+  /** Kept items of `epoch` at or after `fromOffset`, oldest first, at most `limit`; expired ones left out. */
+  private async readItems(stream: string, epoch: string, fromOffset: number, limit: number, nowMs: number): Promise<PositionedNotification[]> {
+    const nowSeconds = Math.floor(nowMs / 1000);
+    const found: PositionedNotification[] = [];
+    for await (const page of queryPages(this.client, limit, {
+      TableName: this.tables.Notifications,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      ExpressionAttributeValues: { ':pk': stream, ':lo': offsetFloorKey(epoch, fromOffset), ':hi': epochCeilingKey(epoch) },
+    })) {
+      for (const item of page) {
+        const expiresAt = Number(item.expiresAt ?? Number.POSITIVE_INFINITY);
+        if (expiresAt <= nowSeconds) continue;
+        found.push({
+          messageId: item.messageId as string,
+          acceptedAt: item.acceptedAt as string,
+          frame: JSON.parse(item.frame as string) as NotificationFrame,
+          offset: offsetOfSortKey(item.sk as string),
+          expiresAtMs: expiresAt * 1000,
+          ...(typeof item.takenAtMs === 'number' ? { takenAtMs: item.takenAtMs } : {}),
+        });
+      }
+      if (found.length >= limit) break;
+    }
+    return found.slice(0, limit);
+  }
+
+  /** Tombstoned offsets of `epoch` at or after `fromOffset` (at most {@link MAX_SKIPS_READ}). */
+  private async readSkips(stream: string, epoch: string, fromOffset: number): Promise<Set<number>> {
+    const skipped = new Set<number>();
+    for await (const page of queryPages(this.client, MAX_SKIPS_READ, {
+      TableName: this.tables.Notifications,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      ExpressionAttributeValues: { ':pk': skipPartition(stream), ':lo': offsetFloorKey(epoch, fromOffset), ':hi': epochCeilingKey(epoch) },
+      ProjectionExpression: 'sk',
+    })) {
+      for (const item of page) skipped.add(offsetOfSortKey(item.sk as string));
+      if (skipped.size >= MAX_SKIPS_READ) break;
+    }
+    return skipped;
   }
 
   async placesOf(messageIds: readonly string[]): Promise<Map<string, StreamPosition | null>> {
@@ -236,7 +239,7 @@ export class DynamoDbNotificationLog implements NotificationLog {
         const head = heads.get(stream);
         if (!head) return unpositioned;
         const start = await this.firstOffsetAcceptedSince(stream, head, from, nowMs);
-        const { notifications } = await this.readFrom(stream, head.epoch, start, wanted * 2, nowMs);
+        const notifications = await this.readItems(stream, head.epoch, start, wanted * 2, nowMs);
         return [...notifications.filter((notification) => instantKey(notification.acceptedAt) >= from).slice(0, wanted), ...(await unpositioned)];
       }),
     );
@@ -279,8 +282,8 @@ export class DynamoDbNotificationLog implements NotificationLog {
     let high = head.offset + 1;
     while (low < high) {
       const middle = Math.floor((low + high) / 2);
-      const { notifications } = await this.readFrom(stream, head.epoch, middle, 1, nowMs);
-      const first = notifications[0];
+      // One single-item Query a step: the tombstones do not matter here.
+      const [first] = await this.readItems(stream, head.epoch, middle, 1, nowMs);
       if (!first) {
         high = middle;
       } else if (instantKey(first.acceptedAt) >= from) {

@@ -77,6 +77,7 @@ export class DynamoDbRateLimiter implements RateLimiter {
         throw new ConnectionNotFoundError(connectionId);
       }
       ({ bucket, seen } = stored);
+      heartbeat.read?.(stored.connection);
     } else {
       bucket = this.known.get(connectionId) ?? { tokens: this.burst };
     }
@@ -154,20 +155,25 @@ export class DynamoDbRateLimiter implements RateLimiter {
     return Math.min(this.burst, bucket.tokens + elapsedSeconds * this.ratePerSecond);
   }
 
-  private async read(connectionId: string, consistent: boolean): Promise<{ bucket: Bucket; seen: Activity } | undefined> {
+  private async read(
+    connectionId: string,
+    consistent: boolean,
+  ): Promise<{ bucket: Bucket; seen: Activity; connection: { userId: string; channels: string[] } } | undefined> {
     const output = await translatingErrors('GetItem', () =>
       this.client.send(
         new GetCommand({
           TableName: this.tables.Connections,
           Key: { connectionId },
           ConsistentRead: consistent,
-          ProjectionExpression: 'connectionId, rateTokens, rateAt, lastSeenAt, heartbeatAt',
+          // The user and channels too: a read unit covers 4 KB, so the heartbeat's heads cost no read of their own.
+          ProjectionExpression: 'connectionId, rateTokens, rateAt, lastSeenAt, heartbeatAt, userId, channels',
         }),
       ),
     );
     if (!output.Item) return undefined;
-    const { rateTokens, rateAt, lastSeenAt, heartbeatAt } = output.Item;
+    const { rateTokens, rateAt, lastSeenAt, heartbeatAt, userId, channels } = output.Item;
     return {
+      connection: { userId: String(userId), channels: channels instanceof Set ? [...(channels as Set<string>)] : [] },
       bucket: this.bucketOf(rateTokens, rateAt),
       seen: {
         ...(typeof lastSeenAt === 'string' ? { lastSeenAt } : {}),

@@ -19,6 +19,7 @@ export class MemoryRateLimiter implements RateLimiter {
       // Nothing to charge: the route handler deals with connections that are gone.
       return true;
     }
+    heartbeat?.read?.({ userId: connection.userId, channels: [...connection.channels] });
     const bucket = this.state.rateBuckets.get(connectionId);
     const available = bucket
       ? Math.min(this.options.burst, bucket.tokens + (Math.max(0, nowMs - bucket.at) / 1000) * this.options.ratePerSecond)
